@@ -1,0 +1,172 @@
+//! The headless Switchboard agent: settings and the wiring of the SIP engine on tokio.
+//!
+//! [`Agent::start`] binds the SIP socket, builds the sans-IO [`sip_engine::Endpoint`] with an
+//! OS-seeded RNG and the media negotiator, and runs the [`sip_transport`] driver on a task. The
+//! CLI (and later the desktop app) talk to the agent only through its methods and events.
+#![forbid(unsafe_code)]
+
+mod settings;
+
+use std::net::SocketAddr;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use sip_engine::{CallError, CallId, Config, Endpoint, Event, PcmuNegotiator};
+use sip_transport::{Command, DriverError};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use settings::{BindAddr, BindAddrError, SipSettings, Transport};
+
+/// Why the agent could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("cannot bind SIP socket {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot resolve {host}: {reason}")]
+    Resolve { host: String, reason: String },
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error("the SIP driver has stopped")]
+    Stopped,
+}
+
+/// A running agent.
+#[derive(Debug)]
+pub struct Agent {
+    commands: mpsc::Sender<Command>,
+    events: mpsc::UnboundedReceiver<Event>,
+    local_addr: SocketAddr,
+    driver: JoinHandle<Result<(), DriverError>>,
+}
+
+impl Agent {
+    /// Binds the SIP socket and starts the driver.
+    pub async fn start(settings: &SipSettings) -> Result<Self, AgentError> {
+        let bind = settings.bind.addr;
+        let socket = UdpSocket::bind(bind)
+            .await
+            .map_err(|source| AgentError::Bind { addr: bind, source })?;
+        let local_addr =
+            socket.local_addr().map_err(|source| AgentError::Bind { addr: bind, source })?;
+        let mut config = Config::new(local_addr);
+        config.user = settings.user.clone();
+        config.display_name = settings.display_name.clone();
+        let negotiator = PcmuNegotiator::new(local_addr.ip(), settings.media_port);
+        let endpoint = Endpoint::new(config, Box::new(StdRng::from_os_rng()), Box::new(negotiator));
+        let (commands, command_rx) = mpsc::channel(64);
+        let (event_tx, events) = mpsc::unbounded_channel();
+        let driver = tokio::spawn(sip_transport::run_udp(endpoint, socket, command_rx, event_tx));
+        tracing::info!(%local_addr, "SIP user agent listening");
+        Ok(Self { commands, events, local_addr, driver })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The next event, or `None` once the driver has stopped.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// Calls a SIP URI. The next hop is the URI's host: an IP literal, or a name resolved to
+    /// its A/AAAA records (RFC 3263 NAPTR/SRV selection is not done yet).
+    pub async fn invite(&self, target: &str) -> Result<CallId, AgentError> {
+        let next_hop = next_hop(target).await?;
+        let target = target.to_owned();
+        self.request(|reply| Command::Invite { target, next_hop, reply }).await
+    }
+
+    pub async fn answer(&self, call: CallId) -> Result<(), AgentError> {
+        self.request(|reply| Command::Answer { call, reply }).await
+    }
+
+    pub async fn reject(&self, call: CallId, status: u16) -> Result<(), AgentError> {
+        self.request(|reply| Command::Reject { call, status, reply }).await
+    }
+
+    pub async fn hangup(&self, call: CallId) -> Result<(), AgentError> {
+        self.request(|reply| Command::Hangup { call, reply }).await
+    }
+
+    pub async fn hold(&self, call: CallId) -> Result<(), AgentError> {
+        self.request(|reply| Command::Hold { call, reply }).await
+    }
+
+    pub async fn resume(&self, call: CallId) -> Result<(), AgentError> {
+        self.request(|reply| Command::Resume { call, reply }).await
+    }
+
+    /// Stops the driver (calls still up are abandoned: hang them up first).
+    pub async fn shutdown(self) {
+        drop(self.commands);
+        let _ = self.driver.await;
+    }
+
+    async fn request<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, CallError>>) -> Command,
+    ) -> Result<T, AgentError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(command(reply)).await.map_err(|_| AgentError::Stopped)?;
+        Ok(answer.await.map_err(|_| AgentError::Stopped)??)
+    }
+}
+
+/// The address an out-of-dialog request to `target` is sent to.
+async fn next_hop(target: &str) -> Result<SocketAddr, AgentError> {
+    let uri = target.trim().trim_start_matches('<').trim_end_matches('>');
+    let resolve_error =
+        |reason: &str| AgentError::Resolve { host: target.to_owned(), reason: reason.to_owned() };
+    let (scheme, rest) = uri.split_once(':').ok_or_else(|| resolve_error("not a SIP URI"))?;
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "sip" => 5060,
+        "sips" => 5061,
+        _ => return Err(resolve_error("not a SIP URI")),
+    };
+    let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host_port = host_port.split([';', '?']).next().unwrap_or_default();
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) =
+                v6.split_once(']').ok_or_else(|| resolve_error("bad IPv6 reference"))?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match host_port.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host_port, None),
+        },
+    };
+    let port = match port {
+        Some(p) => p.parse::<u16>().map_err(|_| resolve_error("bad port"))?,
+        None => default_port,
+    };
+    if let Ok(ip) = host.parse() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let mut addrs =
+        tokio::net::lookup_host((host, port)).await.map_err(|e| resolve_error(&e.to_string()))?;
+    addrs.next().ok_or_else(|| resolve_error("no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn next_hops() {
+        assert_eq!(
+            next_hop("sip:a@127.0.0.1:5080").await.expect("hop"),
+            "127.0.0.1:5080".parse().expect("a")
+        );
+        assert_eq!(next_hop("sips:[::1]").await.expect("hop"), "[::1]:5061".parse().expect("a"));
+        assert_eq!(
+            next_hop("<sip:svc@127.0.0.1;transport=udp>").await.expect("hop"),
+            "127.0.0.1:5060".parse().expect("a")
+        );
+        assert!(matches!(next_hop("tel:+1555").await, Err(AgentError::Resolve { .. })));
+        assert!(matches!(next_hop("sip:a@127.0.0.1:99999").await, Err(AgentError::Resolve { .. })));
+    }
+}

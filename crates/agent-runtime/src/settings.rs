@@ -1,0 +1,88 @@
+//! Agent settings. Loading them from the OS config directory and overlaying managed policy
+//! comes with the registration work; today the CLI builds them from its flags.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// SIP transports. Only UDP is implemented so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Udp,
+}
+
+/// Where the SIP socket binds, written `udp:IP:PORT` (port 0 picks a free one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindAddr {
+    pub transport: Transport,
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BindAddrError {
+    #[error("'{0}': expected TRANSPORT:IP:PORT, e.g. udp:127.0.0.1:5070")]
+    Syntax(String),
+    #[error("transport '{0}' is not supported yet (only udp)")]
+    Transport(String),
+}
+
+impl FromStr for BindAddr {
+    type Err = BindAddrError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (transport, addr) =
+            s.split_once(':').ok_or_else(|| BindAddrError::Syntax(s.to_owned()))?;
+        let transport = match transport.to_ascii_lowercase().as_str() {
+            "udp" => Transport::Udp,
+            other => return Err(BindAddrError::Transport(other.to_owned())),
+        };
+        let addr = addr.parse().map_err(|_| BindAddrError::Syntax(s.to_owned()))?;
+        Ok(Self { transport, addr })
+    }
+}
+
+impl fmt::Display for BindAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.transport {
+            Transport::Udp => write!(f, "udp:{}", self.addr),
+        }
+    }
+}
+
+/// What the SIP side of the agent needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipSettings {
+    pub bind: BindAddr,
+    /// User part of our Contact and From.
+    pub user: String,
+    pub display_name: Option<String>,
+    /// The RTP port advertised in SDP (no media flows until the audio engine lands).
+    pub media_port: u16,
+}
+
+impl SipSettings {
+    pub fn new(bind: BindAddr) -> Self {
+        Self { bind, user: "switchboard".to_owned(), display_name: None, media_port: 40000 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_addresses() {
+        let b: BindAddr = "udp:127.0.0.1:5070".parse().expect("parses");
+        assert_eq!(b.addr.port(), 5070);
+        assert_eq!(b.to_string(), "udp:127.0.0.1:5070");
+        assert!("udp:[::1]:0".parse::<BindAddr>().is_ok());
+        assert_eq!(
+            "tls:127.0.0.1:5061".parse::<BindAddr>(),
+            Err(BindAddrError::Transport("tls".into()))
+        );
+        assert!(matches!("127.0.0.1".parse::<BindAddr>(), Err(BindAddrError::Syntax(_))));
+    }
+}

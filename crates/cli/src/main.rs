@@ -1,0 +1,305 @@
+//! `switchboard-cli`: the headless agent for tests, benchmarks and automation.
+//!
+//! Every line on stdout is one JSON event (`listening`, `incoming`, `ringing`, `progress`,
+//! `answered`, `media-changed`, `ended` with a `reason`); logs go to stderr (`RUST_LOG`).
+//! `call` exits 0 when its call ended normally and 1 when it failed; usage errors exit 2.
+
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use agent_runtime::{Agent, AgentError, BindAddr, SipSettings};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use sip_engine::{CallId, Event};
+use tokio::time::Instant;
+
+#[derive(Debug, Parser)]
+#[command(name = "switchboard-cli", version, about = "Headless Switchboard SIP agent")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Wait for calls; ring, and answer or reject them as told.
+    Listen(ListenArgs),
+    /// Call a SIP URI and report what happens.
+    Call(CallArgs),
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// Where to bind the SIP socket: TRANSPORT:IP:PORT (port 0 picks one).
+    #[arg(long, default_value = "udp:127.0.0.1:5070")]
+    bind: BindAddr,
+    /// The user part of our SIP address.
+    #[arg(long, default_value = "switchboard")]
+    user: String,
+    /// Hang up this many seconds after the call is answered.
+    #[arg(long, value_name = "SECS")]
+    hangup_after: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+struct ListenArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Answer every incoming call.
+    #[arg(long)]
+    auto_answer: bool,
+    /// With --auto-answer: ring this long before answering.
+    #[arg(long, value_name = "SECS", requires = "auto_answer")]
+    answer_after: Option<f64>,
+    /// Decline every incoming call with this status (e.g. 486, 603).
+    #[arg(long, value_name = "CODE", conflicts_with = "auto_answer", value_parser = clap::value_parser!(u16).range(300..700))]
+    reject: Option<u16>,
+    /// Exit after this many calls have ended.
+    #[arg(long, value_name = "N")]
+    max_calls: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct CallArgs {
+    /// The SIP URI to call, e.g. sip:service@127.0.0.1:5080
+    target: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// A scheduled action of the CLI's own (answer later, hang up later).
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Answer(CallId),
+    Hangup(CallId),
+}
+
+#[derive(Debug, Default)]
+struct Schedule(Vec<(Instant, Action)>);
+
+impl Schedule {
+    fn add(&mut self, after: f64, action: Action) {
+        self.0.push((Instant::now() + Duration::from_secs_f64(after.max(0.0)), action));
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.0.iter().map(|(at, _)| *at).min()
+    }
+
+    fn take_due(&mut self, now: Instant) -> Vec<Action> {
+        let (due, rest) = self.0.drain(..).partition(|(at, _)| *at <= now);
+        self.0 = rest;
+        due.into_iter().map(|(_, a)| a).collect()
+    }
+}
+
+#[derive(Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+enum CliEvent<'a> {
+    Listening { address: String },
+    Error { message: &'a str },
+}
+
+fn emit<T: Serialize>(event: &T) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (the reader went away) must not kill the agent mid-call.
+    if let Ok(line) = serde_json::to_string(event) {
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(error) => {
+            emit(&CliEvent::Error { message: &format!("cannot start runtime: {error}") });
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Listen(args) => listen(args).await,
+            Command::Call(args) => call(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            emit(&CliEvent::Error { message: &error.to_string() });
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start(common: &Common) -> Result<Agent, AgentError> {
+    let mut settings = SipSettings::new(common.bind);
+    settings.user = common.user.clone();
+    let agent = Agent::start(&settings).await?;
+    emit(&CliEvent::Listening { address: format!("udp:{}", agent.local_addr()) });
+    Ok(agent)
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
+    let mut agent = start(&args.common).await?;
+    let mut schedule = Schedule::default();
+    let mut active: HashSet<CallId> = HashSet::new();
+    let mut ended = 0u64;
+    let stop = stop_requested();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            event = agent.next_event() => {
+                let Some(event) = event else { return Err(AgentError::Stopped) };
+                emit(&event);
+                match event {
+                    Event::Incoming { call, .. } => {
+                        active.insert(call);
+                        if let Some(status) = args.reject {
+                            report(agent.reject(call, status).await);
+                        } else if args.auto_answer {
+                            match args.answer_after {
+                                Some(secs) => schedule.add(secs, Action::Answer(call)),
+                                None => report(agent.answer(call).await),
+                            }
+                        }
+                    }
+                    Event::Answered { call } => {
+                        if let Some(secs) = args.common.hangup_after {
+                            schedule.add(secs, Action::Hangup(call));
+                        }
+                    }
+                    Event::Ended { call, .. } => {
+                        active.remove(&call);
+                        ended += 1;
+                        if args.max_calls.is_some_and(|max| ended >= max) {
+                            agent.shutdown().await;
+                            return Ok(ExitCode::SUCCESS);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ = sleep_until(schedule.next_deadline()) => {
+                for action in schedule.take_due(Instant::now()) {
+                    // The call may have ended meanwhile; that is not an error worth reporting.
+                    let _ = match action {
+                        Action::Answer(call) => agent.answer(call).await,
+                        Action::Hangup(call) => agent.hangup(call).await,
+                    };
+                }
+            }
+            _ = &mut stop => {
+                hang_up_all(&mut agent, &mut active).await;
+                agent.shutdown().await;
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+}
+
+/// Hangs up every call and waits (at most 5 s) for them to end, so peers are not left hanging.
+async fn hang_up_all(agent: &mut Agent, active: &mut HashSet<CallId>) {
+    for call in active.iter() {
+        let _ = agent.hangup(*call).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !active.is_empty() {
+        match tokio::time::timeout_at(deadline, agent.next_event()).await {
+            Ok(Some(event)) => {
+                emit(&event);
+                if let Event::Ended { call, .. } = event {
+                    active.remove(&call);
+                }
+            }
+            _ => break,
+        }
+    }
+}
+
+async fn call(args: CallArgs) -> Result<ExitCode, AgentError> {
+    let mut agent = start(&args.common).await?;
+    let id = agent.invite(&args.target).await?;
+    let mut schedule = Schedule::default();
+    let mut active = HashSet::from([id]);
+    let stop = stop_requested();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            event = agent.next_event() => {
+                let Some(event) = event else { return Err(AgentError::Stopped) };
+                emit(&event);
+                match event {
+                    Event::Answered { call } if call == id => {
+                        if let Some(secs) = args.common.hangup_after {
+                            schedule.add(secs, Action::Hangup(call));
+                        }
+                    }
+                    Event::Ended { call, reason } if call == id => {
+                        agent.shutdown().await;
+                        return Ok(if reason.is_failure() { ExitCode::FAILURE } else { ExitCode::SUCCESS });
+                    }
+                    _ => {}
+                }
+            }
+            _ = sleep_until(schedule.next_deadline()) => {
+                for action in schedule.take_due(Instant::now()) {
+                    { let (Action::Hangup(call) | Action::Answer(call)) = action;
+                        let _ = agent.hangup(call).await;
+                    }
+                }
+            }
+            _ = &mut stop => {
+                hang_up_all(&mut agent, &mut active).await;
+                agent.shutdown().await;
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+}
+
+fn report(result: Result<(), AgentError>) {
+    if let Err(error) = result {
+        emit(&CliEvent::Error { message: &error.to_string() });
+    }
+}

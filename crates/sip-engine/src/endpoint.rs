@@ -1,0 +1,1676 @@
+//! The user agent core: transaction matching, the transaction user and INVITE sessions.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand_core::RngCore;
+
+use crate::dialog::{CseqCheck, Dialog};
+use crate::message::{
+    self, Essentials, Headers, Message, MessageError, Method, NameAddr, Request, Response, Via,
+};
+use crate::negotiator::Negotiator;
+use crate::sdp::Direction;
+use crate::session::{Call, CallId, CallState, EndReason, Event, OfferState, Retransmit, Role};
+use crate::timers::{Backoff, TimerConfig};
+use crate::transaction::client::{InviteClient, NonInviteClient};
+use crate::transaction::server::{InviteServer, NonInviteServer};
+use crate::transaction::{ClientKey, ServerKey, TxEffect};
+
+/// Methods this endpoint implements (the Allow header, RFC 3261 §20.5).
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, INFO";
+/// Option tags this endpoint supports (RFC 3261 §20.37).
+pub const SUPPORTED: &str = "100rel";
+/// Methods we recognise but do not accept: answered 405 with Allow, others 501 (§8.2.1).
+const KNOWN_NOT_ALLOWED: [&str; 7] =
+    ["REGISTER", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH", "UPDATE"];
+
+/// Endpoint settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The address the transport is bound to (Via sent-by, Contact).
+    pub local_addr: SocketAddr,
+    /// The user part of our Contact and From.
+    pub user: String,
+    /// The display name of our From.
+    pub display_name: Option<String>,
+    /// Product token for User-Agent and Server (RFC 3261 §20.35, §20.41).
+    pub user_agent: String,
+    pub timers: TimerConfig,
+    /// Largest message accepted from the network; larger ones are dropped (requests get 513
+    /// when they can still be answered).
+    pub max_message_size: usize,
+}
+
+impl Config {
+    pub fn new(local_addr: SocketAddr) -> Self {
+        Self {
+            local_addr,
+            user: "switchboard".to_owned(),
+            display_name: None,
+            user_agent: concat!("Switchboard/", env!("CARGO_PKG_VERSION")).to_owned(),
+            timers: TimerConfig::default(),
+            max_message_size: 64 * 1024,
+        }
+    }
+}
+
+/// Input to the endpoint.
+#[derive(Debug)]
+pub enum Input<'a> {
+    /// A datagram arrived.
+    Receive { source: SocketAddr, data: &'a [u8] },
+    /// The time given by the last `Output::Timeout` has come (early calls are harmless).
+    Timeout,
+    /// Sending to this address failed (e.g. ICMP port unreachable): the transactions that talk
+    /// to it fail at once instead of waiting for Timer B or F (RFC 3261 §17.1.4, §17.2.4).
+    SendFailed { destination: SocketAddr },
+}
+
+/// Bytes for the transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub destination: SocketAddr,
+    pub data: Vec<u8>,
+}
+
+/// Output of the endpoint, drained with [`Endpoint::poll_output`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Transmit(Transmit),
+    Event(Event),
+    /// Nothing more to do until this instant (or new input).
+    Timeout(Instant),
+}
+
+/// Misuse of the call API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("no call {0}")]
+    NoSuchCall(CallId),
+    #[error("call {0} cannot do that in its current state")]
+    InvalidState(CallId),
+    #[error("'{0}' is not a SIP URI this endpoint can call")]
+    BadTarget(String),
+    #[error("status {0} is not a final error response")]
+    BadStatus(u16),
+    #[error("an offer/answer exchange is already in progress on call {0}")]
+    Pending(CallId),
+}
+
+#[derive(Debug)]
+enum ClientKind {
+    Invite(InviteClient),
+    NonInvite(NonInviteClient),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    InitialInvite,
+    ReInvite(Direction),
+    Cancel,
+    Bye,
+    Prack,
+}
+
+#[derive(Debug)]
+struct ClientEntry {
+    tx: ClientKind,
+    destination: SocketAddr,
+    call: CallId,
+    purpose: Purpose,
+    /// The request as sent (for the non-2xx ACK of an INVITE).
+    request: Request,
+}
+
+#[derive(Debug)]
+enum ServerKind {
+    Invite(InviteServer),
+    NonInvite(NonInviteServer),
+}
+
+#[derive(Debug)]
+struct ServerEntry {
+    tx: ServerKind,
+    destination: SocketAddr,
+    request: Request,
+}
+
+/// A sans-IO SIP user agent: feed it datagrams and time, drain what it wants to send and say.
+///
+/// It never reads the clock, sleeps, spawns or touches a socket: `now` is always an argument, and
+/// randomness (tags, branches, Call-IDs, RSeq) comes from the injected RNG.
+pub struct Endpoint {
+    config: Config,
+    rng: Box<dyn RngCore + Send>,
+    negotiator: Box<dyn Negotiator>,
+    clients: HashMap<ClientKey, ClientEntry>,
+    servers: HashMap<ServerKey, ServerEntry>,
+    calls: HashMap<CallId, Call>,
+    /// (Call-ID, local tag) → call.
+    dialogs: HashMap<(String, String), CallId>,
+    outputs: VecDeque<Output>,
+    next_call: u32,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("local_addr", &self.config.local_addr)
+            .field("calls", &self.calls.len())
+            .field("client_transactions", &self.clients.len())
+            .field("server_transactions", &self.servers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    pub fn new(
+        config: Config,
+        rng: Box<dyn RngCore + Send>,
+        negotiator: Box<dyn Negotiator>,
+    ) -> Self {
+        Self {
+            config,
+            rng,
+            negotiator,
+            clients: HashMap::new(),
+            servers: HashMap::new(),
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            outputs: VecDeque::new(),
+            next_call: 1,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Calls that are not yet over.
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Transactions still alive (for tests and leak checks).
+    pub fn transactions(&self) -> usize {
+        self.clients.len() + self.servers.len()
+    }
+
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        match input {
+            Input::Receive { source, data } => self.receive(now, source, data),
+            Input::Timeout => self.handle_timeout(now),
+            Input::SendFailed { destination } => self.send_failed(now, destination),
+        }
+    }
+
+    fn send_failed(&mut self, now: Instant, destination: SocketAddr) {
+        let clients: Vec<ClientKey> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.destination == destination)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in clients {
+            let Some(entry) = self.clients.get_mut(&key) else { continue };
+            let effects = match &mut entry.tx {
+                ClientKind::Invite(tx) => tx.on_transport_error(),
+                ClientKind::NonInvite(tx) => tx.on_transport_error(),
+            };
+            let (id, purpose) = (entry.call, entry.purpose);
+            if effects.contains(&TxEffect::TransportError) {
+                self.client_failed(now, id, purpose, EndReason::TransportError);
+            }
+            self.reap_client(&key);
+        }
+        let servers: Vec<ServerKey> = self
+            .servers
+            .iter()
+            .filter(|(_, s)| s.destination == destination)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in servers {
+            if let Some(ServerEntry { tx: ServerKind::Invite(tx), .. }) = self.servers.get_mut(&key)
+            {
+                let effects = tx.on_transport_error();
+                self.apply_server_effects(&key, destination, effects);
+            }
+        }
+    }
+
+    /// The next thing to do: a datagram to send, an event, or the time to call back.
+    pub fn poll_output(&mut self, now: Instant) -> Output {
+        if let Some(output) = self.outputs.pop_front() {
+            return output;
+        }
+        Output::Timeout(self.next_timeout().unwrap_or(now + Duration::from_secs(3600)))
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        let clients = self.clients.values().filter_map(|c| match &c.tx {
+            ClientKind::Invite(tx) => tx.next_timeout(),
+            ClientKind::NonInvite(tx) => tx.next_timeout(),
+        });
+        let servers = self.servers.values().filter_map(|s| match &s.tx {
+            ServerKind::Invite(tx) => tx.next_timeout(),
+            ServerKind::NonInvite(tx) => tx.next_timeout(),
+        });
+        let calls = self.calls.values().flat_map(|c| {
+            [
+                c.pending_2xx.as_ref().map(|r| r.next.min(r.give_up)),
+                c.pending_reliable.as_ref().map(|r| r.next.min(r.give_up)),
+                c.reinvite_retry.map(|(at, _)| at),
+            ]
+        });
+        clients.chain(servers).chain(calls.flatten()).min()
+    }
+
+    // ---------------------------------------------------------------- call API
+
+    /// Places a call to `target` (a SIP URI), sending the INVITE to `next_hop`.
+    pub fn invite(
+        &mut self,
+        now: Instant,
+        target: &str,
+        next_hop: SocketAddr,
+    ) -> Result<CallId, CallError> {
+        let target = target.trim();
+        let valid = NameAddr::parse(target, "To")
+            .ok()
+            .filter(|n| n.uri.starts_with("sip:") || n.uri.starts_with("sips:"));
+        let target_uri = valid.ok_or_else(|| CallError::BadTarget(target.to_owned()))?.uri;
+        let id = self.allocate_call_id();
+        let local_tag = self.random_token(10);
+        let call_id = format!("{}@{}", self.random_token(20), self.config.local_addr.ip());
+        let from = match &self.config.display_name {
+            Some(name) => {
+                format!("\"{}\" <{}>;tag={local_tag}", name.replace('"', ""), self.local_uri())
+            }
+            None => format!("<{}>;tag={local_tag}", self.local_uri()),
+        };
+        let dialog = Dialog {
+            call_id,
+            local_tag,
+            remote_tag: None,
+            local_header: from,
+            remote_header: format!("<{target_uri}>"),
+            local_seq: 0,
+            remote_seq: None,
+            remote_target: target_uri.clone(),
+            route_set: vec![],
+        };
+        let cseq = 1;
+        let mut request = dialog.request(Method::Invite, cseq);
+        request.uri = target_uri;
+        self.add_common_request_headers(&mut request, true);
+        request.headers.push("Allow", ALLOW);
+        request.headers.push("Supported", SUPPORTED);
+        let body = self.negotiator.create_offer(id, Direction::SendRecv);
+        set_body(&mut request, body);
+        let mut dialog = dialog;
+        dialog.local_seq = cseq;
+        self.dialogs.insert((dialog.call_id.clone(), dialog.local_tag.clone()), id);
+        let key = self.start_client(now, request.clone(), next_hop, id, Purpose::InitialInvite);
+        self.calls.insert(
+            id,
+            Call {
+                role: Role::Uac,
+                state: CallState::Calling,
+                dialog,
+                flow: next_hop,
+                invite: request,
+                invite_client: Some(key),
+                invite_server: None,
+                offer: OfferState::LocalOffer,
+                local_direction: Direction::SendRecv,
+                pending_2xx: None,
+                pending_reliable: None,
+                last_ack: None,
+                last_rseq: None,
+                cancel_pending: false,
+                cancelled: false,
+                reinvite_client: None,
+                reinvite_server: None,
+                reinvite_retry: None,
+                end_reason: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Answers an incoming call with 200 OK.
+    pub fn answer(&mut self, now: Instant, id: CallId) -> Result<(), CallError> {
+        let call = self.calls.get_mut(&id).ok_or(CallError::NoSuchCall(id))?;
+        if call.role != Role::Uas || call.state != CallState::Ringing {
+            return Err(CallError::InvalidState(id));
+        }
+        let invite = call.invite.clone();
+        // The offer was answered when the INVITE arrived; a delayed-offer INVITE gets our
+        // offer in the 2xx and its answer in the ACK (RFC 3261 §13.2.1).
+        let body = if invite.body.is_empty() {
+            call.offer = OfferState::LocalOffer;
+            self.negotiator.create_offer(id, Direction::SendRecv)
+        } else {
+            match self.negotiator.answer_offer(id, &invite.body, Direction::SendRecv) {
+                Ok(answer) => answer,
+                Err(error) => {
+                    tracing::info!(call = %id, %error, "offer refused when answering");
+                    return self.reject_with(now, id, 488, Some(&error.to_string()));
+                }
+            }
+        };
+        let mut response =
+            self.response_for(&invite, 200, Some(&self.dialog_of(id).local_tag.clone()));
+        self.add_contact(&mut response.headers);
+        response.headers.push("Allow", ALLOW);
+        response.headers.push("Supported", SUPPORTED);
+        set_body_response(&mut response, body);
+        let bytes = response.to_bytes();
+        let call = self.calls.get_mut(&id).ok_or(CallError::NoSuchCall(id))?;
+        call.state = CallState::Answering;
+        call.pending_reliable = None;
+        let cseq = call.dialog.remote_seq.unwrap_or(0);
+        let t = self.config.timers;
+        // RFC 3261 §13.3.1.4: retransmit the 2xx from T1, doubling up to T2, for 64·T1.
+        call.pending_2xx = Some(Retransmit {
+            bytes: bytes.clone(),
+            backoff: Backoff::new(t.t1, Some(t.t2)),
+            next: now + t.t1,
+            give_up: now + t.t1x64(),
+            cseq,
+            rseq: None,
+        });
+        let key = call.invite_server.clone();
+        if let Some(key) = key {
+            self.server_send(now, &key, 200, bytes);
+        }
+        Ok(())
+    }
+
+    /// Declines an incoming call with a final error response (486, 603, ...).
+    pub fn reject(&mut self, now: Instant, id: CallId, status: u16) -> Result<(), CallError> {
+        if !(300..700).contains(&status) {
+            return Err(CallError::BadStatus(status));
+        }
+        self.reject_with(now, id, status, None)
+    }
+
+    fn reject_with(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        status: u16,
+        warning: Option<&str>,
+    ) -> Result<(), CallError> {
+        let call = self.calls.get(&id).ok_or(CallError::NoSuchCall(id))?;
+        if call.role != Role::Uas || call.state != CallState::Ringing {
+            return Err(CallError::InvalidState(id));
+        }
+        let key = call.invite_server.clone();
+        let mut response = self.response_for(&call.invite, status, Some(&call.dialog.local_tag));
+        if let Some(text) = warning {
+            // RFC 3261 §20.43: 399 is a miscellaneous warning.
+            response.headers.push(
+                "Warning",
+                format!("399 {} \"{}\"", self.config.local_addr.ip(), text.replace('"', "'")),
+            );
+        }
+        if let Some(key) = key {
+            self.server_send(now, &key, status, response.to_bytes());
+        }
+        let reason = if status == 488 {
+            EndReason::IncompatibleMedia { status }
+        } else {
+            EndReason::LocalRejected { status }
+        };
+        self.end_call(id, reason);
+        Ok(())
+    }
+
+    /// Ends a call in whatever way its state needs: CANCEL, BYE, or 486 for a ringing one.
+    pub fn hangup(&mut self, now: Instant, id: CallId) -> Result<(), CallError> {
+        let call = self.calls.get_mut(&id).ok_or(CallError::NoSuchCall(id))?;
+        match (call.role, call.state) {
+            (Role::Uac, CallState::Calling | CallState::Early) => {
+                let key = call.invite_client.clone();
+                call.cancelled = true;
+                let can_cancel =
+                    key.as_ref().and_then(|k| self.clients.get(k)).is_some_and(|e| match &e.tx {
+                        ClientKind::Invite(tx) => tx.can_cancel(),
+                        ClientKind::NonInvite(_) => false,
+                    });
+                if can_cancel {
+                    self.send_cancel(now, id);
+                } else if let Some(call) = self.calls.get_mut(&id) {
+                    // RFC 3261 §9.1: no CANCEL before a provisional response.
+                    call.cancel_pending = true;
+                }
+                Ok(())
+            }
+            (Role::Uas, CallState::Ringing) => self.reject_with(now, id, 486, None),
+            (_, CallState::Answering | CallState::Confirmed) => {
+                self.send_bye(now, id, EndReason::LocalHangup);
+                Ok(())
+            }
+            _ => Err(CallError::InvalidState(id)),
+        }
+    }
+
+    /// Puts an established call on hold (re-INVITE with `a=sendonly`, RFC 3264 §8.4).
+    pub fn hold(&mut self, now: Instant, id: CallId) -> Result<(), CallError> {
+        self.reinvite(now, id, Direction::SendOnly)
+    }
+
+    /// Takes a call off hold (re-INVITE with `a=sendrecv`).
+    pub fn resume(&mut self, now: Instant, id: CallId) -> Result<(), CallError> {
+        self.reinvite(now, id, Direction::SendRecv)
+    }
+
+    fn reinvite(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        direction: Direction,
+    ) -> Result<(), CallError> {
+        let call = self.calls.get_mut(&id).ok_or(CallError::NoSuchCall(id))?;
+        if call.state != CallState::Confirmed {
+            return Err(CallError::InvalidState(id));
+        }
+        if call.reinvite_client.is_some()
+            || call.reinvite_server.is_some()
+            || call.offer != OfferState::Stable
+        {
+            return Err(CallError::Pending(id));
+        }
+        call.reinvite_retry = None;
+        let seq = call.dialog.next_seq();
+        let mut request = call.dialog.request(Method::Invite, seq);
+        let destination = call.dialog.next_hop(call.flow);
+        self.add_common_request_headers(&mut request, true);
+        request.headers.push("Allow", ALLOW);
+        let body = self.negotiator.create_offer(id, direction);
+        set_body(&mut request, body);
+        let key = self.start_client(now, request, destination, id, Purpose::ReInvite(direction));
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.reinvite_client = Some(key);
+            call.offer = OfferState::LocalOffer;
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- input
+
+    fn receive(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        // RFC 5626 §4.4.1 keep-alives and stray line ends are not messages.
+        if data.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ')) {
+            return;
+        }
+        if data.len() > self.config.max_message_size {
+            tracing::warn!(len = data.len(), %source, "dropping oversized message");
+            return;
+        }
+        match message::parse(data) {
+            Ok(Message::Request(request)) => self.receive_request(now, source, request),
+            Ok(Message::Response(response)) => self.receive_response(now, response),
+            Err(error) => tracing::debug!(%source, %error, "dropping unparseable message"),
+        }
+    }
+
+    fn receive_request(&mut self, now: Instant, source: SocketAddr, mut request: Request) {
+        // RFC 3261 §18.2.1 and RFC 3581 §4: stamp received/rport so responses find the sender.
+        let Some(top_via) = request.headers.get_all("Via").next().map(str::to_owned) else {
+            tracing::debug!(%source, "dropping request without Via");
+            return;
+        };
+        let via = match Via::parse(&top_via) {
+            Ok(via) => via,
+            Err(error) => {
+                tracing::debug!(%source, %error, "dropping request with unusable Via");
+                return;
+            }
+        };
+        let destination = response_destination(&via, source);
+        let stamped = stamp_via(&top_via, &via, source);
+        replace_top_via(&mut request.headers, &stamped);
+
+        let essentials = match request.essentials() {
+            Ok(e) => e,
+            Err(error) => {
+                if request.method != Method::Ack {
+                    self.send_stateless_error(&request, destination, 400, &error);
+                }
+                return;
+            }
+        };
+        let Some(branch) = essentials.via.rfc3261_branch().map(str::to_owned) else {
+            // RFC 2543 peers without the magic cookie are not supported.
+            let error = MessageError::Malformed("Via");
+            if request.method != Method::Ack {
+                self.send_stateless_error(&request, destination, 400, &error);
+            }
+            return;
+        };
+        let key = ServerKey::for_request(&branch, &essentials.via.sent_by, &request.method);
+
+        if request.method == Method::Ack {
+            self.receive_ack(now, &key, &essentials, request);
+            return;
+        }
+        if let Some(entry) = self.servers.get_mut(&key) {
+            let effects = match &mut entry.tx {
+                ServerKind::Invite(tx) => tx.on_retransmitted_request(),
+                ServerKind::NonInvite(tx) => tx.on_retransmitted_request(),
+            };
+            let destination = entry.destination;
+            self.apply_server_effects(&key, destination, effects);
+            return;
+        }
+        let reliable = false;
+        let tx = if request.method == Method::Invite {
+            ServerKind::Invite(InviteServer::new(reliable, self.config.timers))
+        } else {
+            ServerKind::NonInvite(NonInviteServer::new(reliable, self.config.timers))
+        };
+        self.servers.insert(key.clone(), ServerEntry { tx, destination, request: request.clone() });
+
+        if request.method == Method::Cancel {
+            self.receive_cancel(now, &key, &branch, &essentials);
+        } else if essentials.to.tag.is_some() {
+            self.receive_in_dialog(now, &key, source, &essentials, request);
+        } else {
+            self.receive_out_of_dialog(now, &key, source, &essentials, request);
+        }
+    }
+
+    fn receive_out_of_dialog(
+        &mut self,
+        now: Instant,
+        key: &ServerKey,
+        source: SocketAddr,
+        e: &Essentials,
+        request: Request,
+    ) {
+        match &request.method {
+            Method::Invite => self.receive_invite(now, key, source, e, request),
+            Method::Options => {
+                // RFC 3261 §11.2: answer OPTIONS with our capabilities.
+                let tag = self.random_token(10);
+                let mut response = self.response_for(&request, 200, Some(&tag));
+                response.headers.push("Allow", ALLOW);
+                response.headers.push("Accept", "application/sdp");
+                response.headers.push("Accept-Encoding", "identity");
+                response.headers.push("Accept-Language", "en");
+                response.headers.push("Supported", SUPPORTED);
+                self.respond(now, key, response);
+            }
+            Method::Bye | Method::Prack | Method::Info => self.respond_status(now, key, 481),
+            other => self.respond_unsupported(now, key, other),
+        }
+    }
+
+    fn respond_unsupported(&mut self, now: Instant, key: &ServerKey, method: &Method) {
+        let Some(entry) = self.servers.get(key) else { return };
+        let status = if KNOWN_NOT_ALLOWED.contains(&method.as_str()) { 405 } else { 501 };
+        let mut response = self.response_for(&entry.request, status, None);
+        // RFC 3261 §8.2.1: a 405 must list the allowed methods; we add it to 501 as well.
+        response.headers.push("Allow", ALLOW);
+        self.respond(now, key, response);
+    }
+
+    fn receive_invite(
+        &mut self,
+        now: Instant,
+        key: &ServerKey,
+        source: SocketAddr,
+        e: &Essentials,
+        request: Request,
+    ) {
+        // RFC 3261 §8.2.2.3: refuse extensions we do not support.
+        let unsupported: Vec<&str> = request
+            .headers
+            .get_all("Require")
+            .filter(|t| !t.eq_ignore_ascii_case("100rel"))
+            .collect();
+        if !unsupported.is_empty() {
+            let mut response = self.response_for(&request, 420, None);
+            response.headers.push("Unsupported", unsupported.join(", "));
+            self.respond(now, key, response);
+            return;
+        }
+        let contact =
+            request.headers.get("Contact").and_then(|c| NameAddr::parse(c, "Contact").ok());
+        let Some(contact) = contact else {
+            let error = MessageError::Missing("Contact");
+            let response = self.error_response(&request, 400, &error);
+            self.respond(now, key, response);
+            return;
+        };
+        let id = self.allocate_call_id();
+        let local_tag = self.random_token(10);
+        let dialog = Dialog {
+            call_id: e.call_id.clone(),
+            local_tag: local_tag.clone(),
+            remote_tag: e.from.tag.clone(),
+            local_header: format!("{};tag={local_tag}", e.to.raw),
+            remote_header: e.from.raw.clone(),
+            local_seq: 0,
+            remote_seq: Some(e.cseq.number),
+            remote_target: contact.uri,
+            // RFC 3261 §12.1.1: the UAS keeps Record-Route in order.
+            route_set: request.headers.get_all("Record-Route").map(str::to_owned).collect(),
+        };
+        // An offer we cannot take is refused now, before anything rings (RFC 3261 §13.3.1.1).
+        if !request.body.is_empty() {
+            if let Err(error) = crate::sdp::SessionDescription::parse(&request.body) {
+                let mut response = self.response_for(&request, 488, Some(&local_tag));
+                response
+                    .headers
+                    .push("Warning", format!("399 {} \"{error}\"", self.config.local_addr.ip()));
+                self.respond(now, key, response);
+                return;
+            }
+        }
+        self.dialogs.insert((dialog.call_id.clone(), local_tag.clone()), id);
+        let reliable = request.headers.has_option("Require", "100rel");
+        self.calls.insert(
+            id,
+            Call {
+                role: Role::Uas,
+                state: CallState::Ringing,
+                dialog,
+                flow: source,
+                invite: request.clone(),
+                invite_client: None,
+                invite_server: Some(key.clone()),
+                offer: OfferState::Stable,
+                local_direction: Direction::SendRecv,
+                pending_2xx: None,
+                pending_reliable: None,
+                last_ack: None,
+                last_rseq: None,
+                cancel_pending: false,
+                cancelled: false,
+                reinvite_client: None,
+                reinvite_server: None,
+                reinvite_retry: None,
+                end_reason: None,
+            },
+        );
+        self.outputs.push_back(Output::Event(Event::Incoming {
+            call: id,
+            from: e.from.raw.clone(),
+            to: e.to.raw.clone(),
+            remote: source,
+        }));
+        // The phone rings: 180 right away (a 100 is not needed when a 180 follows at once).
+        let mut ringing = self.response_for(&request, 180, Some(&local_tag));
+        self.add_contact(&mut ringing.headers);
+        if reliable {
+            // RFC 3262 §3: a reliable provisional carries Require: 100rel and an RSeq.
+            let rseq = (self.rng.next_u32() % (1 << 30)) + 1;
+            ringing.headers.push("Require", "100rel");
+            ringing.headers.push("RSeq", rseq.to_string());
+            let bytes = ringing.to_bytes();
+            let t = self.config.timers;
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.pending_reliable = Some(Retransmit {
+                    bytes: bytes.clone(),
+                    backoff: Backoff::new(t.t1, None),
+                    next: now + t.t1,
+                    give_up: now + t.t1x64(),
+                    cseq: e.cseq.number,
+                    rseq: Some(rseq),
+                });
+            }
+            self.server_send(now, key, 180, bytes);
+        } else {
+            self.respond(now, key, ringing);
+        }
+    }
+
+    fn receive_cancel(&mut self, now: Instant, key: &ServerKey, branch: &str, e: &Essentials) {
+        // RFC 3261 §9.2: the CANCEL matches the INVITE transaction with the same branch.
+        let invite_key = ServerKey::for_request(branch, &e.via.sent_by, &Method::Invite);
+        let call = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.invite_server.as_ref() == Some(&invite_key))
+            .map(|(id, _)| *id);
+        let proceeding = self
+            .servers
+            .get(&invite_key)
+            .is_some_and(|s| matches!(&s.tx, ServerKind::Invite(tx) if tx.is_proceeding()));
+        if !self.servers.contains_key(&invite_key) {
+            self.respond_status(now, key, 481);
+            return;
+        }
+        self.respond_status(now, key, 200);
+        if let (true, Some(id)) = (proceeding, call) {
+            let invite =
+                self.calls.get(&id).map(|c| (c.invite.clone(), c.dialog.local_tag.clone()));
+            if let Some((invite, tag)) = invite {
+                let response = self.response_for(&invite, 487, Some(&tag));
+                self.server_send(now, &invite_key, 487, response.to_bytes());
+            }
+            self.end_call(id, EndReason::RemoteCancelled);
+        }
+    }
+
+    fn receive_in_dialog(
+        &mut self,
+        now: Instant,
+        key: &ServerKey,
+        source: SocketAddr,
+        e: &Essentials,
+        request: Request,
+    ) {
+        let Some(id) = self.find_dialog(e.call_id.as_str(), e.to.tag.as_deref()) else {
+            // RFC 3261 §12.2.2: no such dialog.
+            self.respond_status(now, key, 481);
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        if call.dialog.check_remote_cseq(&request.method, e.cseq.number) == CseqCheck::OutOfOrder {
+            self.respond_status(now, key, 500);
+            return;
+        }
+        match request.method.clone() {
+            Method::Bye => {
+                self.respond_status(now, key, 200);
+                self.end_call(id, EndReason::RemoteHangup);
+            }
+            Method::Invite => self.receive_reinvite(now, key, id, request),
+            Method::Prack => self.receive_prack(now, key, id, &request),
+            Method::Options | Method::Info => self.respond_status(now, key, 200),
+            other => {
+                let _ = source;
+                self.respond_unsupported(now, key, &other);
+            }
+        }
+    }
+
+    fn receive_reinvite(&mut self, now: Instant, key: &ServerKey, id: CallId, request: Request) {
+        let Some(call) = self.calls.get(&id) else { return };
+        if call.reinvite_client.is_some() || call.offer == OfferState::LocalOffer {
+            // RFC 3261 §14.2: glare with our own re-INVITE.
+            self.respond_status(now, key, 491);
+            return;
+        }
+        if call.reinvite_server.is_some() || call.state != CallState::Confirmed {
+            // RFC 3261 §14.2: a re-INVITE while another is pending gets 500 with Retry-After.
+            let retry = self.rng.next_u32() % 10;
+            let mut response = self.response_for(&request, 500, None);
+            response.headers.push("Retry-After", retry.to_string());
+            self.respond(now, key, response);
+            return;
+        }
+        let local = call.local_direction;
+        let (body, offer_state) = if request.body.is_empty() {
+            (self.negotiator.create_offer(id, local), OfferState::LocalOffer)
+        } else {
+            match self.negotiator.answer_offer(id, &request.body, local) {
+                Ok(answer) => (answer, OfferState::Stable),
+                Err(error) => {
+                    // RFC 3261 §14.2: refusing the offer leaves the session as it was.
+                    let mut response = self.response_for(&request, 488, None);
+                    response.headers.push(
+                        "Warning",
+                        format!("399 {} \"{error}\"", self.config.local_addr.ip()),
+                    );
+                    self.respond(now, key, response);
+                    return;
+                }
+            }
+        };
+        let remote_direction = crate::sdp::SessionDescription::parse(&request.body)
+            .ok()
+            .and_then(|sdp| sdp.audio().map(|(m, _)| m.direction(sdp.direction)));
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        // RFC 3261 §12.2.2: a re-INVITE refreshes the remote target.
+        if let Some(contact) =
+            request.headers.get("Contact").and_then(|c| NameAddr::parse(c, "Contact").ok())
+        {
+            call.dialog.remote_target = contact.uri;
+        }
+        call.offer = offer_state;
+        call.reinvite_server = Some(key.clone());
+        let cseq = call.dialog.remote_seq.unwrap_or(0);
+        let tag = call.dialog.local_tag.clone();
+        let mut response = self.response_for(&request, 200, Some(&tag));
+        self.add_contact(&mut response.headers);
+        set_body_response(&mut response, body);
+        let bytes = response.to_bytes();
+        let t = self.config.timers;
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.pending_2xx = Some(Retransmit {
+                bytes: bytes.clone(),
+                backoff: Backoff::new(t.t1, Some(t.t2)),
+                next: now + t.t1,
+                give_up: now + t.t1x64(),
+                cseq,
+                rseq: None,
+            });
+        }
+        self.server_send(now, key, 200, bytes);
+        if let Some(remote) = remote_direction {
+            let local_now = Direction::answer(remote, local);
+            self.outputs.push_back(Output::Event(Event::MediaChanged {
+                call: id,
+                local: local_now,
+                remote,
+            }));
+        }
+    }
+
+    fn receive_prack(&mut self, now: Instant, key: &ServerKey, id: CallId, request: &Request) {
+        // RFC 3262 §3: the PRACK's RAck must name the reliable provisional we are retransmitting.
+        let rack: Vec<&str> =
+            request.headers.get("RAck").map(|v| v.split_whitespace().collect()).unwrap_or_default();
+        let matches =
+            self.calls.get(&id).and_then(|c| c.pending_reliable.as_ref()).is_some_and(|r| {
+                rack.len() == 3
+                    && rack[0].parse::<u32>().ok() == r.rseq
+                    && rack[1].parse::<u32>().ok() == Some(r.cseq)
+                    && rack[2] == "INVITE"
+            });
+        if matches {
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.pending_reliable = None;
+            }
+            self.respond_status(now, key, 200);
+        } else {
+            self.respond_status(now, key, 481);
+        }
+    }
+
+    fn receive_ack(&mut self, now: Instant, key: &ServerKey, e: &Essentials, request: Request) {
+        // An ACK for a non-2xx final response belongs to the INVITE server transaction.
+        if let Some(entry) = self.servers.get_mut(key) {
+            if let ServerKind::Invite(tx) = &mut entry.tx {
+                if !matches!(
+                    tx.state,
+                    crate::transaction::server::InviteServerState::Accepted { .. }
+                ) {
+                    tx.on_ack(now);
+                    return;
+                }
+            }
+        }
+        // RFC 3261 §13.3.1.4: an ACK for a 2xx is in the dialog and stops its retransmission.
+        let Some(id) = self.find_dialog(&e.call_id, e.to.tag.as_deref()) else { return };
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let acked = call.pending_2xx.as_ref().is_some_and(|p| p.cseq == e.cseq.number);
+        if !acked {
+            return;
+        }
+        call.pending_2xx = None;
+        call.reinvite_server = None;
+        let first = call.state == CallState::Answering;
+        if first {
+            call.state = CallState::Confirmed;
+        }
+        if call.offer == OfferState::LocalOffer {
+            call.offer = OfferState::Stable;
+            // RFC 3261 §13.2.1: the answer to an offer in a 2xx comes in the ACK.
+            if let Err(error) = self.negotiator.apply_answer(id, &request.body) {
+                tracing::info!(call = %id, %error, "answer in ACK refused");
+                self.send_bye(now, id, EndReason::NegotiationFailed);
+                return;
+            }
+        }
+        if first {
+            self.outputs.push_back(Output::Event(Event::Answered { call: id }));
+        }
+    }
+
+    fn receive_response(&mut self, now: Instant, response: Response) {
+        let essentials = match Essentials::read(&response.headers) {
+            Ok(e) => e,
+            Err(error) => {
+                tracing::debug!(%error, "dropping malformed response");
+                return;
+            }
+        };
+        // RFC 3261 §18.1.2: drop responses whose top Via is not ours.
+        if essentials.via.sent_by != self.sent_by() {
+            tracing::debug!(sent_by = %essentials.via.sent_by, "dropping response for another sender");
+            return;
+        }
+        let Some(branch) = essentials.via.branch.clone() else { return };
+        let key = ClientKey { branch, method: essentials.cseq.method.clone() };
+        let status = response.status;
+        let Some(entry) = self.clients.get_mut(&key) else {
+            // RFC 3261 §13.2.2.4: a 2xx retransmitted after the transaction ended: ACK again.
+            if (200..300).contains(&status) && essentials.cseq.method == Method::Invite {
+                self.reack(&essentials);
+            }
+            return;
+        };
+        let effects = match &mut entry.tx {
+            ClientKind::Invite(tx) => {
+                let request = &entry.request;
+                tx.on_response(now, status, || non_2xx_ack(request, &response).to_bytes())
+            }
+            ClientKind::NonInvite(tx) => tx.on_response(now, status),
+        };
+        let destination = entry.destination;
+        for effect in effects {
+            match effect {
+                TxEffect::Transmit(data) => self.transmit(destination, data),
+                TxEffect::PassUp => self.response_to_tu(now, &key, &essentials, &response),
+                TxEffect::Timeout | TxEffect::TransportError | TxEffect::Terminated => {}
+            }
+        }
+        self.reap_client(&key);
+    }
+
+    fn response_to_tu(
+        &mut self,
+        now: Instant,
+        key: &ClientKey,
+        e: &Essentials,
+        response: &Response,
+    ) {
+        let Some(entry) = self.clients.get(key) else { return };
+        let (id, purpose) = (entry.call, entry.purpose);
+        match purpose {
+            Purpose::InitialInvite => self.initial_invite_response(now, id, e, response),
+            Purpose::ReInvite(direction) => self.reinvite_response(now, id, direction, e, response),
+            Purpose::Bye => {
+                if response.status >= 200 {
+                    self.finish_bye(id);
+                }
+            }
+            Purpose::Cancel | Purpose::Prack => {}
+        }
+    }
+
+    fn initial_invite_response(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        e: &Essentials,
+        response: &Response,
+    ) {
+        let status = response.status;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        match status {
+            100 => {}
+            101..=199 => {
+                if let Some(tag) = &e.to.tag {
+                    // An early dialog (RFC 3261 §12.1.2); the first tag wins (no forking yet).
+                    if call.dialog.remote_tag.is_none() {
+                        call.dialog.remote_tag = Some(tag.clone());
+                        call.dialog.remote_header = e.to.raw.clone();
+                        call.dialog.route_set = reversed_record_route(&response.headers);
+                    }
+                    if let Some(contact) = response
+                        .headers
+                        .get("Contact")
+                        .and_then(|c| NameAddr::parse(c, "Contact").ok())
+                    {
+                        call.dialog.remote_target = contact.uri;
+                    }
+                }
+                if call.state == CallState::Calling {
+                    call.state = CallState::Early;
+                }
+                let event = if status == 180 {
+                    Event::Ringing { call: id }
+                } else {
+                    Event::Progress { call: id, status, early_media: !response.body.is_empty() }
+                };
+                self.outputs.push_back(Output::Event(event));
+                if response.headers.has_option("Require", "100rel") {
+                    self.send_prack(now, id, e, response);
+                }
+                let pending = self.calls.get(&id).is_some_and(|c| c.cancel_pending);
+                if pending {
+                    self.send_cancel(now, id);
+                }
+            }
+            200..=299 => {
+                if matches!(call.state, CallState::Confirmed | CallState::Terminating) {
+                    self.reack(e);
+                    return;
+                }
+                call.dialog.remote_tag = e.to.tag.clone();
+                call.dialog.remote_header = e.to.raw.clone();
+                call.dialog.route_set = reversed_record_route(&response.headers);
+                if let Some(contact) =
+                    response.headers.get("Contact").and_then(|c| NameAddr::parse(c, "Contact").ok())
+                {
+                    call.dialog.remote_target = contact.uri;
+                }
+                call.state = CallState::Confirmed;
+                call.offer = OfferState::Stable;
+                self.send_2xx_ack(id, e.cseq.number, Vec::new());
+                let cancelled = self.calls.get(&id).is_some_and(|c| c.cancelled);
+                if cancelled {
+                    // RFC 3261 §9.1: the CANCEL lost the race with the 2xx; end with BYE.
+                    self.send_bye(now, id, EndReason::Cancelled);
+                    return;
+                }
+                if let Err(error) = self.negotiator.apply_answer(id, &response.body) {
+                    tracing::info!(call = %id, %error, "answer refused");
+                    self.send_bye(now, id, EndReason::NegotiationFailed);
+                    return;
+                }
+                self.outputs.push_back(Output::Event(Event::Answered { call: id }));
+            }
+            _ => {
+                let reason = if status == 487 && call.cancelled {
+                    EndReason::Cancelled
+                } else {
+                    EndReason::from_status(status, &response.reason)
+                };
+                self.end_call(id, reason);
+            }
+        }
+    }
+
+    fn reinvite_response(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        direction: Direction,
+        e: &Essentials,
+        response: &Response,
+    ) {
+        let status = response.status;
+        if status < 200 {
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        call.reinvite_client = None;
+        call.offer = OfferState::Stable;
+        match status {
+            200..=299 => {
+                if let Some(contact) =
+                    response.headers.get("Contact").and_then(|c| NameAddr::parse(c, "Contact").ok())
+                {
+                    call.dialog.remote_target = contact.uri;
+                }
+                call.local_direction = direction;
+                self.send_2xx_ack(id, e.cseq.number, Vec::new());
+                match self.negotiator.apply_answer(id, &response.body) {
+                    Ok(()) => {
+                        let remote = crate::sdp::SessionDescription::parse(&response.body)
+                            .ok()
+                            .and_then(|s| s.audio().map(|(m, _)| m.direction(s.direction)))
+                            .unwrap_or(Direction::SendRecv);
+                        self.outputs.push_back(Output::Event(Event::MediaChanged {
+                            call: id,
+                            local: direction,
+                            remote,
+                        }));
+                    }
+                    Err(error) => {
+                        tracing::info!(call = %id, %error, "re-INVITE answer refused");
+                        self.send_bye(now, id, EndReason::NegotiationFailed);
+                    }
+                }
+            }
+            491 => {
+                // RFC 3261 §14.1: retry after 2.1–4 s if we own the Call-ID, else 0–2 s.
+                let base_ms = if call.role == Role::Uac { 2100 } else { 0 };
+                let spread = if call.role == Role::Uac { 1900 } else { 2000 };
+                let wait = Duration::from_millis(
+                    base_ms + u64::from(self.rng.next_u32() % spread) / 10 * 10,
+                );
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.reinvite_retry = Some((now + wait, direction));
+                }
+            }
+            // RFC 5057 §5.1: these responses to a re-INVITE end the dialog.
+            408 | 481 => self.send_bye(now, id, EndReason::from_status(status, &response.reason)),
+            _ => {}
+        }
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    fn handle_timeout(&mut self, now: Instant) {
+        let due_clients: Vec<ClientKey> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| {
+                match &c.tx {
+                    ClientKind::Invite(tx) => tx.next_timeout(),
+                    ClientKind::NonInvite(tx) => tx.next_timeout(),
+                }
+                .is_some_and(|t| t <= now)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due_clients {
+            let Some(entry) = self.clients.get_mut(&key) else { continue };
+            let effects = match &mut entry.tx {
+                ClientKind::Invite(tx) => tx.on_timeout(now),
+                ClientKind::NonInvite(tx) => tx.on_timeout(now),
+            };
+            let (destination, id, purpose) = (entry.destination, entry.call, entry.purpose);
+            for effect in effects {
+                match effect {
+                    TxEffect::Transmit(data) => self.transmit(destination, data),
+                    TxEffect::Timeout => self.client_failed(now, id, purpose, EndReason::Timeout),
+                    TxEffect::TransportError => {
+                        self.client_failed(now, id, purpose, EndReason::TransportError)
+                    }
+                    TxEffect::PassUp | TxEffect::Terminated => {}
+                }
+            }
+            self.reap_client(&key);
+        }
+
+        let due_servers: Vec<ServerKey> = self
+            .servers
+            .iter()
+            .filter(|(_, s)| {
+                match &s.tx {
+                    ServerKind::Invite(tx) => tx.next_timeout(),
+                    ServerKind::NonInvite(tx) => tx.next_timeout(),
+                }
+                .is_some_and(|t| t <= now)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due_servers {
+            let Some(entry) = self.servers.get_mut(&key) else { continue };
+            let effects = match &mut entry.tx {
+                ServerKind::Invite(tx) => tx.on_timeout(now),
+                ServerKind::NonInvite(tx) => tx.on_timeout(now),
+            };
+            let destination = entry.destination;
+            self.apply_server_effects(&key, destination, effects);
+        }
+
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        for id in ids {
+            self.call_timers(now, id);
+        }
+    }
+
+    fn call_timers(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let destination = call.flow;
+        let mut sends = vec![];
+        let mut gave_up_2xx = false;
+        let mut gave_up_reliable = false;
+        for (slot, gave_up) in [
+            (&mut call.pending_2xx, &mut gave_up_2xx),
+            (&mut call.pending_reliable, &mut gave_up_reliable),
+        ] {
+            if let Some(r) = slot {
+                if now >= r.give_up {
+                    *slot = None;
+                    *gave_up = true;
+                } else if now >= r.next {
+                    sends.push(r.bytes.clone());
+                    r.backoff = r.backoff.next();
+                    r.next = now + r.backoff.interval;
+                }
+            }
+        }
+        let retry = call.reinvite_retry.filter(|(at, _)| *at <= now).map(|(_, d)| d);
+        for data in sends {
+            self.transmit(destination, data);
+        }
+        if gave_up_2xx {
+            // RFC 3261 §13.3.1.4: no ACK within 64·T1 — confirm and end the session with BYE.
+            let Some(call) = self.calls.get_mut(&id) else { return };
+            call.state = CallState::Confirmed;
+            call.reinvite_server = None;
+            self.send_bye(now, id, EndReason::NoAck);
+        }
+        if gave_up_reliable {
+            // RFC 3262 §3: no PRACK within 64·T1 — reject the INVITE with a 5xx.
+            let _ = self.reject_with(
+                now,
+                id,
+                504,
+                Some("reliable provisional response was not acknowledged"),
+            );
+        }
+        if let Some(direction) = retry {
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.reinvite_retry = None;
+            }
+            if let Err(error) = self.reinvite(now, id, direction) {
+                tracing::debug!(call = %id, %error, "re-INVITE retry not possible");
+            }
+        }
+    }
+
+    fn client_failed(&mut self, now: Instant, id: CallId, purpose: Purpose, reason: EndReason) {
+        match purpose {
+            Purpose::InitialInvite => {
+                let established = self.calls.get(&id).is_some_and(Call::is_established);
+                if !established {
+                    self.end_call(id, reason);
+                }
+            }
+            // RFC 5057: a re-INVITE that times out ends the dialog.
+            Purpose::ReInvite(_) => self.send_bye(now, id, reason),
+            Purpose::Bye => self.finish_bye(id),
+            Purpose::Cancel => {
+                // RFC 3261 §9.1: if the CANCEL goes unanswered, Timer B ends the INVITE.
+            }
+            Purpose::Prack => {}
+        }
+    }
+
+    // ---------------------------------------------------------------- sending
+
+    fn send_cancel(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        call.cancel_pending = false;
+        let invite = &call.invite;
+        // RFC 3261 §9.1: same Request-URI, Call-ID, To, From, CSeq number and top Via.
+        let mut request = Request {
+            method: Method::Cancel,
+            uri: invite.uri.clone(),
+            headers: Headers::new(),
+            body: vec![],
+        };
+        if let Some(via) = invite.headers.get_all("Via").next() {
+            request.headers.push("Via", via);
+        }
+        for route in invite.headers.get_all("Route") {
+            request.headers.push("Route", route);
+        }
+        request.headers.push("Max-Forwards", "70");
+        for name in ["From", "To", "Call-ID"] {
+            if let Some(v) = invite.headers.get(name) {
+                request.headers.push(name, v);
+            }
+        }
+        let number = invite
+            .headers
+            .get("CSeq")
+            .and_then(|c| message::CSeq::parse(c).ok())
+            .map_or(1, |c| c.number);
+        request.headers.push("CSeq", format!("{number} CANCEL"));
+        let destination = call.flow;
+        self.start_client(now, request, destination, id, Purpose::Cancel);
+    }
+
+    fn send_bye(&mut self, now: Instant, id: CallId, reason: EndReason) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        if call.state == CallState::Terminating {
+            return;
+        }
+        call.state = CallState::Terminating;
+        call.pending_2xx = None;
+        call.end_reason = Some(reason);
+        let seq = call.dialog.next_seq();
+        let mut request = call.dialog.request(Method::Bye, seq);
+        let destination = call.dialog.next_hop(call.flow);
+        self.add_common_request_headers(&mut request, false);
+        self.start_client(now, request, destination, id, Purpose::Bye);
+    }
+
+    fn finish_bye(&mut self, id: CallId) {
+        let reason = self
+            .calls
+            .get_mut(&id)
+            .and_then(|c| c.end_reason.take())
+            .unwrap_or(EndReason::LocalHangup);
+        self.end_call(id, reason);
+    }
+
+    fn send_prack(&mut self, now: Instant, id: CallId, e: &Essentials, response: &Response) {
+        let Some(rseq) = response.headers.get("RSeq").and_then(|r| r.trim().parse::<u32>().ok())
+        else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        // RFC 3262 §4: acknowledge each reliable provisional once, in order.
+        if call.last_rseq.is_some_and(|last| rseq <= last) {
+            return;
+        }
+        call.last_rseq = Some(rseq);
+        let seq = call.dialog.next_seq();
+        let mut request = call.dialog.request(Method::Prack, seq);
+        request.headers.remove("To");
+        request.headers.push("To", e.to.raw.clone());
+        request.headers.push("RAck", format!("{rseq} {} INVITE", e.cseq.number));
+        let destination = call.dialog.next_hop(call.flow);
+        self.add_common_request_headers(&mut request, false);
+        self.start_client(now, request, destination, id, Purpose::Prack);
+    }
+
+    fn send_2xx_ack(&mut self, id: CallId, cseq: u32, body: Vec<u8>) {
+        let Some(call) = self.calls.get(&id) else { return };
+        // RFC 3261 §13.2.2.4: the ACK is a new request in the dialog with the INVITE's CSeq.
+        let mut request = call.dialog.request(Method::Ack, cseq);
+        let destination = call.dialog.next_hop(call.flow);
+        self.add_common_request_headers(&mut request, false);
+        set_body(&mut request, body);
+        let bytes = request.to_bytes();
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.last_ack = Some((cseq, bytes.clone(), destination));
+        }
+        self.transmit(destination, bytes);
+    }
+
+    fn reack(&mut self, e: &Essentials) {
+        let Some(id) = self.find_dialog(&e.call_id, e.from.tag.as_deref()) else { return };
+        let ack = self.calls.get(&id).and_then(|c| c.last_ack.clone());
+        if let Some((cseq, bytes, destination)) = ack {
+            if cseq == e.cseq.number {
+                self.transmit(destination, bytes);
+            }
+        }
+    }
+
+    fn start_client(
+        &mut self,
+        now: Instant,
+        request: Request,
+        destination: SocketAddr,
+        call: CallId,
+        purpose: Purpose,
+    ) -> ClientKey {
+        let via = request.headers.get_all("Via").next().and_then(|v| Via::parse(v).ok());
+        let branch = via.and_then(|v| v.branch).unwrap_or_default();
+        let key = ClientKey { branch, method: request.method.clone() };
+        let bytes = request.to_bytes();
+        let (tx, first) = if request.method == Method::Invite {
+            let (tx, effect) = InviteClient::start(now, bytes, false, self.config.timers);
+            (ClientKind::Invite(tx), effect)
+        } else {
+            let (tx, effect) = NonInviteClient::start(now, bytes, false, self.config.timers);
+            (ClientKind::NonInvite(tx), effect)
+        };
+        self.clients.insert(key.clone(), ClientEntry { tx, destination, call, purpose, request });
+        if let TxEffect::Transmit(data) = first {
+            self.transmit(destination, data);
+        }
+        key
+    }
+
+    fn respond_status(&mut self, now: Instant, key: &ServerKey, status: u16) {
+        let Some(entry) = self.servers.get(key) else { return };
+        let response = self.response_for(&entry.request, status, None);
+        self.respond(now, key, response);
+    }
+
+    fn respond(&mut self, now: Instant, key: &ServerKey, response: Response) {
+        let status = response.status;
+        self.server_send(now, key, status, response.to_bytes());
+    }
+
+    fn server_send(&mut self, now: Instant, key: &ServerKey, status: u16, bytes: Vec<u8>) {
+        let Some(entry) = self.servers.get_mut(key) else { return };
+        let effects = match &mut entry.tx {
+            ServerKind::Invite(tx) => tx.send_response(now, status, bytes),
+            ServerKind::NonInvite(tx) => tx.send_response(now, status, bytes),
+        };
+        let destination = entry.destination;
+        self.apply_server_effects(key, destination, effects);
+    }
+
+    fn apply_server_effects(
+        &mut self,
+        key: &ServerKey,
+        destination: SocketAddr,
+        effects: Vec<TxEffect>,
+    ) {
+        for effect in effects {
+            match effect {
+                TxEffect::Transmit(data) => self.transmit(destination, data),
+                TxEffect::Timeout | TxEffect::TransportError => {
+                    tracing::debug!(branch = %key.branch, "server transaction failed (no ACK)");
+                }
+                TxEffect::PassUp | TxEffect::Terminated => {}
+            }
+        }
+        let done = self.servers.get(key).is_some_and(|e| match &e.tx {
+            ServerKind::Invite(tx) => tx.is_terminated(),
+            ServerKind::NonInvite(tx) => tx.is_terminated(),
+        });
+        if done {
+            self.servers.remove(key);
+        }
+    }
+
+    fn reap_client(&mut self, key: &ClientKey) {
+        let done = self.clients.get(key).is_some_and(|e| match &e.tx {
+            ClientKind::Invite(tx) => tx.is_terminated(),
+            ClientKind::NonInvite(tx) => tx.is_terminated(),
+        });
+        if done {
+            self.clients.remove(key);
+        }
+    }
+
+    /// A 400 (or other error) for a request that could not be read, sent without a transaction:
+    /// there is no usable key to match retransmissions with (RFC 3261 §8.2.2 allows it).
+    fn send_stateless_error(
+        &mut self,
+        request: &Request,
+        destination: SocketAddr,
+        status: u16,
+        error: &MessageError,
+    ) {
+        let response = self.error_response(request, status, error);
+        self.transmit(destination, response.to_bytes());
+    }
+
+    fn error_response(&mut self, request: &Request, status: u16, error: &MessageError) -> Response {
+        let mut response = self.response_for(request, status, None);
+        response.reason = error.to_string();
+        response
+    }
+
+    fn transmit(&mut self, destination: SocketAddr, data: Vec<u8>) {
+        self.outputs.push_back(Output::Transmit(Transmit { destination, data }));
+    }
+
+    fn end_call(&mut self, id: CallId, reason: EndReason) {
+        let Some(call) = self.calls.remove(&id) else { return };
+        self.dialogs.remove(&(call.dialog.call_id.clone(), call.dialog.local_tag.clone()));
+        self.negotiator.release(id);
+        self.outputs.push_back(Output::Event(Event::Ended { call: id, reason }));
+    }
+
+    // ---------------------------------------------------------------- building
+
+    /// RFC 3261 §8.2.6.2: a response copies Via, From, Call-ID and CSeq, and To with our tag.
+    fn response_for(&self, request: &Request, status: u16, tag: Option<&str>) -> Response {
+        let mut headers = Headers::new();
+        for via in request.headers.get_all("Via") {
+            headers.push("Via", via);
+        }
+        if let Some(from) = request.headers.get("From") {
+            headers.push("From", from);
+        }
+        if let Some(to) = request.headers.get("To") {
+            let has_tag = NameAddr::parse(to, "To").ok().is_some_and(|n| n.tag.is_some());
+            match tag {
+                Some(tag) if !has_tag && status > 100 => {
+                    headers.push("To", format!("{to};tag={tag}"))
+                }
+                _ => headers.push("To", to),
+            }
+        }
+        for name in ["Call-ID", "CSeq"] {
+            if let Some(value) = request.headers.get(name) {
+                headers.push(name, value);
+            }
+        }
+        // RFC 3261 §12.1.1: responses that can set up a dialog copy Record-Route.
+        if request.method == Method::Invite && (101..300).contains(&status) {
+            for rr in request.headers.get_all("Record-Route") {
+                headers.push("Record-Route", rr);
+            }
+        }
+        headers.push("Server", self.config.user_agent.clone());
+        Response {
+            status,
+            reason: message::reason_phrase(status).to_owned(),
+            headers,
+            body: vec![],
+        }
+    }
+
+    fn add_common_request_headers(&mut self, request: &mut Request, contact: bool) {
+        let branch = format!("z9hG4bK{}", self.random_token(16));
+        let via = format!("SIP/2.0/UDP {};branch={branch};rport", self.sent_by());
+        let mut headers = Headers::new();
+        headers.push("Via", via);
+        headers.push("Max-Forwards", "70");
+        for (name, value) in request.headers.iter() {
+            headers.push(name, value);
+        }
+        if contact {
+            self.add_contact(&mut headers);
+        }
+        headers.push("User-Agent", self.config.user_agent.clone());
+        request.headers = headers;
+    }
+
+    fn add_contact(&self, headers: &mut Headers) {
+        headers.push("Contact", format!("<{}>", self.local_uri()));
+    }
+
+    fn local_uri(&self) -> String {
+        format!("sip:{}@{}", self.config.user, self.sent_by())
+    }
+
+    fn sent_by(&self) -> String {
+        match self.config.local_addr {
+            SocketAddr::V4(a) => a.to_string(),
+            SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+        }
+    }
+
+    fn dialog_of(&self, id: CallId) -> &Dialog {
+        &self.calls[&id].dialog
+    }
+
+    fn find_dialog(&self, call_id: &str, local_tag: Option<&str>) -> Option<CallId> {
+        self.dialogs.get(&(call_id.to_owned(), local_tag?.to_owned())).copied()
+    }
+
+    fn allocate_call_id(&mut self) -> CallId {
+        let id = CallId(self.next_call);
+        self.next_call = self.next_call.wrapping_add(1).max(1);
+        id
+    }
+
+    fn random_token(&mut self, len: usize) -> String {
+        let mut out = String::with_capacity(len);
+        while out.len() < len {
+            let _ = write!(out, "{:08x}", self.rng.next_u32());
+        }
+        out.truncate(len);
+        out
+    }
+}
+
+/// RFC 3261 §18.2.2 with RFC 3581 §4: where a response to this request goes.
+fn response_destination(via: &Via, source: SocketAddr) -> SocketAddr {
+    if via.rport.is_some() {
+        return source;
+    }
+    SocketAddr::new(source.ip(), via.sent_by_port())
+}
+
+/// Adds `received` when sent-by differs from the source, and fills an empty `rport`.
+fn stamp_via(raw: &str, via: &Via, source: SocketAddr) -> String {
+    let host = message::split_host_port(&via.sent_by).0;
+    let mut out = String::with_capacity(raw.len() + 32);
+    let mut params = raw.split(';');
+    out.push_str(params.next().unwrap_or("").trim_end());
+    for param in params {
+        let name = param.split('=').next().unwrap_or("").trim();
+        if name.eq_ignore_ascii_case("received") {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("rport") {
+            let _ = write!(out, ";rport={}", source.port());
+            continue;
+        }
+        out.push(';');
+        out.push_str(param.trim());
+    }
+    if via.rport.is_some() || host.parse::<std::net::IpAddr>().ok() != Some(source.ip()) {
+        let _ = write!(out, ";received={}", source.ip());
+    }
+    out
+}
+
+fn replace_top_via(headers: &mut Headers, top: &str) {
+    let vias: Vec<String> = headers.get_all("Via").skip(1).map(str::to_owned).collect();
+    let rest: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("Via"))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    let mut out = Headers::new();
+    out.push("Via", top);
+    for via in vias {
+        out.push("Via", via);
+    }
+    for (n, v) in rest {
+        out.push(n, v);
+    }
+    *headers = out;
+}
+
+/// RFC 3261 §12.1.2: the UAC's route set is the Record-Route of the response, reversed.
+fn reversed_record_route(headers: &Headers) -> Vec<String> {
+    let mut routes: Vec<String> = headers.get_all("Record-Route").map(str::to_owned).collect();
+    routes.reverse();
+    routes
+}
+
+/// RFC 3261 §17.1.1.3: the ACK for a non-2xx final response.
+fn non_2xx_ack(invite: &Request, response: &Response) -> Request {
+    let mut headers = Headers::new();
+    if let Some(via) = invite.headers.get_all("Via").next() {
+        headers.push("Via", via);
+    }
+    for route in invite.headers.get_all("Route") {
+        headers.push("Route", route);
+    }
+    headers.push("Max-Forwards", "70");
+    for name in ["From", "Call-ID"] {
+        if let Some(v) = invite.headers.get(name) {
+            headers.push(name, v);
+        }
+    }
+    if let Some(to) = response.headers.get("To") {
+        headers.push("To", to);
+    }
+    let number = invite
+        .headers
+        .get("CSeq")
+        .and_then(|c| message::CSeq::parse(c).ok())
+        .map_or(1, |c| c.number);
+    headers.push("CSeq", format!("{number} ACK"));
+    Request { method: Method::Ack, uri: invite.uri.clone(), headers, body: vec![] }
+}
+
+/// Sets an SDP body; the printer writes Content-Length.
+fn set_body(request: &mut Request, body: Vec<u8>) {
+    request.headers.remove("Content-Type");
+    if !body.is_empty() {
+        request.headers.push("Content-Type", "application/sdp");
+    }
+    request.body = body;
+}
+
+fn set_body_response(response: &mut Response, body: Vec<u8>) {
+    if !body.is_empty() {
+        response.headers.push("Content-Type", "application/sdp");
+    }
+    response.body = body;
+}

@@ -1,0 +1,521 @@
+//! SIP messages: parsing, validation and printing.
+//!
+//! Framing, the start line, header splitting (with compact forms and line folding) and printing
+//! are done by the `rsip` crate (see `docs/adr/0001-sip-message-parser.md`); this module owns the
+//! few header grammars the engine matches on — Via, the tag of From/To, CSeq — so that every way
+//! they can be wrong is a precise [`MessageError`] and a 400 reason phrase, never a panic.
+
+use std::fmt;
+
+/// A SIP method (RFC 3261 §7.1 and the extensions the engine knows).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Method {
+    Invite,
+    Ack,
+    Bye,
+    Cancel,
+    Options,
+    Register,
+    Prack,
+    Update,
+    Info,
+    Refer,
+    Notify,
+    Subscribe,
+    Message,
+    Other(String),
+}
+
+impl Method {
+    pub fn parse(token: &str) -> Self {
+        match token {
+            "INVITE" => Method::Invite,
+            "ACK" => Method::Ack,
+            "BYE" => Method::Bye,
+            "CANCEL" => Method::Cancel,
+            "OPTIONS" => Method::Options,
+            "REGISTER" => Method::Register,
+            "PRACK" => Method::Prack,
+            "UPDATE" => Method::Update,
+            "INFO" => Method::Info,
+            "REFER" => Method::Refer,
+            "NOTIFY" => Method::Notify,
+            "SUBSCRIBE" => Method::Subscribe,
+            "MESSAGE" => Method::Message,
+            other => Method::Other(other.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Invite => "INVITE",
+            Method::Ack => "ACK",
+            Method::Bye => "BYE",
+            Method::Cancel => "CANCEL",
+            Method::Options => "OPTIONS",
+            Method::Register => "REGISTER",
+            Method::Prack => "PRACK",
+            Method::Update => "UPDATE",
+            Method::Info => "INFO",
+            Method::Refer => "REFER",
+            Method::Notify => "NOTIFY",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Message => "MESSAGE",
+            Method::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an incoming message was not usable. For a request, the text becomes the reason phrase of
+/// the 400 response (RFC 3261 §8.2.2 and §16.3 ask servers to say what was wrong).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    #[error("Malformed Message")]
+    Unparseable,
+    #[error("Message Too Large")]
+    TooLarge,
+    #[error("Missing {0} Header")]
+    Missing(&'static str),
+    #[error("Malformed {0} Header")]
+    Malformed(&'static str),
+    #[error("CSeq Method Does Not Match Request Method")]
+    CseqMismatch,
+    #[error("Unsupported SIP Version")]
+    Version,
+    #[error("Body Length Does Not Match Content-Length")]
+    ContentLength,
+}
+
+/// The part of a message that is the same for requests and responses.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.0.push((name.into(), value.into()));
+    }
+
+    /// The first value of a header (names compare case-insensitively; compact forms are expanded
+    /// when parsing).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header, with comma-separated lists split (RFC 3261 §7.3.1).
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| split_list(v))
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// True when a comma-separated option-tag header (Require, Supported) lists `tag`.
+    pub fn has_option(&self, name: &str, tag: &str) -> bool {
+        self.get_all(name).any(|t| t.eq_ignore_ascii_case(tag))
+    }
+}
+
+/// Splits a header value at top-level commas: not inside quotes or angle brackets.
+fn split_list(value: &str) -> impl Iterator<Item = &str> {
+    let mut parts = vec![];
+    let (mut depth, mut quoted, mut escaped, mut start) = (0u32, false, false, 0);
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => depth += 1,
+            '>' if !quoted => depth = depth.saturating_sub(1),
+            ',' if !quoted && depth == 0 => {
+                parts.push(value[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(value[start..].trim());
+    parts.into_iter().filter(|p| !p.is_empty())
+}
+
+/// A SIP request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: Method,
+    pub uri: String,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+/// A SIP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub reason: String,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+/// A parsed message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    Request(Request),
+    Response(Response),
+}
+
+/// The top Via of a message, RFC 3261 §20.42 with RFC 3581 rport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Via {
+    pub transport: String,
+    /// host[:port] as written.
+    pub sent_by: String,
+    pub branch: Option<String>,
+    /// `None`: no rport; `Some(None)`: a bare `;rport` asking for one; `Some(Some(p))`: filled.
+    pub rport: Option<Option<u16>>,
+    pub received: Option<String>,
+}
+
+impl Via {
+    pub fn parse(value: &str) -> Result<Self, MessageError> {
+        const H: &str = "Via";
+        let (protocol, rest) =
+            value.trim().split_once(char::is_whitespace).ok_or(MessageError::Malformed(H))?;
+        let mut proto = protocol.split('/').map(str::trim);
+        let (name, version, transport) = (proto.next(), proto.next(), proto.next());
+        if !name.is_some_and(|n| n.eq_ignore_ascii_case("SIP")) || version != Some("2.0") {
+            return Err(MessageError::Malformed(H));
+        }
+        let transport = transport.filter(|t| !t.is_empty()).ok_or(MessageError::Malformed(H))?;
+        let mut params = rest.split(';');
+        let sent_by: String = params.next().unwrap_or("").split_whitespace().collect();
+        if sent_by.is_empty() || !valid_host_port(&sent_by) {
+            return Err(MessageError::Malformed(H));
+        }
+        let mut via = Via {
+            transport: transport.to_ascii_uppercase(),
+            sent_by,
+            branch: None,
+            rport: None,
+            received: None,
+        };
+        for param in params {
+            let (key, val) = match param.split_once('=') {
+                Some((k, v)) => (k.trim(), Some(v.trim())),
+                None => (param.trim(), None),
+            };
+            if key.eq_ignore_ascii_case("branch") {
+                via.branch = Some(
+                    val.filter(|v| !v.is_empty()).ok_or(MessageError::Malformed(H))?.to_owned(),
+                );
+            } else if key.eq_ignore_ascii_case("rport") {
+                via.rport = Some(match val {
+                    Some(v) => Some(v.parse().map_err(|_| MessageError::Malformed(H))?),
+                    None => None,
+                });
+            } else if key.eq_ignore_ascii_case("received") {
+                via.received = val.map(str::to_owned);
+            }
+        }
+        Ok(via)
+    }
+
+    /// The port of sent-by, or the default for the transport (RFC 3261 §18.2.2).
+    pub fn sent_by_port(&self) -> u16 {
+        split_host_port(&self.sent_by).1.unwrap_or(if self.transport == "TLS" {
+            5061
+        } else {
+            5060
+        })
+    }
+
+    /// RFC 3261 §17.2.3: a branch with the magic cookie identifies the transaction.
+    pub fn rfc3261_branch(&self) -> Option<&str> {
+        self.branch.as_deref().filter(|b| b.starts_with("z9hG4bK"))
+    }
+}
+
+/// Splits `host[:port]`, with IPv6 references in brackets.
+pub(crate) fn split_host_port(s: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = s.strip_prefix('[') {
+        if let Some((host, after)) = rest.split_once(']') {
+            return (host, after.strip_prefix(':').and_then(|p| p.parse().ok()));
+        }
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host, port.parse().ok()),
+        _ => (s, None),
+    }
+}
+
+fn valid_host_port(s: &str) -> bool {
+    let (host, port_ok) = if let Some(rest) = s.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((h, after)) => (
+                h,
+                after.is_empty()
+                    || after.strip_prefix(':').is_some_and(|p| p.parse::<u16>().is_ok()),
+            ),
+            None => return false,
+        }
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse::<u16>().is_ok()),
+            None => (s, true),
+        }
+    };
+    port_ok
+        && !host.is_empty()
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:_".contains(c))
+}
+
+/// A From, To or Contact value: `name-addr` or `addr-spec` with parameters (RFC 3261 §20.10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameAddr {
+    /// The value as written, parameters included.
+    pub raw: String,
+    /// The URI inside.
+    pub uri: String,
+    pub tag: Option<String>,
+}
+
+impl NameAddr {
+    pub fn parse(value: &str, header: &'static str) -> Result<Self, MessageError> {
+        let value = value.trim();
+        let (uri, params) = if let Some(open) = find_unquoted(value, '<') {
+            let close = value[open..].find('>').ok_or(MessageError::Malformed(header))? + open;
+            (&value[open + 1..close], &value[close + 1..])
+        } else {
+            // RFC 3261 §20.10: without brackets, parameters after ';' belong to the header.
+            value.split_once(';').map_or((value, ""), |(u, p)| (u, p))
+        };
+        let uri = uri.trim();
+        if uri.is_empty() || !uri.contains(':') || uri.contains(char::is_whitespace) {
+            return Err(MessageError::Malformed(header));
+        }
+        let tag = params
+            .split(';')
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("tag"))
+            .map(|(_, v)| v.trim().to_owned())
+            .filter(|t| !t.is_empty());
+        Ok(Self { raw: value.to_owned(), uri: uri.to_owned(), tag })
+    }
+}
+
+fn find_unquoted(s: &str, wanted: char) -> Option<usize> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c == wanted && !quoted => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// CSeq, RFC 3261 §20.16.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CSeq {
+    pub number: u32,
+    pub method: Method,
+}
+
+impl CSeq {
+    pub fn parse(value: &str) -> Result<Self, MessageError> {
+        let mut parts = value.split_whitespace();
+        let number = parts.next().and_then(|n| n.parse::<u32>().ok());
+        let method = parts.next();
+        match (number, method, parts.next()) {
+            // RFC 3261 §8.1.1.5: the sequence number must be less than 2^31.
+            (Some(number), Some(method), None) if number < 1 << 31 => {
+                Ok(Self { number, method: Method::parse(method) })
+            }
+            _ => Err(MessageError::Malformed("CSeq")),
+        }
+    }
+}
+
+impl fmt::Display for CSeq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.number, self.method)
+    }
+}
+
+/// The headers every request and response must carry (RFC 3261 §8.1.1), read and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Essentials {
+    pub via: Via,
+    pub from: NameAddr,
+    pub to: NameAddr,
+    pub call_id: String,
+    pub cseq: CSeq,
+}
+
+impl Essentials {
+    pub fn read(headers: &Headers) -> Result<Self, MessageError> {
+        let via = Via::parse(headers.get_all("Via").next().ok_or(MessageError::Missing("Via"))?)?;
+        let from =
+            NameAddr::parse(headers.get("From").ok_or(MessageError::Missing("From"))?, "From")?;
+        let to = NameAddr::parse(headers.get("To").ok_or(MessageError::Missing("To"))?, "To")?;
+        let call_id = headers.get("Call-ID").ok_or(MessageError::Missing("Call-ID"))?.trim();
+        if call_id.is_empty() || call_id.contains(char::is_whitespace) {
+            return Err(MessageError::Malformed("Call-ID"));
+        }
+        let cseq = CSeq::parse(headers.get("CSeq").ok_or(MessageError::Missing("CSeq"))?)?;
+        Ok(Self { via, from, to, call_id: call_id.to_owned(), cseq })
+    }
+}
+
+impl Request {
+    /// Reads and checks what a UAS needs before it can answer (RFC 3261 §8.2).
+    pub fn essentials(&self) -> Result<Essentials, MessageError> {
+        let essentials = Essentials::read(&self.headers)?;
+        if essentials.cseq.method != self.method {
+            return Err(MessageError::CseqMismatch);
+        }
+        if let Some(mf) = self.headers.get("Max-Forwards") {
+            mf.trim().parse::<u8>().map_err(|_| MessageError::Malformed("Max-Forwards"))?;
+        }
+        Ok(essentials)
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        rsip_adapter::print_request(self)
+    }
+}
+
+impl Response {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        rsip_adapter::print_response(self)
+    }
+}
+
+/// Parses one datagram or stream frame.
+pub fn parse(bytes: &[u8]) -> Result<Message, MessageError> {
+    rsip_adapter::parse(bytes)
+}
+
+/// The standard reason phrase of a status code (RFC 3261 §21 and extensions).
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Trying",
+        180 => "Ringing",
+        181 => "Call Is Being Forwarded",
+        182 => "Queued",
+        183 => "Session Progress",
+        200 => "OK",
+        202 => "Accepted",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        415 => "Unsupported Media Type",
+        420 => "Bad Extension",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        482 => "Loop Detected",
+        483 => "Too Many Hops",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        491 => "Request Pending",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "Version Not Supported",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        604 => "Does Not Exist Anywhere",
+        606 => "Not Acceptable",
+        _ => "Unknown",
+    }
+}
+
+mod rsip_adapter;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn via_with_rport_and_ipv6() {
+        let via = Via::parse("SIP/2.0/UDP [::1]:5070;branch=z9hG4bK776;rport").expect("via");
+        assert_eq!(via.transport, "UDP");
+        assert_eq!(via.sent_by, "[::1]:5070");
+        assert_eq!(via.sent_by_port(), 5070);
+        assert_eq!(via.rport, Some(None));
+        assert_eq!(via.rfc3261_branch(), Some("z9hG4bK776"));
+        let filled = Via::parse("SIP/2.0/TLS host.example ;received=1.2.3.4;rport=9").expect("via");
+        assert_eq!(filled.sent_by_port(), 5061);
+        assert_eq!(filled.rport, Some(Some(9)));
+        assert_eq!(filled.received.as_deref(), Some("1.2.3.4"));
+    }
+
+    #[test]
+    fn via_errors() {
+        for bad in [
+            "",
+            "SIP/2.0/UDP",
+            "SIP/3.0/UDP h",
+            "SIP/2.0/UDP h;branch=",
+            "SIP/2.0/UDP h:99999",
+            "SIP/2.0/UDP h;rport=x",
+        ] {
+            assert_eq!(Via::parse(bad), Err(MessageError::Malformed("Via")), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn name_addr_forms() {
+        let quoted = NameAddr::parse(r#""A <b>, c" <sip:a@b;lr>;tag=xyz"#, "From").expect("from");
+        assert_eq!(quoted.uri, "sip:a@b;lr");
+        assert_eq!(quoted.tag.as_deref(), Some("xyz"));
+        let bare = NameAddr::parse("sip:a@b;tag=1", "To").expect("to");
+        assert_eq!(bare.uri, "sip:a@b");
+        assert_eq!(bare.tag.as_deref(), Some("1"));
+        assert!(NameAddr::parse("<sip:a@b", "To").is_err());
+        assert!(NameAddr::parse("nobody", "To").is_err());
+    }
+
+    #[test]
+    fn cseq_rules() {
+        assert_eq!(CSeq::parse("1 INVITE"), Ok(CSeq { number: 1, method: Method::Invite }));
+        assert!(CSeq::parse("2147483648 INVITE").is_err(), "RFC 3261 §8.1.1.5: < 2^31");
+        assert!(CSeq::parse("x INVITE").is_err());
+        assert!(CSeq::parse("1").is_err());
+        assert!(CSeq::parse("1 INVITE extra").is_err());
+    }
+
+    #[test]
+    fn header_lists_split_outside_quotes_and_brackets() {
+        let mut h = Headers::new();
+        h.push("Record-Route", "<sip:p1;lr>, <sip:p2;lr>");
+        h.push("record-route", "\"a,b\" <sip:p3,x>");
+        let all: Vec<&str> = h.get_all("Record-Route").collect();
+        assert_eq!(all, ["<sip:p1;lr>", "<sip:p2;lr>", "\"a,b\" <sip:p3,x>"]);
+        h.push("Supported", "timer, 100rel");
+        assert!(h.has_option("supported", "100REL"));
+    }
+}

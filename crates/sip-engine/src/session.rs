@@ -1,0 +1,204 @@
+//! INVITE sessions: the call state, its events and its typed end reasons.
+//!
+//! ```text
+//!  outgoing (UAC)                               incoming (UAS)
+//!  invite() ──> Calling ──1xx──> Early          INVITE ──> Ringing (180 sent)
+//!                 │  │             │                         │ answer()
+//!        hangup() │  └─2xx─┐       │ 2xx                     V
+//!   (CANCEL once  │        V       V                    Answering (2xx retransmitted,
+//!    a 1xx came)  │      Confirmed <───────── ACK ─────────  RFC 3261 §13.3.1.4)
+//!                 │        │ hangup() / BYE received
+//!                 │        V
+//!                 │    Terminating (BYE sent, waiting for its response)
+//!                 V        V
+//!                 (removed): Event::Ended with an EndReason
+//! ```
+//!
+//! re-INVITEs, PRACKs and CANCELs are events inside a state, not states of their own.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::dialog::Dialog;
+use crate::message::Request;
+use crate::sdp::Direction;
+use crate::timers::Backoff;
+use crate::transaction::{ClientKey, ServerKey};
+
+/// A call handle, unique within one endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct CallId(pub u32);
+
+impl std::fmt::Display for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Why a call ended, with the SIP status where one caused it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum EndReason {
+    /// We hung up an established call.
+    LocalHangup,
+    /// The peer sent BYE.
+    RemoteHangup,
+    /// We cancelled our call before it was answered.
+    Cancelled,
+    /// The caller cancelled before we answered.
+    RemoteCancelled,
+    /// We declined an incoming call with this status.
+    LocalRejected { status: u16 },
+    /// 486 Busy Here or 600 Busy Everywhere.
+    Busy { status: u16 },
+    /// 603 Decline.
+    Declined { status: u16 },
+    /// 404 Not Found or 604 Does Not Exist Anywhere.
+    NotFound { status: u16 },
+    /// 480 Temporarily Unavailable or 408 Request Timeout from the far end.
+    Unavailable { status: u16 },
+    /// 488 or 606: no common media (RFC 3261 §13.3.1.1).
+    IncompatibleMedia { status: u16 },
+    /// Any other final response.
+    Failed { status: u16, phrase: String },
+    /// Timer B (or Timer F for BYE) fired: no answer from the peer.
+    Timeout,
+    /// Our 2xx was never acknowledged (RFC 3261 §13.3.1.4).
+    NoAck,
+    /// The transport failed.
+    TransportError,
+    /// The answer to our offer was unusable.
+    NegotiationFailed,
+}
+
+impl EndReason {
+    /// Classifies a final failure response to our INVITE.
+    pub fn from_status(status: u16, phrase: &str) -> Self {
+        match status {
+            486 | 600 => EndReason::Busy { status },
+            603 => EndReason::Declined { status },
+            404 | 604 => EndReason::NotFound { status },
+            408 | 480 => EndReason::Unavailable { status },
+            488 | 606 => EndReason::IncompatibleMedia { status },
+            _ => EndReason::Failed { status, phrase: phrase.to_owned() },
+        }
+    }
+
+    /// True for ends that are not a normal hang-up (a caller's exit code uses it).
+    pub fn is_failure(&self) -> bool {
+        !matches!(
+            self,
+            EndReason::LocalHangup
+                | EndReason::RemoteHangup
+                | EndReason::Cancelled
+                | EndReason::RemoteCancelled
+                | EndReason::LocalRejected { .. }
+        )
+    }
+}
+
+/// What the endpoint tells its user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// A new incoming call is ringing here.
+    Incoming { call: CallId, from: String, to: String, remote: SocketAddr },
+    /// The far end is ringing (180).
+    Ringing { call: CallId },
+    /// Another provisional response (181, 182, 183); `early_media` when it carries SDP.
+    Progress { call: CallId, status: u16, early_media: bool },
+    /// The call is established: for an outgoing call on the 2xx, for an incoming one on the ACK.
+    Answered { call: CallId },
+    /// A re-INVITE changed the media directions.
+    MediaChanged { call: CallId, local: Direction, remote: Direction },
+    /// The call is over.
+    Ended {
+        call: CallId,
+        #[serde(flatten)]
+        reason: EndReason,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Uac,
+    Uas,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallState {
+    Calling,
+    Early,
+    Ringing,
+    Answering,
+    Confirmed,
+    Terminating,
+}
+
+/// RFC 3264 offer/answer state of a session (which side owes an answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OfferState {
+    Stable,
+    /// We sent an offer and wait for the answer (INVITE without answer yet, or an offer in a 2xx).
+    LocalOffer,
+}
+
+/// A response that is retransmitted by the TU until something stops it: the 2xx to an INVITE
+/// (RFC 3261 §13.3.1.4) or a reliable provisional response (RFC 3262 §3).
+#[derive(Debug, Clone)]
+pub(crate) struct Retransmit {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) backoff: Backoff,
+    pub(crate) next: Instant,
+    pub(crate) give_up: Instant,
+    /// The CSeq of the INVITE the response answers.
+    pub(crate) cseq: u32,
+    /// For a reliable provisional: its RSeq.
+    pub(crate) rseq: Option<u32>,
+}
+
+/// One INVITE session and its dialog.
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub(crate) role: Role,
+    pub(crate) state: CallState,
+    pub(crate) dialog: Dialog,
+    /// Where the dialog was set up: the next hop of the INVITE, or the source of it.
+    pub(crate) flow: SocketAddr,
+    /// UAC: the initial INVITE as sent (for CANCEL and non-2xx ACK); UAS: as received.
+    pub(crate) invite: Request,
+    pub(crate) invite_client: Option<ClientKey>,
+    pub(crate) invite_server: Option<ServerKey>,
+    pub(crate) offer: OfferState,
+    /// The local direction we ask for (SendOnly while we hold).
+    pub(crate) local_direction: Direction,
+    /// The 2xx we retransmit until ACK.
+    pub(crate) pending_2xx: Option<Retransmit>,
+    /// The reliable provisional response we retransmit until PRACK.
+    pub(crate) pending_reliable: Option<Retransmit>,
+    /// UAC: the ACK for the last 2xx, re-sent when that 2xx is retransmitted.
+    pub(crate) last_ack: Option<(u32, Vec<u8>, SocketAddr)>,
+    /// UAC: the highest RSeq we acknowledged with PRACK (RFC 3262 §4).
+    pub(crate) last_rseq: Option<u32>,
+    /// UAC: hangup() came before any provisional response, so CANCEL waits for one (§9.1).
+    pub(crate) cancel_pending: bool,
+    /// We sent CANCEL (the end reason of a 487 is then ours).
+    pub(crate) cancelled: bool,
+    /// An outgoing re-INVITE is in progress (for glare, RFC 3261 §14.1).
+    pub(crate) reinvite_client: Option<ClientKey>,
+    /// An incoming re-INVITE is being answered.
+    pub(crate) reinvite_server: Option<ServerKey>,
+    /// RFC 3261 §14.1: after a 491, retry our re-INVITE at this time with this direction.
+    pub(crate) reinvite_retry: Option<(Instant, Direction)>,
+    /// The reason reported once the BYE transaction ends.
+    pub(crate) end_reason: Option<EndReason>,
+}
+
+impl Call {
+    pub(crate) fn is_established(&self) -> bool {
+        matches!(self.state, CallState::Answering | CallState::Confirmed)
+    }
+}
