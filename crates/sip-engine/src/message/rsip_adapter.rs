@@ -2,9 +2,39 @@
 
 use super::{Headers, Message, MessageError, Method, Request, Response};
 
+/// Methods rsip's `Method` enum can hold; any other token is an extension method.
+const RSIP_METHODS: [&str; 14] = [
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "INFO",
+    "INVITE",
+    "MESSAGE",
+    "NOTIFY",
+    "OPTIONS",
+    "PRACK",
+    "PUBLISH",
+    "REFER",
+    "REGISTER",
+    "SUBSCRIBE",
+    "UPDATE",
+];
+
 /// Parses one message with rsip, then checks the framing rsip is lenient about.
 pub(super) fn parse(bytes: &[u8]) -> Result<Message, MessageError> {
-    let parsed = rsip::SipMessage::try_from(bytes).map_err(|_| MessageError::Unparseable)?;
+    // rsip cannot represent extension methods (RFC 3261 §7.1 allows any token), yet a UAS must
+    // answer them with 501 or 405. Such a request is parsed with a stand-in method and given its
+    // own token back; the CSeq check of the engine still sees the real method.
+    let extension = extension_method(bytes);
+    let parsed = match &extension {
+        Some((token, rest)) => {
+            let mut stand_in = b"OPTIONS".to_vec();
+            stand_in.extend_from_slice(rest);
+            rsip::SipMessage::try_from(stand_in.as_slice())
+        }
+        None => rsip::SipMessage::try_from(bytes),
+    }
+    .map_err(|_| MessageError::Unparseable)?;
     match parsed {
         rsip::SipMessage::Request(r) => {
             if r.version != rsip::Version::V2 {
@@ -12,12 +42,11 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Message, MessageError> {
             }
             let headers = headers_of(&r.headers);
             check_content_length(&headers, &r.body)?;
-            Ok(Message::Request(Request {
-                method: Method::parse(&r.method.to_string()),
-                uri: r.uri.to_string(),
-                headers,
-                body: r.body,
-            }))
+            let method = match extension {
+                Some((token, _)) => Method::Other(token),
+                None => Method::parse(&r.method.to_string()),
+            };
+            Ok(Message::Request(Request { method, uri: r.uri.to_string(), headers, body: r.body }))
         }
         rsip::SipMessage::Response(r) => {
             if r.version != rsip::Version::V2 {
@@ -36,6 +65,17 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Message, MessageError> {
             Ok(Message::Response(Response { status, reason, headers, body: r.body }))
         }
     }
+}
+
+/// The method token of a request line that rsip does not know, and the bytes after it.
+fn extension_method(bytes: &[u8]) -> Option<(String, &[u8])> {
+    let end = bytes.iter().position(|b| *b == b' ')?;
+    let token = std::str::from_utf8(&bytes[..end]).ok()?;
+    // RFC 3261 §25.1: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
+    let is_token = !token.is_empty()
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b));
+    (is_token && !token.starts_with("SIP/") && !RSIP_METHODS.contains(&token))
+        .then(|| (token.to_owned(), &bytes[end..]))
 }
 
 /// RFC 3261 §18.3: over UDP the body ends with the datagram; a Content-Length larger than what
@@ -108,14 +148,10 @@ pub(super) fn print_request(request: &Request) -> Vec<u8> {
 }
 
 pub(super) fn print_response(response: &Response) -> Vec<u8> {
-    let standard = super::reason_phrase(response.status);
-    let status_code = if response.reason == standard && standard != "Unknown" {
-        rsip::StatusCode::from(response.status)
-    } else {
-        rsip::StatusCode::Other(response.status, response.reason.clone())
-    };
+    // rsip 0.4 prints its named status codes with the Rust variant name ("481
+    // CallTransactionDoesNotExist"); `Other` prints the code and the phrase we give it.
     let r = rsip::Response {
-        status_code,
+        status_code: rsip::StatusCode::Other(response.status, response.reason.clone()),
         version: rsip::Version::V2,
         headers: rsip_headers(&response.headers, response.body.len()),
         body: response.body.clone(),
