@@ -27,7 +27,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Message, MessageError> {
     // own token back; the CSeq check of the engine still sees the real method.
     let extension = extension_method(bytes);
     let parsed = match &extension {
-        Some((token, rest)) => {
+        Some((_, rest)) => {
             let mut stand_in = b"OPTIONS".to_vec();
             stand_in.extend_from_slice(rest);
             rsip::SipMessage::try_from(stand_in.as_slice())
