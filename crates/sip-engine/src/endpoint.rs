@@ -410,7 +410,8 @@ impl Endpoint {
             return Err(CallError::InvalidState(id));
         }
         let key = call.invite_server.clone();
-        let mut response = self.response_for(&call.invite, status, Some(&call.dialog.local_tag));
+        let (invite, tag) = (call.invite.clone(), call.dialog.local_tag.clone());
+        let mut response = self.response_for(&invite, status, Some(&tag));
         if let Some(text) = warning {
             // RFC 3261 §20.43: 399 is a miscellaneous warning.
             response.headers.push(
@@ -612,9 +613,9 @@ impl Endpoint {
     }
 
     fn respond_unsupported(&mut self, now: Instant, key: &ServerKey, method: &Method) {
-        let Some(entry) = self.servers.get(key) else { return };
+        let Some(request) = self.servers.get(key).map(|e| e.request.clone()) else { return };
         let status = if KNOWN_NOT_ALLOWED.contains(&method.as_str()) { 405 } else { 501 };
-        let mut response = self.response_for(&entry.request, status, None);
+        let mut response = self.response_for(&request, status, None);
         // RFC 3261 §8.2.1: a 405 must list the allowed methods; we add it to 501 as well.
         response.headers.push("Allow", ALLOW);
         self.respond(now, key, response);
@@ -747,7 +748,13 @@ impl Endpoint {
             self.respond_status(now, key, 481);
             return;
         }
-        self.respond_status(now, key, 200);
+        // RFC 3261 §9.2: the 200 to the CANCEL carries the To tag of the INVITE's responses.
+        let tag = call.and_then(|id| self.calls.get(&id)).map(|c| c.dialog.local_tag.clone());
+        let cancel = self.servers.get(key).map(|e| e.request.clone());
+        if let Some(cancel) = cancel {
+            let response = self.response_for(&cancel, 200, tag.as_deref());
+            self.respond(now, key, response);
+        }
         if let (true, Some(id)) = (proceeding, call) {
             let invite =
                 self.calls.get(&id).map(|c| (c.invite.clone(), c.dialog.local_tag.clone()));
@@ -1396,8 +1403,8 @@ impl Endpoint {
     }
 
     fn respond_status(&mut self, now: Instant, key: &ServerKey, status: u16) {
-        let Some(entry) = self.servers.get(key) else { return };
-        let response = self.response_for(&entry.request, status, None);
+        let Some(request) = self.servers.get(key).map(|e| e.request.clone()) else { return };
+        let response = self.response_for(&request, status, None);
         self.respond(now, key, response);
     }
 
@@ -1482,8 +1489,17 @@ impl Endpoint {
 
     // ---------------------------------------------------------------- building
 
-    /// RFC 3261 §8.2.6.2: a response copies Via, From, Call-ID and CSeq, and To with our tag.
-    fn response_for(&self, request: &Request, status: u16, tag: Option<&str>) -> Response {
+    /// RFC 3261 §8.2.6.2: a response copies Via, From, Call-ID and CSeq, and To with our tag —
+    /// the dialog's, or a fresh random one when the request has none and no dialog is involved.
+    fn response_for(&mut self, request: &Request, status: u16, tag: Option<&str>) -> Response {
+        let fresh;
+        let tag = match tag {
+            Some(tag) => Some(tag),
+            None => {
+                fresh = self.random_token(10);
+                Some(fresh.as_str())
+            }
+        };
         let mut headers = Headers::new();
         for via in request.headers.get_all("Via") {
             headers.push("Via", via);

@@ -1,0 +1,217 @@
+//! Helpers for interop tests: start `switchboard-cli` and real peers as processes, bounded in
+//! time, with their output kept under `target/interop/` for reading after a failure.
+#![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::disallowed_methods)]
+
+use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A fresh directory for one test's artifacts (logs, traces).
+pub fn artifacts(test: &str) -> PathBuf {
+    let dir = workspace().join("target").join("interop").join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The `switchboard-cli` binary next to this test binary (target/<profile>/).
+pub fn cli_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = profile_dir.join("switchboard-cli");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first with `cargo build -p switchboard-cli` (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Fails the test with an install hint when a peer program is missing.
+pub fn require(program: &str, package: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|p| p.join(program)).find(|p| p.exists())
+    });
+    found.unwrap_or_else(|| {
+        panic!("{program} not found: install the Debian package {package} (scripts/test.sh does)")
+    })
+}
+
+/// A UDP port that was free a moment ago on 127.0.0.1.
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `switchboard-cli`, its JSON events read line by line.
+pub struct Cli {
+    child: Child,
+    lines: Receiver<serde_json::Value>,
+    pub events: Vec<serde_json::Value>,
+    pub port: u16,
+}
+
+impl Cli {
+    /// Starts `switchboard-cli ARGS… --bind udp:127.0.0.1:0` and waits for its `listening` event.
+    pub fn start(args: &[&str], dir: &Path) -> Self {
+        let stderr = std::fs::File::create(dir.join("cli.stderr")).unwrap();
+        let mut child = Command::new(cli_binary())
+            .args(args)
+            .args(["--bind", "udp:127.0.0.1:0"])
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        let log = dir.join("cli.stdout");
+        std::thread::spawn(move || {
+            let mut copy = String::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                copy.push_str(&line);
+                copy.push('\n');
+                let _ = std::fs::write(&log, &copy);
+                match serde_json::from_str(&line) {
+                    Ok(value) => {
+                        if tx.send(value).is_err() {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        panic!("switchboard-cli printed a non-JSON line {line:?}: {error}")
+                    }
+                }
+            }
+        });
+        let mut cli = Cli { child, lines, events: vec![], port: 0 };
+        let listening = cli.wait_for("listening", Duration::from_secs(10));
+        let address = listening["address"].as_str().unwrap();
+        cli.port = address.rsplit(':').next().unwrap().parse().unwrap();
+        cli
+    }
+
+    /// Waits for the next event named `name` (earlier ones count), failing after `limit`.
+    pub fn wait_for(&mut self, name: &str, limit: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(found) = self.events.iter().find(|e| e["event"] == name) {
+                return found.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(value) => self.events.push(value),
+                Err(_) => panic!("no '{name}' event within {limit:?}; saw {:?}", self.events),
+            }
+        }
+    }
+
+    /// Collects events until the process exits (at most `limit`), returning its status.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            while let Ok(value) = self.lines.try_recv() {
+                self.events.push(value);
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(50));
+                while let Ok(value) = self.lines.try_recv() {
+                    self.events.push(value);
+                }
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("switchboard-cli did not exit within {limit:?}; events {:?}", self.events);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Drains pending events without waiting.
+    pub fn drain(&mut self) {
+        while let Ok(value) = self.lines.try_recv() {
+            self.events.push(value);
+        }
+    }
+
+    pub fn count(&self, name: &str) -> usize {
+        self.events.iter().filter(|e| e["event"] == name).count()
+    }
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a command to completion with a hard time limit; its output goes to `dir/NAME.log`.
+pub fn run_bounded(mut command: Command, dir: &Path, name: &str, limit: Duration) -> ExitStatus {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let mut child = command
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} did not finish within {limit:?}; see {}", dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Starts a command in the background (killed on drop of the returned guard).
+pub struct Background(pub Child);
+
+impl Background {
+    pub fn spawn(mut command: Command, dir: &Path, name: &str) -> Self {
+        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+        let child = command
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Background(child)
+    }
+
+    /// Waits for the process to exit (at most `limit`).
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "background peer did not exit within {limit:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
