@@ -52,6 +52,7 @@ pub fn free_udp_port() -> u16 {
 }
 
 /// A running `switchboard-cli`, its JSON events read line by line.
+#[derive(Debug)]
 pub struct Cli {
     child: Child,
     lines: Receiver<serde_json::Value>,
@@ -181,6 +182,7 @@ pub fn run_bounded(mut command: Command, dir: &Path, name: &str, limit: Duration
 }
 
 /// Starts a command in the background (killed on drop of the returned guard).
+#[derive(Debug)]
 pub struct Background(pub Child);
 
 impl Background {

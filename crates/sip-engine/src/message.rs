@@ -394,6 +394,7 @@ impl Request {
         if essentials.cseq.method != self.method {
             return Err(MessageError::CseqMismatch);
         }
+        rsip_adapter::check_content_length(&self.headers, &self.body)?;
         if let Some(mf) = self.headers.get("Max-Forwards") {
             mf.trim().parse::<u8>().map_err(|_| MessageError::Malformed("Max-Forwards"))?;
         }

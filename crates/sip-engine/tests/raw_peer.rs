@@ -180,6 +180,41 @@ fn required_100rel_makes_the_180_reliable_until_prack() {
 }
 
 #[test]
+fn unacknowledged_reliable_provisional_ends_in_504() {
+    let mut w = World::new(10);
+    let first =
+        exchange(&mut w, request("INVITE", "Require: 100rel\r\n", "CSeq: 1 INVITE\r\n", ""));
+    assert!(first[0].contains("RSeq: "));
+    w.run_for(Duration::from_secs(40));
+    let finals: Vec<_> =
+        w.log.iter().filter(|s| s.from == addr(B) && s.is("SIP/2.0 504")).collect();
+    assert!(!finals.is_empty(), "RFC 3262 §3: a 5xx after 64·T1 without PRACK");
+    let first_180 = w.log.iter().find(|s| s.from == addr(B) && s.is("SIP/2.0 180")).unwrap().at;
+    assert_eq!(finals[0].at - first_180, Duration::from_secs(32));
+    let reliable = w.log.iter().filter(|s| s.from == addr(B) && s.is("SIP/2.0 180")).count();
+    assert_eq!(reliable, 7, "the 180 and six retransmissions (T1 doubling) within 32 s");
+    assert!(matches!(
+        w.events_of(B).last(),
+        Some(Event::Ended { reason: sip_engine::EndReason::LocalRejected { status: 504 }, .. })
+    ));
+}
+
+#[test]
+fn wrong_content_length_gets_400() {
+    let mut w = World::new(11);
+    let data = String::from_utf8(request("OPTIONS", "", "CSeq: 1 OPTIONS\r\n", ""))
+        .unwrap()
+        .replace("Content-Length: 0", "Content-Length: 50");
+    let answers = exchange(&mut w, data.into_bytes());
+    assert_eq!(answers.len(), 1);
+    assert!(
+        answers[0].starts_with("SIP/2.0 400 Body Length Does Not Match Content-Length"),
+        "{}",
+        answers[0]
+    );
+}
+
+#[test]
 fn garbage_and_keepalives_are_ignored_without_answers() {
     let mut w = World::new(9);
     for junk in [

@@ -40,8 +40,9 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Message, MessageError> {
             if r.version != rsip::Version::V2 {
                 return Err(MessageError::Version);
             }
+            // A request's Content-Length is checked by `Request::essentials`, so that the UAS can
+            // answer a wrong one with 400 (RFC 3261 §18.3) instead of dropping the request.
             let headers = headers_of(&r.headers);
-            check_content_length(&headers, &r.body)?;
             let method = match extension {
                 Some((token, _)) => Method::Other(token),
                 None => Method::parse(&r.method.to_string()),
@@ -80,7 +81,7 @@ fn extension_method(bytes: &[u8]) -> Option<(String, &[u8])> {
 
 /// RFC 3261 §18.3: over UDP the body ends with the datagram; a Content-Length larger than what
 /// arrived is an error, a smaller one truncates (rsip already cut the body to it).
-fn check_content_length(headers: &Headers, body: &[u8]) -> Result<(), MessageError> {
+pub(super) fn check_content_length(headers: &Headers, body: &[u8]) -> Result<(), MessageError> {
     match headers.get("Content-Length") {
         None => Ok(()),
         Some(value) => match value.trim().parse::<usize>() {

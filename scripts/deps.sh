@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing Switchboard need on Debian/Ubuntu, when missing.
+#   scripts/deps.sh run    # the toolchain only
+#   scripts/deps.sh test   # plus the real peers the tests drive (SIPp)
+set -euo pipefail
+
+want=${1:-test}
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+packages=(build-essential pkg-config ca-certificates curl)
+if [ "$want" = test ]; then packages+=(sip-tester); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  else
+    echo "deps: installing the Rust toolchain with rustup (https://rustup.rs)"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+fi
+# rust-toolchain.toml pins the version; rustup fetches it (with rustfmt and clippy) on first use.
+cargo --version >/dev/null

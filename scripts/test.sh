@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit and virtual-time tests, interop tests against
+# real peers, doc tests, benchmarks in test mode and fuzz corpus replay. Prints each stage's time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+timings=()
+stage() {
+  local name=$1; shift
+  local start=$SECONDS
+  echo "==> $name"
+  "$@"
+  timings+=("$(printf '%-28s %4ds' "$name" $((SECONDS - start)))")
+}
+report() {
+  echo "==> stage timings"
+  for t in "${timings[@]}"; do echo "    $t"; done
+}
+trap report EXIT
+
+stage "dependencies" scripts/deps.sh test
+stage "format" cargo fmt --all --check
+stage "clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
+stage "rustdoc" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+stage "build" cargo build --workspace --bins --locked
+if command -v cargo-nextest >/dev/null 2>&1; then
+  stage "tests (nextest)" cargo nextest run --workspace --locked --no-fail-fast
+else
+  stage "tests" cargo test --workspace --locked --no-fail-fast --lib --bins --tests
+fi
+stage "doc tests" cargo test --workspace --locked --doc
+stage "benches (test mode)" cargo test --workspace --locked --benches
+stage "fuzz (corpus + ${FUZZ_SECONDS:-20}s each)" scripts/fuzz.sh
