@@ -23,7 +23,7 @@ pub fn artifacts(test: &str) -> PathBuf {
     dir
 }
 
-/// The `switchboard-cli` binary next to this test binary (target/<profile>/).
+/// The `switchboard-cli` binary next to this test binary (`target/<profile>/`).
 pub fn cli_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap();
