@@ -29,7 +29,7 @@
 //! ```
 //!
 //! Layers, bottom up: [`message`] (parse/print, checked headers), the transaction layer
-//! (RFC 3261 §17 with RFC 6026), [`dialog`](crate::dialog) (§12) and INVITE sessions
+//! (RFC 3261 §17 with RFC 6026), dialogs (§12) and INVITE sessions
 //! ([`session`]: §13–§15, RFC 3262 PRACK, offer/answer through a [`Negotiator`]). The
 //! [`Endpoint`] ties them together. See `docs/sip.md` for the state diagrams.
 #![forbid(unsafe_code)]

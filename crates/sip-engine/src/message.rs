@@ -184,7 +184,7 @@ pub enum Message {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Via {
     pub transport: String,
-    /// host[:port] as written.
+    /// `host[:port]` as written.
     pub sent_by: String,
     pub branch: Option<String>,
     /// `None`: no rport; `Some(None)`: a bare `;rport` asking for one; `Some(Some(p))`: filled.
