@@ -529,7 +529,11 @@ impl Endpoint {
         let via = match Via::parse(&top_via) {
             Ok(via) => via,
             Err(error) => {
-                tracing::debug!(%source, %error, "dropping request with unusable Via");
+                // Without a usable Via, the source address is the only place to answer.
+                tracing::debug!(%source, %error, "request with unusable Via");
+                if request.method != Method::Ack {
+                    self.send_stateless_error(&request, source, 400, &error);
+                }
                 return;
             }
         };
@@ -546,13 +550,19 @@ impl Endpoint {
                 return;
             }
         };
-        let Some(branch) = essentials.via.rfc3261_branch().map(str::to_owned) else {
-            // RFC 2543 peers without the magic cookie are not supported.
-            let error = MessageError::Malformed("Via");
-            if request.method != Method::Ack {
-                self.send_stateless_error(&request, destination, 400, &error);
-            }
-            return;
+        let branch = match essentials.via.rfc3261_branch() {
+            Some(branch) => branch.to_owned(),
+            // RFC 3261 §17.2.3: without the magic cookie (RFC 2543 peers) a request matches a
+            // transaction by Request-URI, From tag, Call-ID, CSeq number and top Via; ACK and
+            // CANCEL carry the CSeq number of their INVITE, so they land on its key.
+            None => format!(
+                "rfc2543;{};{};{};{};{}",
+                essentials.via.branch.as_deref().unwrap_or(""),
+                essentials.from.tag.as_deref().unwrap_or(""),
+                essentials.call_id,
+                essentials.cseq.number,
+                request.uri,
+            ),
         };
         let key = ServerKey::for_request(&branch, &essentials.via.sent_by, &request.method);
 
@@ -576,6 +586,28 @@ impl Endpoint {
             ServerKind::NonInvite(NonInviteServer::new(reliable, self.config.timers))
         };
         self.servers.insert(key.clone(), ServerEntry { tx, destination, request: request.clone() });
+
+        if request.method != Method::Cancel {
+            // RFC 3261 §8.2.1: a Request-URI scheme we cannot handle gets 416.
+            let scheme = request.uri.split(':').next().unwrap_or("").to_ascii_lowercase();
+            if !matches!(scheme.as_str(), "sip" | "sips" | "tel") {
+                self.respond_status(now, &key, 416);
+                return;
+            }
+            // RFC 3261 §8.2.2.3: refuse extensions we do not support (never for CANCEL or ACK).
+            let unsupported: Vec<String> = request
+                .headers
+                .get_all("Require")
+                .filter(|tag| !SUPPORTED.split(", ").any(|ours| ours.eq_ignore_ascii_case(tag)))
+                .map(str::to_owned)
+                .collect();
+            if !unsupported.is_empty() {
+                let mut response = self.response_for(&request, 420, None);
+                response.headers.push("Unsupported", unsupported.join(", "));
+                self.respond(now, &key, response);
+                return;
+            }
+        }
 
         if request.method == Method::Cancel {
             self.receive_cancel(now, &key, &branch, &essentials);
@@ -629,18 +661,6 @@ impl Endpoint {
         e: &Essentials,
         request: Request,
     ) {
-        // RFC 3261 §8.2.2.3: refuse extensions we do not support.
-        let unsupported: Vec<&str> = request
-            .headers
-            .get_all("Require")
-            .filter(|t| !t.eq_ignore_ascii_case("100rel"))
-            .collect();
-        if !unsupported.is_empty() {
-            let mut response = self.response_for(&request, 420, None);
-            response.headers.push("Unsupported", unsupported.join(", "));
-            self.respond(now, key, response);
-            return;
-        }
         let contact =
             request.headers.get("Contact").and_then(|c| NameAddr::parse(c, "Contact").ok());
         let Some(contact) = contact else {

@@ -1,9 +1,10 @@
 //! SIP messages: parsing, validation and printing.
 //!
-//! Framing, the start line, header splitting (with compact forms and line folding) and printing
-//! are done by the `rsip` crate (see `docs/adr/0001-sip-message-parser.md`); this module owns the
-//! few header grammars the engine matches on — Via, the tag of From/To, CSeq — so that every way
-//! they can be wrong is a precise [`MessageError`] and a 400 reason phrase, never a panic.
+//! The start line, header splitting (with compact forms and line folding) and printing are done by
+//! the rsip fork inside `rsipstack` (see `docs/adr/0001-sip-message-parser.md`), behind one
+//! adapter module that also frames the body; this module owns the few header grammars the engine
+//! matches on — Via, the tag of From/To, CSeq — so that every way they can be wrong is a precise
+//! [`MessageError`] and a 400 reason phrase, never a panic.
 
 use std::fmt;
 
@@ -84,6 +85,10 @@ pub enum MessageError {
     Missing(&'static str),
     #[error("Malformed {0} Header")]
     Malformed(&'static str),
+    #[error("Duplicate {0} Header")]
+    Duplicate(&'static str),
+    #[error("Malformed Request-URI")]
+    RequestUri,
     #[error("CSeq Method Does Not Match Request Method")]
     CseqMismatch,
     #[error("Unsupported SIP Version")]
@@ -117,6 +122,11 @@ impl Headers {
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
             .flat_map(|(_, v)| split_list(v))
+    }
+
+    /// How many header lines carry this name (values joined by commas count once).
+    pub fn count(&self, name: &str) -> usize {
+        self.0.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).count()
     }
 
     pub fn remove(&mut self, name: &str) {
@@ -195,19 +205,29 @@ pub struct Via {
 impl Via {
     pub fn parse(value: &str) -> Result<Self, MessageError> {
         const H: &str = "Via";
-        let (protocol, rest) =
-            value.trim().split_once(char::is_whitespace).ok_or(MessageError::Malformed(H))?;
-        let mut proto = protocol.split('/').map(str::trim);
-        let (name, version, transport) = (proto.next(), proto.next(), proto.next());
-        if !name.is_some_and(|n| n.eq_ignore_ascii_case("SIP")) || version != Some("2.0") {
+        // sent-protocol = protocol-name SLASH protocol-version SLASH transport, where
+        // SLASH = SWS "/" SWS (RFC 3261 §25.1): white space may surround each slash.
+        let (params_start, _) = value.split_once(';').unwrap_or((value, ""));
+        let mut parts = params_start.splitn(3, '/');
+        let (name, version, rest) = (parts.next(), parts.next(), parts.next());
+        let (Some(name), Some(version), Some(rest)) = (name, version, rest) else {
+            return Err(MessageError::Malformed(H));
+        };
+        if !name.trim().eq_ignore_ascii_case("SIP") || version.trim() != "2.0" {
             return Err(MessageError::Malformed(H));
         }
-        let transport = transport.filter(|t| !t.is_empty()).ok_or(MessageError::Malformed(H))?;
-        let mut params = rest.split(';');
-        let sent_by: String = params.next().unwrap_or("").split_whitespace().collect();
+        let rest = rest.trim_start();
+        let (transport, sent_by) =
+            rest.split_once(char::is_whitespace).ok_or(MessageError::Malformed(H))?;
+        if transport.is_empty() {
+            return Err(MessageError::Malformed(H));
+        }
+        // sent-by = host [ COLON port ], COLON = SWS ":" SWS.
+        let sent_by: String = sent_by.split_whitespace().collect();
         if sent_by.is_empty() || !valid_host_port(&sent_by) {
             return Err(MessageError::Malformed(H));
         }
+        let params = value.split(';').skip(1);
         let mut via = Via {
             transport: transport.to_ascii_uppercase(),
             sent_by,
@@ -216,6 +236,10 @@ impl Via {
             received: None,
         };
         for param in params {
+            // RFC 4475 §3.1.2.1 (badinv01): empty parameters are a syntax error.
+            if param.trim().is_empty() {
+                return Err(MessageError::Malformed(H));
+            }
             let (key, val) = match param.split_once('=') {
                 Some((k, v)) => (k.trim(), Some(v.trim())),
                 None => (param.trim(), None),
@@ -247,7 +271,7 @@ impl Via {
 
     /// RFC 3261 §17.2.3: a branch with the magic cookie identifies the transaction.
     pub fn rfc3261_branch(&self) -> Option<&str> {
-        self.branch.as_deref().filter(|b| b.starts_with("z9hG4bK"))
+        self.branch.as_deref().filter(|b| b.len() > 7 && b.starts_with("z9hG4bK"))
     }
 }
 
@@ -374,6 +398,14 @@ pub struct Essentials {
 
 impl Essentials {
     pub fn read(headers: &Headers) -> Result<Self, MessageError> {
+        // RFC 3261 §7.3.1: these headers take a single value; two of them is a malformed message.
+        for name in ["From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length"] {
+            let values = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
+            let distinct: std::collections::HashSet<&str> = values.map(|(_, v)| v.trim()).collect();
+            if distinct.len() > 1 || (name != "Content-Length" && headers.count(name) > 1) {
+                return Err(MessageError::Duplicate(name));
+            }
+        }
         let via = Via::parse(headers.get_all("Via").next().ok_or(MessageError::Missing("Via"))?)?;
         let from =
             NameAddr::parse(headers.get("From").ok_or(MessageError::Missing("From"))?, "From")?;
@@ -390,6 +422,13 @@ impl Essentials {
 impl Request {
     /// Reads and checks what a UAS needs before it can answer (RFC 3261 §8.2).
     pub fn essentials(&self) -> Result<Essentials, MessageError> {
+        // RFC 3261 §25.1: the Request-URI is a bare URI, without brackets or white space.
+        if self.uri.is_empty()
+            || self.uri.contains(['<', '>', ' ', '\t'])
+            || !self.uri.contains(':')
+        {
+            return Err(MessageError::RequestUri);
+        }
         let essentials = Essentials::read(&self.headers)?;
         if essentials.cseq.method != self.method {
             return Err(MessageError::CseqMismatch);
@@ -433,6 +472,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         415 => "Unsupported Media Type",
+        416 => "Unsupported URI Scheme",
         420 => "Bad Extension",
         480 => "Temporarily Unavailable",
         481 => "Call/Transaction Does Not Exist",
@@ -469,6 +509,9 @@ mod tests {
         assert_eq!(via.rport, Some(None));
         assert_eq!(via.rfc3261_branch(), Some("z9hG4bK776"));
         let filled = Via::parse("SIP/2.0/TLS host.example ;received=1.2.3.4;rport=9").expect("via");
+        let spaced = Via::parse("SIP  /   2.0 /UDP  192.0.2.2 : 5060;branch=z9hG4bK1")
+            .expect("RFC 4475 wsinv");
+        assert_eq!((spaced.transport.as_str(), spaced.sent_by.as_str()), ("UDP", "192.0.2.2:5060"));
         assert_eq!(filled.sent_by_port(), 5061);
         assert_eq!(filled.rport, Some(Some(9)));
         assert_eq!(filled.received.as_deref(), Some("1.2.3.4"));
