@@ -347,9 +347,9 @@ impl Endpoint {
         if call.role != Role::Uas || call.state != CallState::Ringing {
             return Err(CallError::InvalidState(id));
         }
-        let invite = call.invite.clone();
-        // The offer was answered when the INVITE arrived; a delayed-offer INVITE gets our
-        // offer in the 2xx and its answer in the ACK (RFC 3261 §13.2.1).
+        let (invite, tag) = (call.invite.clone(), call.dialog.local_tag.clone());
+        // The offer in the INVITE (checked when it arrived) is answered now; a delayed-offer
+        // INVITE gets our offer in the 2xx and its answer in the ACK (RFC 3261 §13.2.1).
         let body = if invite.body.is_empty() {
             call.offer = OfferState::LocalOffer;
             self.negotiator.create_offer(id, Direction::SendRecv)
@@ -362,8 +362,7 @@ impl Endpoint {
                 }
             }
         };
-        let mut response =
-            self.response_for(&invite, 200, Some(&self.dialog_of(id).local_tag.clone()));
+        let mut response = self.response_for(&invite, 200, Some(&tag));
         self.add_contact(&mut response.headers);
         response.headers.push("Allow", ALLOW);
         response.headers.push("Supported", SUPPORTED);
@@ -1585,10 +1584,6 @@ impl Endpoint {
             SocketAddr::V4(a) => a.to_string(),
             SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
         }
-    }
-
-    fn dialog_of(&self, id: CallId) -> &Dialog {
-        &self.calls[&id].dialog
     }
 
     fn find_dialog(&self, call_id: &str, local_tag: Option<&str>) -> Option<CallId> {

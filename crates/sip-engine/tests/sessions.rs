@@ -312,3 +312,17 @@ fn calls_complete_over_a_lossy_reordering_network() {
         assert!(lost * 10 >= w.log.len(), "seed {seed}: only {lost} of {} lost", w.log.len());
     }
 }
+
+#[test]
+fn a_failed_send_ends_the_call_at_once() {
+    let mut w = World::new(12);
+    let now = w.now;
+    let a = w.ua(A).invite(now, "sip:bob@127.0.0.1:5062", addr(B)).unwrap();
+    // The driver reports that sending to B failed (e.g. ICMP port unreachable).
+    w.ua(A).handle_input(now, sip_engine::Input::SendFailed { destination: addr(B) });
+    assert_eq!(ended(&mut w, A, SECOND), EndReason::TransportError);
+    assert!(w.elapsed() < SECOND, "RFC 3261 §17.1.4: no waiting for Timer B");
+    assert_eq!(w.ua(A).transactions(), 0);
+    let now = w.now;
+    assert!(w.ua(A).hangup(now, a).is_err(), "the call is gone");
+}
