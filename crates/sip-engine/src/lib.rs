@@ -36,6 +36,7 @@
 // Unit tests take one real `Instant` as the epoch of their virtual time.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
+pub mod auth;
 mod dialog;
 pub mod endpoint;
 pub mod message;
