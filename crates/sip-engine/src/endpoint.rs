@@ -19,6 +19,11 @@ use crate::transaction::client::{InviteClient, NonInviteClient};
 use crate::transaction::server::{InviteServer, NonInviteServer};
 use crate::transaction::{ClientKey, ServerKey, TxEffect};
 
+mod registration;
+
+use registration::Registration;
+pub use registration::{RegisterConfig, RegistrationError, RegistrationId};
+
 /// Methods this endpoint implements (the Allow header, RFC 3261 §20.5).
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, INFO";
 /// Option tags this endpoint supports (RFC 3261 §20.37).
@@ -113,13 +118,15 @@ enum Purpose {
     Cancel,
     Bye,
     Prack,
+    Register(RegistrationId),
 }
 
 #[derive(Debug)]
 struct ClientEntry {
     tx: ClientKind,
     destination: SocketAddr,
-    call: CallId,
+    /// The call this transaction belongs to (none for a REGISTER).
+    call: Option<CallId>,
     purpose: Purpose,
     /// The request as sent (for the non-2xx ACK of an INVITE).
     request: Request,
@@ -153,6 +160,8 @@ pub struct Endpoint {
     dialogs: HashMap<(String, String), CallId>,
     outputs: VecDeque<Output>,
     next_call: u32,
+    registrations: HashMap<RegistrationId, Registration>,
+    next_registration: u32,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -182,6 +191,8 @@ impl Endpoint {
             dialogs: HashMap::new(),
             outputs: VecDeque::new(),
             next_call: 1,
+            registrations: HashMap::new(),
+            next_registration: 1,
         }
     }
 
@@ -265,7 +276,7 @@ impl Endpoint {
                 c.reinvite_retry.map(|(at, _)| at),
             ]
         });
-        clients.chain(servers).chain(calls.flatten()).min()
+        clients.chain(servers).chain(calls.flatten()).chain(self.registration_timeouts()).min()
     }
 
     // ---------------------------------------------------------------- call API
@@ -313,7 +324,8 @@ impl Endpoint {
         let mut dialog = dialog;
         dialog.local_seq = cseq;
         self.dialogs.insert((dialog.call_id.clone(), dialog.local_tag.clone()), id);
-        let key = self.start_client(now, request.clone(), next_hop, id, Purpose::InitialInvite);
+        let key =
+            self.start_client(now, request.clone(), next_hop, Some(id), Purpose::InitialInvite);
         self.calls.insert(
             id,
             Call {
@@ -493,7 +505,8 @@ impl Endpoint {
         request.headers.push("Allow", ALLOW);
         let body = self.negotiator.create_offer(id, direction);
         set_body(&mut request, body);
-        let key = self.start_client(now, request, destination, id, Purpose::ReInvite(direction));
+        let key =
+            self.start_client(now, request, destination, Some(id), Purpose::ReInvite(direction));
         if let Some(call) = self.calls.get_mut(&id) {
             call.reinvite_client = Some(key);
             call.offer = OfferState::LocalOffer;
@@ -1001,7 +1014,12 @@ impl Endpoint {
         response: &Response,
     ) {
         let Some(entry) = self.clients.get(key) else { return };
-        let (id, purpose) = (entry.call, entry.purpose);
+        let (call, purpose) = (entry.call, entry.purpose);
+        if let Purpose::Register(registration) = purpose {
+            self.registration_response(now, registration, response);
+            return;
+        }
+        let Some(id) = call else { return };
         match purpose {
             Purpose::InitialInvite => self.initial_invite_response(now, id, e, response),
             Purpose::ReInvite(direction) => self.reinvite_response(now, id, direction, e, response),
@@ -1010,7 +1028,7 @@ impl Endpoint {
                     self.finish_bye(id);
                 }
             }
-            Purpose::Cancel | Purpose::Prack => {}
+            Purpose::Cancel | Purpose::Prack | Purpose::Register(_) => {}
         }
     }
 
@@ -1220,6 +1238,7 @@ impl Endpoint {
         for id in ids {
             self.call_timers(now, id);
         }
+        self.registration_timers(now);
     }
 
     fn call_timers(&mut self, now: Instant, id: CallId) {
@@ -1273,7 +1292,18 @@ impl Endpoint {
         }
     }
 
-    fn client_failed(&mut self, now: Instant, id: CallId, purpose: Purpose, reason: EndReason) {
+    fn client_failed(
+        &mut self,
+        now: Instant,
+        call: Option<CallId>,
+        purpose: Purpose,
+        reason: EndReason,
+    ) {
+        if let Purpose::Register(registration) = purpose {
+            self.registration_failed(now, registration, &reason);
+            return;
+        }
+        let Some(id) = call else { return };
         match purpose {
             Purpose::InitialInvite => {
                 let established = self.calls.get(&id).is_some_and(Call::is_established);
@@ -1287,7 +1317,7 @@ impl Endpoint {
             Purpose::Cancel => {
                 // RFC 3261 §9.1: if the CANCEL goes unanswered, Timer B ends the INVITE.
             }
-            Purpose::Prack => {}
+            Purpose::Prack | Purpose::Register(_) => {}
         }
     }
 
@@ -1323,7 +1353,7 @@ impl Endpoint {
             .map_or(1, |c| c.number);
         request.headers.push("CSeq", format!("{number} CANCEL"));
         let destination = call.flow;
-        self.start_client(now, request, destination, id, Purpose::Cancel);
+        self.start_client(now, request, destination, Some(id), Purpose::Cancel);
     }
 
     fn send_bye(&mut self, now: Instant, id: CallId, reason: EndReason) {
@@ -1338,7 +1368,7 @@ impl Endpoint {
         let mut request = call.dialog.request(Method::Bye, seq);
         let destination = call.dialog.next_hop(call.flow);
         self.add_common_request_headers(&mut request, false);
-        self.start_client(now, request, destination, id, Purpose::Bye);
+        self.start_client(now, request, destination, Some(id), Purpose::Bye);
     }
 
     fn finish_bye(&mut self, id: CallId) {
@@ -1368,7 +1398,7 @@ impl Endpoint {
         request.headers.push("RAck", format!("{rseq} {} INVITE", e.cseq.number));
         let destination = call.dialog.next_hop(call.flow);
         self.add_common_request_headers(&mut request, false);
-        self.start_client(now, request, destination, id, Purpose::Prack);
+        self.start_client(now, request, destination, Some(id), Purpose::Prack);
     }
 
     fn send_2xx_ack(&mut self, id: CallId, cseq: u32, body: Vec<u8>) {
@@ -1400,7 +1430,7 @@ impl Endpoint {
         now: Instant,
         request: Request,
         destination: SocketAddr,
-        call: CallId,
+        call: Option<CallId>,
         purpose: Purpose,
     ) -> ClientKey {
         let via = request.headers.get_all("Via").next().and_then(|v| Via::parse(v).ok());

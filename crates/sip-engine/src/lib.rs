@@ -46,7 +46,11 @@ pub mod session;
 pub mod timers;
 mod transaction;
 
-pub use endpoint::{ALLOW, CallError, Config, Endpoint, Input, Output, SUPPORTED, Transmit};
+pub use auth::{Credentials, Secret};
+pub use endpoint::{
+    ALLOW, CallError, Config, Endpoint, Input, Output, RegisterConfig, RegistrationError,
+    RegistrationId, SUPPORTED, Transmit,
+};
 pub use negotiator::{NegotiationError, Negotiator, PcmuNegotiator};
 pub use sdp::Direction;
 pub use session::{CallId, EndReason, Event};

@@ -114,6 +114,18 @@ pub enum Event {
     Answered { call: CallId },
     /// A re-INVITE changed the media directions.
     MediaChanged { call: CallId, local: Direction, remote: Direction },
+    /// The registrar accepted our binding for `expires` seconds.
+    Registered { registration: crate::endpoint::RegistrationId, expires: u32 },
+    /// Registering failed; another attempt follows after `retry_in_ms`, or none when it is
+    /// absent (credentials missing or refused: the user must act).
+    RegistrationFailed {
+        registration: crate::endpoint::RegistrationId,
+        #[serde(flatten)]
+        error: crate::endpoint::RegistrationError,
+        retry_in_ms: Option<u64>,
+    },
+    /// The binding was removed (or the registrar could not be told; it expires by itself).
+    Unregistered { registration: crate::endpoint::RegistrationId },
     /// The call is over.
     Ended {
         call: CallId,

@@ -1,0 +1,294 @@
+//! Registration against a scripted registrar, in virtual time.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::{A, addr, endpoint};
+use sip_engine::message::{self, Message, Request};
+use sip_engine::{
+    Credentials, Endpoint, Event, Input, Output, RegisterConfig, RegistrationError, Secret,
+};
+
+const REGISTRAR: &str = "127.0.0.1:5080";
+
+/// The UA under test, a clock, and what it sent.
+struct Bench {
+    ua: Endpoint,
+    now: Instant,
+    start: Instant,
+    events: Vec<Event>,
+}
+
+impl Bench {
+    fn new(seed: u64) -> Self {
+        let now = Instant::now();
+        Self { ua: endpoint(A, seed), now, start: now, events: vec![] }
+    }
+
+    fn config(password: &str, expires: u32) -> RegisterConfig {
+        RegisterConfig {
+            registrar: "sip:sip.test".into(),
+            aor: "sip:alice@sip.test".into(),
+            next_hop: addr(REGISTRAR),
+            expires,
+            credentials: Some(Credentials {
+                username: "alice".into(),
+                password: Secret::new(password),
+            }),
+        }
+    }
+
+    /// Drains output; returns the REGISTERs sent now.
+    fn drain(&mut self) -> Vec<Request> {
+        let mut sent = vec![];
+        loop {
+            match self.ua.poll_output(self.now) {
+                Output::Transmit(t) => {
+                    assert_eq!(t.destination, addr(REGISTRAR));
+                    if let Ok(Message::Request(r)) = message::parse(&t.data) {
+                        sent.push(r);
+                    }
+                }
+                Output::Event(e) => self.events.push(e),
+                Output::Timeout(_) => return sent,
+            }
+        }
+    }
+
+    /// Advances virtual time to the next timer and returns the REGISTERs it caused.
+    fn advance(&mut self) -> Vec<Request> {
+        let Output::Timeout(at) = self.ua.poll_output(self.now) else { panic!("output pending") };
+        self.now = at;
+        self.ua.handle_input(self.now, Input::Timeout);
+        self.drain()
+    }
+
+    /// Advances until the UA sends a new REGISTER (skipping retransmissions of the same one).
+    fn next_register(&mut self, after: &Request) -> Request {
+        loop {
+            for r in self.advance() {
+                if r.headers.get("CSeq") != after.headers.get("CSeq") {
+                    return r;
+                }
+            }
+        }
+    }
+
+    fn reply(&mut self, request: &Request, status: u16, extra: &[(&str, &str)]) {
+        let mut text = format!("SIP/2.0 {status} Whatever\r\n");
+        for name in ["Via", "From", "Call-ID", "CSeq"] {
+            text.push_str(&format!("{name}: {}\r\n", request.headers.get(name).unwrap()));
+        }
+        text.push_str(&format!("To: {};tag=reg1\r\n", request.headers.get("To").unwrap()));
+        for (name, value) in extra {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+        text.push_str("Content-Length: 0\r\n\r\n");
+        self.ua.handle_input(
+            self.now,
+            Input::Receive { source: addr(REGISTRAR), data: text.as_bytes() },
+        );
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+}
+
+fn challenge(nonce: &str, stale: bool) -> String {
+    format!(
+        "Digest realm=\"sip.test\", nonce=\"{nonce}\", qop=\"auth\", algorithm=SHA-256{}",
+        if stale { ", stale=true" } else { "" }
+    )
+}
+
+fn contact_of(request: &Request) -> String {
+    request.headers.get("Contact").unwrap().to_owned()
+}
+
+#[test]
+fn challenge_register_and_refresh_before_expiry() {
+    let mut b = Bench::new(1);
+    let now = b.now;
+    b.ua.register(now, Bench::config("pw", 600));
+    let first = b.drain().remove(0);
+    assert_eq!(first.uri, "sip:sip.test");
+    assert_eq!(first.headers.get("Expires"), Some("600"));
+    assert!(first.headers.get("Authorization").is_none());
+    b.reply(&first, 401, &[("WWW-Authenticate", &challenge("n1", false))]);
+    let second = b.drain().remove(0);
+    let auth = second.headers.get("Authorization").unwrap();
+    assert!(auth.contains("algorithm=SHA-256") && auth.contains("nc=00000001"), "{auth}");
+    assert!(auth.contains("uri=\"sip:sip.test\"") && auth.contains("username=\"alice\""));
+    assert_eq!(second.headers.get("Call-ID"), first.headers.get("Call-ID"));
+    assert_eq!(second.headers.get("CSeq"), Some("2 REGISTER"));
+    let contact = format!("{};expires=300", contact_of(&second));
+    b.reply(
+        &second,
+        200,
+        &[("Contact", "<sip:other@192.0.2.1>;expires=3600"), ("Contact", &contact)],
+    );
+    b.drain();
+    assert_eq!(
+        b.events.last(),
+        Some(&Event::Registered { registration: sip_engine::RegistrationId(1), expires: 300 })
+    );
+    // RFC 3261 §10.2.4: refresh before expiry — a minute before, for a 300 s binding.
+    let refresh = b.next_register(&second);
+    assert_eq!(b.elapsed(), Duration::from_secs(240));
+    assert_eq!(refresh.headers.get("CSeq"), Some("3 REGISTER"));
+    assert_eq!(refresh.headers.get("Call-ID"), first.headers.get("Call-ID"));
+    assert!(
+        refresh.headers.get("Authorization").unwrap().contains("nc=00000002"),
+        "the nonce is reused"
+    );
+}
+
+#[test]
+fn stale_nonce_is_answered_again_without_failing() {
+    let mut b = Bench::new(2);
+    let now = b.now;
+    b.ua.register(now, Bench::config("pw", 3600));
+    let first = b.drain().remove(0);
+    b.reply(&first, 401, &[("WWW-Authenticate", &challenge("n1", false))]);
+    let second = b.drain().remove(0);
+    b.reply(&second, 401, &[("WWW-Authenticate", &challenge("n2", true))]);
+    let third = b.drain().remove(0);
+    assert!(third.headers.get("Authorization").unwrap().contains("nonce=\"n2\""));
+    b.reply(&third, 200, &[("Expires", "3600")]);
+    b.drain();
+    assert!(
+        b.events.iter().all(|e| !matches!(e, Event::RegistrationFailed { .. })),
+        "{:?}",
+        b.events
+    );
+    assert!(matches!(b.events.last(), Some(Event::Registered { expires: 3600, .. })));
+}
+
+#[test]
+fn wrong_password_fails_once_without_a_retry_loop() {
+    let mut b = Bench::new(3);
+    let now = b.now;
+    b.ua.register(now, Bench::config("wrong", 3600));
+    let first = b.drain().remove(0);
+    b.reply(&first, 401, &[("WWW-Authenticate", &challenge("n1", false))]);
+    let second = b.drain().remove(0);
+    // Like Kamailio: a fresh nonce, not stale — the credentials were refused.
+    b.reply(&second, 401, &[("WWW-Authenticate", &challenge("n2", false))]);
+    assert!(b.drain().is_empty());
+    assert!(matches!(
+        b.events.last(),
+        Some(Event::RegistrationFailed {
+            error: RegistrationError::BadCredentials { status: 401 },
+            retry_in_ms: None,
+            ..
+        })
+    ));
+    b.now += Duration::from_secs(7200);
+    b.ua.handle_input(b.now, Input::Timeout);
+    assert!(b.drain().is_empty(), "nothing more is sent");
+}
+
+#[test]
+fn interval_too_brief_retries_with_min_expires() {
+    let mut b = Bench::new(4);
+    let now = b.now;
+    b.ua.register(now, Bench::config("pw", 60));
+    let first = b.drain().remove(0);
+    b.reply(&first, 423, &[("Min-Expires", "300")]);
+    let second = b.drain().remove(0);
+    assert_eq!(second.headers.get("Expires"), Some("300"));
+}
+
+#[test]
+fn silent_registrar_backs_off_as_rfc_5626_says() {
+    let mut b = Bench::new(5);
+    let now = b.now;
+    b.ua.register(now, Bench::config("pw", 3600));
+    let first = b.drain().remove(0);
+    let retry = b.next_register(&first);
+    let failures: Vec<(RegistrationError, u64)> = b
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RegistrationFailed { error, retry_in_ms: Some(ms), .. } => {
+                Some((error.clone(), *ms))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].0, RegistrationError::Timeout);
+    assert!(
+        (15_000..=30_000).contains(&failures[0].1),
+        "first wait in [base/2, base]: {}",
+        failures[0].1
+    );
+    assert_eq!(b.elapsed(), Duration::from_secs(32) + Duration::from_millis(failures[0].1));
+    b.next_register(&retry);
+    let second_wait = b.events.iter().rev().find_map(|e| match e {
+        Event::RegistrationFailed { retry_in_ms: Some(ms), .. } => Some(*ms),
+        _ => None,
+    });
+    assert!(second_wait.is_some_and(|ms| (30_000..=60_000).contains(&ms)), "{second_wait:?}");
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let mut b = Bench::new(6);
+    let now = b.now;
+    b.ua.register(now, Bench::config("pw", 3600));
+    let first = b.drain().remove(0);
+    b.reply(&first, 503, &[("Retry-After", "10")]);
+    b.drain();
+    assert!(matches!(
+        b.events.last(),
+        Some(Event::RegistrationFailed {
+            error: RegistrationError::Rejected { status: 503, .. },
+            retry_in_ms: Some(10_000),
+            ..
+        })
+    ));
+    let at = b.now;
+    b.next_register(&first);
+    assert_eq!(b.now - at, Duration::from_secs(10));
+}
+
+#[test]
+fn unregister_sends_expires_zero() {
+    let mut b = Bench::new(7);
+    let now = b.now;
+    let id = b.ua.register(now, Bench::config("pw", 3600));
+    let first = b.drain().remove(0);
+    b.reply(&first, 200, &[("Expires", "3600")]);
+    b.drain();
+    let now = b.now;
+    assert!(b.ua.unregister(now, id));
+    let bye = b.drain().remove(0);
+    assert_eq!(bye.headers.get("Expires"), Some("0"));
+    b.reply(&bye, 200, &[]);
+    b.drain();
+    assert_eq!(b.events.last(), Some(&Event::Unregistered { registration: id }));
+}
+
+#[test]
+fn no_credentials_is_a_distinct_failure() {
+    let mut b = Bench::new(8);
+    let now = b.now;
+    let mut config = Bench::config("pw", 3600);
+    config.credentials = None;
+    b.ua.register(now, config);
+    let first = b.drain().remove(0);
+    b.reply(&first, 407, &[("Proxy-Authenticate", &challenge("n1", false))]);
+    b.drain();
+    assert!(matches!(
+        b.events.last(),
+        Some(Event::RegistrationFailed {
+            error: RegistrationError::CredentialsNeeded,
+            retry_in_ms: None,
+            ..
+        })
+    ));
+}
