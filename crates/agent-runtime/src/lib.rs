@@ -11,7 +11,10 @@ use std::net::SocketAddr;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use sip_engine::{CallError, CallId, Config, Endpoint, Event, PcmuNegotiator};
+use sip_engine::{
+    CallError, CallId, Config, Credentials, Endpoint, Event, PcmuNegotiator, RegisterConfig,
+    RegistrationId, Secret,
+};
 use sip_transport::{Command, DriverError};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -30,6 +33,8 @@ pub enum AgentError {
     Call(#[from] CallError),
     #[error("the SIP driver has stopped")]
     Stopped,
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// A running agent.
@@ -99,6 +104,46 @@ impl Agent {
         self.request(|reply| Command::Resume { call, reply }).await
     }
 
+    /// Registers `account.user` with `account.registrar` (a SIP URI); the address-of-record is
+    /// `sip:USER@DOMAIN`, the domain defaulting to the registrar's host. The binding is
+    /// refreshed until [`Agent::unregister`]; outcomes arrive as events.
+    pub async fn register(&self, account: &Account) -> Result<RegistrationId, AgentError> {
+        let next_hop = next_hop(&account.registrar).await?;
+        let domain = match &account.domain {
+            Some(domain) => domain.clone(),
+            None => host_of(&account.registrar).ok_or_else(|| AgentError::Resolve {
+                host: account.registrar.clone(),
+                reason: "no host".into(),
+            })?,
+        };
+        let config = RegisterConfig {
+            registrar: account.registrar.trim().trim_matches(['<', '>']).to_owned(),
+            aor: format!("sip:{}@{domain}", account.user),
+            next_hop,
+            expires: account.expires,
+            credentials: account.password.clone().map(|password| Credentials {
+                username: account.auth_user.clone().unwrap_or_else(|| account.user.clone()),
+                password,
+            }),
+        };
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Register { config, reply })
+            .await
+            .map_err(|_| AgentError::Stopped)?;
+        answer.await.map_err(|_| AgentError::Stopped)
+    }
+
+    /// Removes a registration (Expires: 0); `Event::Unregistered` follows.
+    pub async fn unregister(&self, registration: RegistrationId) -> Result<bool, AgentError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Unregister { registration, reply })
+            .await
+            .map_err(|_| AgentError::Stopped)?;
+        answer.await.map_err(|_| AgentError::Stopped)
+    }
+
     /// Stops the driver (calls still up are abandoned: hang them up first).
     pub async fn shutdown(self) {
         drop(self.commands);
@@ -113,6 +158,36 @@ impl Agent {
         self.commands.send(command(reply)).await.map_err(|_| AgentError::Stopped)?;
         Ok(answer.await.map_err(|_| AgentError::Stopped)??)
     }
+}
+
+/// A SIP account to register.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The registrar, e.g. `sip:sip.example.com` or `sip:127.0.0.1:5060`.
+    pub registrar: String,
+    pub user: String,
+    /// Domain of the address-of-record; the registrar's host when absent.
+    pub domain: Option<String>,
+    /// Authentication user name when it differs from `user`.
+    pub auth_user: Option<String>,
+    pub password: Option<Secret>,
+    /// Asked-for registration lifetime in seconds.
+    pub expires: u32,
+}
+
+/// The environment variable that carries the SIP password for automation.
+pub const PASSWORD_ENV: &str = "SWITCHBOARD_SIP_PASSWORD";
+
+/// The host part of a SIP URI (without port or parameters).
+fn host_of(uri: &str) -> Option<String> {
+    let uri = uri.trim().trim_matches(['<', '>']);
+    let rest = uri.split_once(':')?.1;
+    let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h).split([';', '?']).next()?;
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => format!("[{}]", v6.split_once(']')?.0),
+        None => host_port.split(':').next()?.to_owned(),
+    };
+    (!host.is_empty()).then_some(host)
 }
 
 /// The address an out-of-dialog request to `target` is sent to.
@@ -154,6 +229,13 @@ async fn next_hop(target: &str) -> Result<SocketAddr, AgentError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(host_of("sip:sip.test:5080;transport=udp").as_deref(), Some("sip.test"));
+        assert_eq!(host_of("<sip:u@[::1]:5060>").as_deref(), Some("[::1]"));
+        assert_eq!(host_of("sip:"), None);
+    }
 
     #[tokio::test]
     async fn next_hops() {

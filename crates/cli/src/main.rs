@@ -2,17 +2,19 @@
 //!
 //! Every line on stdout is one JSON event (`listening`, `incoming`, `ringing`, `progress`,
 //! `answered`, `media-changed`, `ended` with a `reason`); logs go to stderr (`RUST_LOG`).
-//! `call` exits 0 when its call ended normally and 1 when it failed; usage errors exit 2.
+//! `call` exits 0 when its call ended normally and 1 when it failed; `register` and `listen`
+//! exit 1 when a registration fails for good (missing or refused credentials); usage errors
+//! exit 2.
 
 use std::collections::HashSet;
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use agent_runtime::{Agent, AgentError, BindAddr, SipSettings};
+use agent_runtime::{Account, Agent, AgentError, BindAddr, PASSWORD_ENV, SipSettings};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
-use sip_engine::{CallId, Event};
+use sip_engine::{CallId, Event, RegistrationId, Secret};
 use tokio::time::Instant;
 
 #[derive(Debug, Parser)]
@@ -28,6 +30,25 @@ enum Command {
     Listen(ListenArgs),
     /// Call a SIP URI and report what happens.
     Call(CallArgs),
+    /// Register an account (password from SWITCHBOARD_SIP_PASSWORD), keep it registered and
+    /// take calls on it as `listen` does; unregister on Ctrl-C.
+    Register(ListenArgs),
+}
+
+#[derive(Debug, Args)]
+struct AccountArgs {
+    /// Register with this registrar (a SIP URI, e.g. sip:sip.example.com).
+    #[arg(long, value_name = "SIP-URI")]
+    registrar: Option<String>,
+    /// Domain of the address-of-record (default: the registrar's host).
+    #[arg(long)]
+    domain: Option<String>,
+    /// Authentication user name, when it differs from --user.
+    #[arg(long)]
+    auth_user: Option<String>,
+    /// Registration lifetime to ask for, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    expires: u32,
 }
 
 #[derive(Debug, Args)]
@@ -59,6 +80,8 @@ struct ListenArgs {
     /// Exit after this many calls have ended.
     #[arg(long, value_name = "N")]
     max_calls: Option<u64>,
+    #[command(flatten)]
+    account: AccountArgs,
 }
 
 #[derive(Debug, Args)]
@@ -98,8 +121,16 @@ impl Schedule {
 #[derive(Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 enum CliEvent<'a> {
-    Listening { address: String },
-    Error { message: &'a str },
+    Listening {
+        address: String,
+    },
+    Error {
+        message: &'a str,
+    },
+    /// The event of a registration failure the agent will not retry (the user must act).
+    Fatal {
+        message: &'a str,
+    },
 }
 
 fn emit<T: Serialize>(event: &T) {
@@ -131,13 +162,22 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Listen(args) => listen(args).await,
             Command::Call(args) => call(args).await,
+            Command::Register(args) if args.account.registrar.is_none() => {
+                Err(AgentError::Usage("register needs --registrar SIP-URI".into()))
+            }
+            Command::Register(args) => listen(args).await,
         }
     });
     match result {
         Ok(code) => code,
         Err(error) => {
             emit(&CliEvent::Error { message: &error.to_string() });
-            ExitCode::FAILURE
+            // Usage errors exit 2, as clap's own do.
+            if matches!(error, AgentError::Usage(_)) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -180,8 +220,26 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// Registers the account given on the command line, if any.
+async fn register_account(
+    agent: &Agent,
+    args: &ListenArgs,
+) -> Result<Option<RegistrationId>, AgentError> {
+    let Some(registrar) = args.account.registrar.clone() else { return Ok(None) };
+    let account = Account {
+        registrar,
+        user: args.common.user.clone(),
+        domain: args.account.domain.clone(),
+        auth_user: args.account.auth_user.clone(),
+        password: std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()).map(Secret::new),
+        expires: args.account.expires,
+    };
+    agent.register(&account).await.map(Some)
+}
+
 async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
     let mut agent = start(&args.common).await?;
+    let registration = register_account(&agent, &args).await?;
     let mut schedule = Schedule::default();
     let mut active: HashSet<CallId> = HashSet::new();
     let mut ended = 0u64;
@@ -213,9 +271,16 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                         active.remove(&call);
                         ended += 1;
                         if args.max_calls.is_some_and(|max| ended >= max) {
-                            agent.shutdown().await;
+                            stop_agent(agent, registration).await;
                             return Ok(ExitCode::SUCCESS);
                         }
+                    }
+                    // Missing or refused credentials will not fix themselves.
+                    Event::RegistrationFailed { retry_in_ms: None, error, .. } => {
+                        emit(&CliEvent::Fatal { message: &error.to_string() });
+                        hang_up_all(&mut agent, &mut active).await;
+                        agent.shutdown().await;
+                        return Ok(ExitCode::FAILURE);
                     }
                     _ => {}
                 }
@@ -231,11 +296,28 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
             }
             _ = &mut stop => {
                 hang_up_all(&mut agent, &mut active).await;
-                agent.shutdown().await;
+                stop_agent(agent, registration).await;
                 return Ok(ExitCode::SUCCESS);
             }
         }
     }
+}
+
+/// Unregisters (waiting at most 5 s for the registrar) and stops the agent.
+async fn stop_agent(mut agent: Agent, registration: Option<RegistrationId>) {
+    if let Some(registration) = registration {
+        if agent.unregister(registration).await.unwrap_or(false) {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while let Ok(Some(event)) = tokio::time::timeout_at(deadline, agent.next_event()).await
+            {
+                emit(&event);
+                if matches!(event, Event::Unregistered { .. }) {
+                    break;
+                }
+            }
+        }
+    }
+    agent.shutdown().await;
 }
 
 /// Hangs up every call and waits (at most 5 s) for them to end, so peers are not left hanging.

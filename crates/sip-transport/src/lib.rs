@@ -9,7 +9,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use sip_engine::{CallError, CallId, Endpoint, Event, Input, Output};
+use sip_engine::{
+    CallError, CallId, Endpoint, Event, Input, Output, RegisterConfig, RegistrationId,
+};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
@@ -44,6 +46,14 @@ pub enum Command {
     Resume {
         call: CallId,
         reply: oneshot::Sender<Result<(), CallError>>,
+    },
+    Register {
+        config: RegisterConfig,
+        reply: oneshot::Sender<RegistrationId>,
+    },
+    Unregister {
+        registration: RegistrationId,
+        reply: oneshot::Sender<bool>,
     },
 }
 
@@ -111,6 +121,12 @@ fn execute(endpoint: &mut Endpoint, now: Instant, command: Command) {
         }
         Command::Resume { call, reply } => {
             let _ = reply.send(endpoint.resume(now, call));
+        }
+        Command::Register { config, reply } => {
+            let _ = reply.send(endpoint.register(now, config));
+        }
+        Command::Unregister { registration, reply } => {
+            let _ = reply.send(endpoint.unregister(now, registration));
         }
     }
 }
