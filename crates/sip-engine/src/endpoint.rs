@@ -20,17 +20,20 @@ use crate::transaction::server::{InviteServer, NonInviteServer};
 use crate::transaction::{ClientKey, ServerKey, TxEffect};
 
 mod registration;
+mod session_timer;
 
 use registration::Registration;
 pub use registration::{RegisterConfig, RegistrationError, RegistrationId};
+pub(crate) use session_timer::SessionTimer;
+use session_timer::{MIN_SE, session_expires};
 
 /// Methods this endpoint implements (the Allow header, RFC 3261 §20.5).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, INFO";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO";
 /// Option tags this endpoint supports (RFC 3261 §20.37).
-pub const SUPPORTED: &str = "100rel";
+pub const SUPPORTED: &str = "100rel, timer";
 /// Methods we recognise but do not accept: answered 405 with Allow, others 501 (§8.2.1).
-const KNOWN_NOT_ALLOWED: [&str; 7] =
-    ["REGISTER", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH", "UPDATE"];
+const KNOWN_NOT_ALLOWED: [&str; 6] =
+    ["REGISTER", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"];
 
 /// Endpoint settings.
 #[derive(Debug, Clone)]
@@ -119,6 +122,7 @@ enum Purpose {
     Bye,
     Prack,
     Register(RegistrationId),
+    Update,
 }
 
 #[derive(Debug)]
@@ -274,6 +278,7 @@ impl Endpoint {
                 c.pending_2xx.as_ref().map(|r| r.next.min(r.give_up)),
                 c.pending_reliable.as_ref().map(|r| r.next.min(r.give_up)),
                 c.reinvite_retry.map(|(at, _)| at),
+                c.session_timer.map(|t| t.due),
             ]
         });
         clients.chain(servers).chain(calls.flatten()).chain(self.registration_timeouts()).min()
@@ -324,6 +329,8 @@ impl Endpoint {
         let mut dialog = dialog;
         dialog.local_seq = cseq;
         self.dialogs.insert((dialog.call_id.clone(), dialog.local_tag.clone()), id);
+        // Known from the Allow header of the 2xx.
+        let peer_allows_update = false;
         let key =
             self.start_client(now, request.clone(), next_hop, Some(id), Purpose::InitialInvite);
         self.calls.insert(
@@ -348,6 +355,8 @@ impl Endpoint {
                 reinvite_server: None,
                 reinvite_retry: None,
                 end_reason: None,
+                session_timer: None,
+                peer_allows_update,
             },
         );
         Ok(id)
@@ -378,11 +387,18 @@ impl Endpoint {
         self.add_contact(&mut response.headers);
         response.headers.push("Allow", ALLOW);
         response.headers.push("Supported", SUPPORTED);
+        let session_timer = self.answer_session_timer(now, &invite);
+        if let Some((_, headers)) = &session_timer {
+            for (name, value) in headers {
+                response.headers.push(*name, value.clone());
+            }
+        }
         set_body_response(&mut response, body);
         let bytes = response.to_bytes();
         let call = self.calls.get_mut(&id).ok_or(CallError::NoSuchCall(id))?;
         call.state = CallState::Answering;
         call.pending_reliable = None;
+        call.session_timer = session_timer.map(|(timer, _)| timer);
         let cseq = call.dialog.remote_seq.unwrap_or(0);
         let t = self.config.timers;
         // RFC 3261 §13.3.1.4: retransmit the 2xx from T1, doubling up to T2, for 64·T1.
@@ -695,6 +711,15 @@ impl Endpoint {
             // RFC 3261 §12.1.1: the UAS keeps Record-Route in order.
             route_set: request.headers.get_all("Record-Route").map(str::to_owned).collect(),
         };
+        // RFC 4028 §8.1: a session interval below our Min-SE gets 422 with Min-SE.
+        if session_expires(&request.headers).is_some_and(|(interval, _)| interval < MIN_SE) {
+            let mut response = self.response_for(&request, 422, Some(&local_tag));
+            response.headers.push("Min-SE", MIN_SE.to_string());
+            self.respond(now, key, response);
+            return;
+        }
+        let peer_allows_update =
+            request.headers.get_all("Allow").any(|m| m.eq_ignore_ascii_case("UPDATE"));
         // An offer we cannot take is refused now, before anything rings (RFC 3261 §13.3.1.1).
         if !request.body.is_empty() {
             if let Err(error) = crate::sdp::SessionDescription::parse(&request.body) {
@@ -730,6 +755,8 @@ impl Endpoint {
                 reinvite_server: None,
                 reinvite_retry: None,
                 end_reason: None,
+                session_timer: None,
+                peer_allows_update,
             },
         );
         self.outputs.push_back(Output::Event(Event::Incoming {
@@ -822,6 +849,7 @@ impl Endpoint {
                 self.end_call(id, EndReason::RemoteHangup);
             }
             Method::Invite => self.receive_reinvite(now, key, id, request),
+            Method::Update => self.receive_update(now, key, id, &request),
             Method::Prack => self.receive_prack(now, key, id, &request),
             Method::Options | Method::Info => self.respond_status(now, key, 200),
             other => {
@@ -878,8 +906,15 @@ impl Endpoint {
         call.reinvite_server = Some(key.clone());
         let cseq = call.dialog.remote_seq.unwrap_or(0);
         let tag = call.dialog.local_tag.clone();
+        // RFC 4028 §10: a re-INVITE is a session refresh.
+        self.refresh_session_timer(now, id, &request.headers);
+        let timer = self.calls.get(&id).and_then(|c| c.session_timer);
         let mut response = self.response_for(&request, 200, Some(&tag));
         self.add_contact(&mut response.headers);
+        if let Some(timer) = timer {
+            response.headers.push("Session-Expires", timer.header());
+            response.headers.push("Require", "timer");
+        }
         set_body_response(&mut response, body);
         let bytes = response.to_bytes();
         let t = self.config.timers;
@@ -1028,6 +1063,11 @@ impl Endpoint {
                     self.finish_bye(id);
                 }
             }
+            Purpose::Update => {
+                if response.status >= 200 {
+                    self.update_response(now, id, response.status, &response.headers);
+                }
+            }
             Purpose::Cancel | Purpose::Prack | Purpose::Register(_) => {}
         }
     }
@@ -1093,6 +1133,19 @@ impl Endpoint {
                 }
                 call.state = CallState::Confirmed;
                 call.offer = OfferState::Stable;
+                call.peer_allows_update =
+                    response.headers.get_all("Allow").any(|m| m.eq_ignore_ascii_case("UPDATE"));
+                // RFC 4028 §7.2: the 2xx says whether a session timer runs and who refreshes;
+                // without a refresher parameter the UAC does.
+                call.session_timer =
+                    session_expires(&response.headers).map(|(interval, refresher)| {
+                        SessionTimer::start(
+                            now,
+                            interval.max(MIN_SE),
+                            refresher.unwrap_or(session_timer::Refresher::Uac),
+                            Role::Uac,
+                        )
+                    });
                 self.send_2xx_ack(id, e.cseq.number, Vec::new());
                 let cancelled = self.calls.get(&id).is_some_and(|c| c.cancelled);
                 if cancelled {
@@ -1142,6 +1195,7 @@ impl Endpoint {
                 }
                 call.local_direction = direction;
                 self.send_2xx_ack(id, e.cseq.number, Vec::new());
+                self.refresh_session_timer(now, id, &response.headers);
                 match self.negotiator.apply_answer(id, &response.body) {
                     Ok(()) => {
                         let remote = crate::sdp::SessionDescription::parse(&response.body)
@@ -1290,6 +1344,7 @@ impl Endpoint {
                 tracing::debug!(call = %id, %error, "re-INVITE retry not possible");
             }
         }
+        self.session_timer_due(now, id);
     }
 
     fn client_failed(
@@ -1317,6 +1372,8 @@ impl Endpoint {
             Purpose::Cancel => {
                 // RFC 3261 §9.1: if the CANCEL goes unanswered, Timer B ends the INVITE.
             }
+            // RFC 4028 §10: a refresh that gets no answer ends the session.
+            Purpose::Update => self.send_bye(now, id, reason),
             Purpose::Prack | Purpose::Register(_) => {}
         }
     }

@@ -72,6 +72,8 @@ pub enum EndReason {
     TransportError,
     /// The answer to our offer was unusable.
     NegotiationFailed,
+    /// The peer stopped refreshing the session (RFC 4028 §10).
+    SessionExpired,
 }
 
 impl EndReason {
@@ -207,6 +209,10 @@ pub(crate) struct Call {
     pub(crate) reinvite_retry: Option<(Instant, Direction)>,
     /// The reason reported once the BYE transaction ends.
     pub(crate) end_reason: Option<EndReason>,
+    /// RFC 4028 session timer, when the peer asked for one.
+    pub(crate) session_timer: Option<crate::endpoint::SessionTimer>,
+    /// The peer listed UPDATE in Allow (refreshes then use UPDATE, RFC 4028 §7.4).
+    pub(crate) peer_allows_update: bool,
 }
 
 impl Call {

@@ -1,0 +1,249 @@
+//! Session timers (RFC 4028) and in-dialog UPDATE (RFC 3311).
+//!
+//! ```text
+//!   2xx to the INVITE carries Session-Expires: SE;refresher=R
+//!        │
+//!        V  we are the refresher                      we are not
+//!   Running ──SE/2──> send UPDATE (or re-INVITE)     Running ──SE − min(32 s, SE/3)──> BYE
+//!        ^                │ 2xx                          ^
+//!        └────────────────┘                              └── any refresh from the peer
+//! ```
+//!
+//! Any refresh request we answer, or 2xx to one we sent, restarts the timer (§10).
+
+use std::time::{Duration, Instant};
+
+use super::{Endpoint, Output, Purpose};
+use crate::message::{Headers, Method, Request};
+use crate::session::{CallId, EndReason, Event, OfferState, Role};
+
+/// RFC 4028 §4: the smallest session interval we accept (Min-SE), 90 s.
+pub(crate) const MIN_SE: u32 = 90;
+
+/// Who sends the refreshes (RFC 4028 §4, the `refresher` parameter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refresher {
+    Uac,
+    Uas,
+}
+
+impl Refresher {
+    fn as_str(self) -> &'static str {
+        match self {
+            Refresher::Uac => "uac",
+            Refresher::Uas => "uas",
+        }
+    }
+}
+
+/// A running session timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionTimer {
+    pub(crate) interval: u32,
+    pub(crate) refresher: Refresher,
+    /// When we refresh (refresher) or give up on the peer (not refresher).
+    pub(crate) due: Instant,
+}
+
+impl SessionTimer {
+    pub(crate) fn start(now: Instant, interval: u32, refresher: Refresher, role: Role) -> Self {
+        let interval_d = Duration::from_secs(u64::from(interval));
+        let we_refresh =
+            matches!((refresher, role), (Refresher::Uac, Role::Uac) | (Refresher::Uas, Role::Uas));
+        // RFC 4028 §10: refresh at half the interval; the other side sends BYE when
+        // min(32 s, SE/3) before expiry nothing came.
+        let due = if we_refresh {
+            now + interval_d / 2
+        } else {
+            now + interval_d - (interval_d / 3).min(Duration::from_secs(32))
+        };
+        Self { interval, refresher, due }
+    }
+
+    fn we_refresh(&self, role: Role) -> bool {
+        matches!((self.refresher, role), (Refresher::Uac, Role::Uac) | (Refresher::Uas, Role::Uas))
+    }
+
+    /// `Session-Expires` for a message we send.
+    pub(crate) fn header(&self) -> String {
+        format!("{};refresher={}", self.interval, self.refresher.as_str())
+    }
+}
+
+/// Reads `Session-Expires: delta-seconds[;refresher=uac|uas]` (RFC 4028 §4).
+pub(crate) fn session_expires(headers: &Headers) -> Option<(u32, Option<Refresher>)> {
+    let value = headers.get("Session-Expires").or_else(|| headers.get("x"))?;
+    let mut parts = value.split(';');
+    let interval = parts.next()?.trim().parse().ok()?;
+    let refresher = parts.find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        if !k.trim().eq_ignore_ascii_case("refresher") {
+            return None;
+        }
+        match v.trim().to_ascii_lowercase().as_str() {
+            "uac" => Some(Refresher::Uac),
+            "uas" => Some(Refresher::Uas),
+            _ => None,
+        }
+    });
+    Some((interval, refresher))
+}
+
+impl Endpoint {
+    /// The UAS side of RFC 4028 §9, when answering the initial INVITE: returns the timer to run
+    /// and the headers to add to the 2xx.
+    pub(super) fn answer_session_timer(
+        &self,
+        now: Instant,
+        invite: &Request,
+    ) -> Option<(SessionTimer, Vec<(&'static str, String)>)> {
+        let (interval, refresher) = session_expires(&invite.headers)?;
+        let uac_supports = invite.headers.has_option("Supported", "timer");
+        // §9: keep the UAC's choice; else the UAC refreshes when it supports timers.
+        let refresher =
+            refresher.unwrap_or(if uac_supports { Refresher::Uac } else { Refresher::Uas });
+        let timer = SessionTimer::start(now, interval, refresher, Role::Uas);
+        let mut headers = vec![("Session-Expires", timer.header())];
+        if refresher == Refresher::Uac {
+            headers.push(("Require", "timer".to_owned()));
+        }
+        Some((timer, headers))
+    }
+
+    /// Restarts the timer after a refresh, taking a new interval or refresher when given.
+    pub(super) fn refresh_session_timer(&mut self, now: Instant, id: CallId, headers: &Headers) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let Some(timer) = call.session_timer else { return };
+        let (interval, refresher) = session_expires(headers).unwrap_or((timer.interval, None));
+        call.session_timer = Some(SessionTimer::start(
+            now,
+            interval.max(MIN_SE),
+            refresher.unwrap_or(timer.refresher),
+            call.role,
+        ));
+    }
+
+    /// Fires a due session timer: refresh, or end a session the peer stopped refreshing.
+    pub(super) fn session_timer_due(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let Some(timer) = call.session_timer.filter(|t| t.due <= now) else { return };
+        if !timer.we_refresh(call.role) {
+            call.session_timer = None;
+            self.send_bye(now, id, EndReason::SessionExpired);
+            return;
+        }
+        // Until the refresh is answered, the peer's own deadline still protects the session;
+        // ours moves to the end of the interval.
+        call.session_timer = Some(SessionTimer {
+            due: now + Duration::from_secs(u64::from(timer.interval)),
+            ..timer
+        });
+        if call.peer_allows_update {
+            self.send_update(now, id);
+        } else {
+            let direction = call.local_direction;
+            if let Err(error) = self.reinvite(now, id, direction) {
+                tracing::debug!(call = %id, %error, "session refresh deferred");
+            }
+        }
+    }
+
+    /// An UPDATE without a body: a session refresh (RFC 4028 §7.4 prefers it to re-INVITE).
+    fn send_update(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let seq = call.dialog.next_seq();
+        let mut request = call.dialog.request(Method::Update, seq);
+        let destination = call.dialog.next_hop(call.flow);
+        if let Some(timer) = call.session_timer {
+            request.headers.push("Session-Expires", timer.header());
+        }
+        self.add_common_request_headers(&mut request, true);
+        request.headers.push("Supported", super::SUPPORTED);
+        self.start_client(now, request, destination, Some(id), Purpose::Update);
+    }
+
+    /// RFC 3311: an UPDATE in an early or confirmed dialog, with or without an offer.
+    pub(super) fn receive_update(
+        &mut self,
+        now: Instant,
+        key: &super::ServerKey,
+        id: CallId,
+        request: &Request,
+    ) {
+        let Some(call) = self.calls.get(&id) else { return };
+        if !request.body.is_empty()
+            && (call.offer == OfferState::LocalOffer || call.reinvite_client.is_some())
+        {
+            // RFC 3311 §5.2: an offer while ours is outstanding.
+            self.respond_status(now, key, 491);
+            return;
+        }
+        let local = call.local_direction;
+        let answer = if request.body.is_empty() {
+            None
+        } else {
+            match self.negotiator.answer_offer(id, &request.body, local) {
+                Ok(answer) => Some(answer),
+                Err(error) => {
+                    let mut response = self.response_for(request, 488, None);
+                    response.headers.push(
+                        "Warning",
+                        format!("399 {} \"{error}\"", self.config.local_addr.ip()),
+                    );
+                    self.respond(now, key, response);
+                    return;
+                }
+            }
+        };
+        self.refresh_session_timer(now, id, &request.headers);
+        let timer = self.calls.get(&id).and_then(|c| c.session_timer);
+        let mut response = self.response_for(request, 200, None);
+        self.add_contact(&mut response.headers);
+        if let Some(timer) = timer {
+            response.headers.push("Session-Expires", timer.header());
+            response.headers.push("Require", "timer");
+        }
+        if let Some(answer) = answer {
+            super::set_body_response(&mut response, answer);
+            let remote = crate::sdp::SessionDescription::parse(&request.body)
+                .ok()
+                .and_then(|s| s.audio().map(|(m, _)| m.direction(s.direction)));
+            if let Some(remote) = remote {
+                let local_now = crate::sdp::Direction::answer(remote, local);
+                self.outputs.push_back(Output::Event(Event::MediaChanged {
+                    call: id,
+                    local: local_now,
+                    remote,
+                }));
+            }
+        }
+        self.respond(now, key, response);
+    }
+
+    /// The response to our refresh UPDATE.
+    pub(super) fn update_response(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        status: u16,
+        headers: &Headers,
+    ) {
+        match status {
+            200..=299 => self.refresh_session_timer(now, id, headers),
+            // RFC 4028 §7.4 / RFC 5057: the dialog is gone.
+            408 | 481 => self.send_bye(now, id, EndReason::from_status(status, "")),
+            422 => {
+                // RFC 4028 §6: the interval was too small; use the peer's Min-SE next time.
+                let min = headers
+                    .get("Min-SE")
+                    .and_then(|v| v.split(';').next()?.trim().parse::<u32>().ok());
+                if let (Some(min), Some(call)) = (min, self.calls.get_mut(&id)) {
+                    if let Some(timer) = call.session_timer.as_mut() {
+                        timer.interval = timer.interval.max(min);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! RFC 4028 session timers and RFC 3311 UPDATE against a hand-written peer, in virtual time.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::{A, B, World, addr};
+use sip_engine::{CallId, Direction, EndReason, Event};
+
+const PEER: &str = "127.0.0.1:5099";
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
+
+fn invite(extra: &str) -> Vec<u8> {
+    format!(
+        "INVITE sip:bob@127.0.0.1:5062 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK-inv\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:peer@127.0.0.1:5099>;tag=peer1\r\n\
+         To: <sip:bob@127.0.0.1:5062>\r\nCall-ID: st-1\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:peer@127.0.0.1:5099>\r\n{extra}Content-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{SDP}",
+        SDP.len()
+    )
+    .into_bytes()
+}
+
+fn in_dialog(method: &str, cseq: u32, tag: &str, extra: &str, body: &str) -> Vec<u8> {
+    format!(
+        "{method} sip:bob@127.0.0.1:5062 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK-{method}-{cseq}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:peer@127.0.0.1:5099>;tag=peer1\r\n\
+         To: <sip:bob@127.0.0.1:5062>;tag={tag}\r\nCall-ID: st-1\r\nCSeq: {cseq} {method}\r\n\
+         Contact: <sip:peer@127.0.0.1:5099>\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Requests sent by `from` with this method, retransmissions counted once (by CSeq).
+fn requests<'a>(w: &'a World, from: &str, method: &str) -> Vec<&'a harness::Sent> {
+    let mut seen = std::collections::HashSet::new();
+    w.sent_by(from, method)
+        .into_iter()
+        .filter(|s| {
+            seen.insert(s.text().lines().find(|l| l.starts_with("CSeq:")).unwrap_or("").to_owned())
+        })
+        .collect()
+}
+
+/// The peer calls B, B answers; returns the 200's text and B's tag, with virtual time at the ACK.
+fn answered(w: &mut World, extra: &str) -> (String, String) {
+    w.send(addr(PEER), addr(B), invite(extra));
+    w.run_for(Duration::from_millis(20));
+    let now = w.now;
+    w.ua(B).answer(now, CallId(1)).unwrap();
+    w.run_for(Duration::from_millis(20));
+    let ok = w.log.iter().find(|s| s.from == addr(B) && s.is("SIP/2.0 200")).unwrap().text();
+    let tag = ok
+        .lines()
+        .find_map(|l| l.strip_prefix("To: "))
+        .unwrap()
+        .split(";tag=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    w.send(addr(PEER), addr(B), in_dialog("ACK", 1, &tag, "", ""));
+    w.run_for(Duration::from_millis(20));
+    (ok, tag)
+}
+
+#[test]
+fn uas_ends_a_session_the_refresher_stopped_refreshing() {
+    let mut w = World::new(1);
+    let (ok, _) = answered(&mut w, "Supported: timer\r\nSession-Expires: 120;refresher=uac\r\n");
+    assert!(ok.contains("Session-Expires: 120;refresher=uac"), "{ok}");
+    assert!(ok.contains("Require: timer"));
+    let answered_at = w.log.iter().find(|s| s.from == addr(B) && s.is("SIP/2.0 200")).unwrap().at;
+    let reason =
+        w.run_until_seen(B, Duration::from_secs(200), |e| matches!(e, Event::Ended { .. }));
+    let bye = w.log.iter().find(|s| s.from == addr(B) && s.is("BYE")).unwrap().at;
+    // RFC 4028 §10: BYE when min(32 s, SE/3) before expiry nothing came: 120 − 32 = 88 s.
+    assert_eq!(bye - answered_at, Duration::from_secs(88));
+    assert!(matches!(reason, Some(Event::Ended { reason: EndReason::SessionExpired, .. })));
+}
+
+#[test]
+fn a_refresh_from_the_peer_keeps_the_session() {
+    let mut w = World::new(2);
+    let (_, tag) = answered(&mut w, "Supported: timer\r\nSession-Expires: 120;refresher=uac\r\n");
+    w.run_for(Duration::from_secs(60));
+    w.send(
+        addr(PEER),
+        addr(B),
+        in_dialog("UPDATE", 2, &tag, "Session-Expires: 120;refresher=uac\r\n", ""),
+    );
+    w.run_for(Duration::from_millis(20));
+    let ok = w.log.iter().rev().find(|s| s.from == addr(B) && s.is("SIP/2.0 200")).unwrap().text();
+    assert!(
+        ok.contains("CSeq: 2 UPDATE") && ok.contains("Session-Expires: 120;refresher=uac"),
+        "{ok}"
+    );
+    w.run_for(Duration::from_secs(80));
+    assert!(w.sent_by(B, "BYE").is_empty(), "the refresh restarted the timer");
+    w.run_for(Duration::from_secs(10));
+    assert_eq!(requests(&w, B, "BYE").len(), 1, "88 s after the refresh");
+}
+
+#[test]
+fn uas_refreshes_with_update_when_it_is_the_refresher() {
+    let mut w = World::new(3);
+    // No `Supported: timer` from the UAC: the UAS must refresh (RFC 4028 §9).
+    let (ok, _) = answered(&mut w, "Allow: INVITE, ACK, BYE, UPDATE\r\nSession-Expires: 100\r\n");
+    assert!(ok.contains("Session-Expires: 100;refresher=uas"), "{ok}");
+    assert!(!ok.contains("Require: timer"));
+    w.run_for(Duration::from_secs(60));
+    let updates = requests(&w, B, "UPDATE");
+    assert_eq!(updates.len(), 1);
+    let update = updates[0].text();
+    assert!(update.contains("Session-Expires: 100;refresher=uas"), "{update}");
+    let ok_at = w.log.iter().find(|s| s.from == addr(B) && s.is("SIP/2.0 200")).unwrap().at;
+    assert_eq!(updates[0].at - ok_at, Duration::from_secs(50), "SE/2 after the 200");
+}
+
+#[test]
+fn uas_refreshes_with_reinvite_when_update_is_not_allowed() {
+    let mut w = World::new(4);
+    let (_, _) = answered(&mut w, "Allow: INVITE, ACK, BYE\r\nSession-Expires: 100\r\n");
+    w.run_for(Duration::from_secs(60));
+    assert!(w.sent_by(B, "UPDATE").is_empty());
+    let reinvites = requests(&w, B, "INVITE");
+    assert_eq!(reinvites.len(), 1);
+    assert!(reinvites[0].text().contains("a=sendrecv"), "a refresh keeps the media as it was");
+}
+
+#[test]
+fn too_small_an_interval_gets_422() {
+    let mut w = World::new(5);
+    w.send(addr(PEER), addr(B), invite("Session-Expires: 30\r\n"));
+    w.run_for(Duration::from_millis(20));
+    let answer = w.log.iter().find(|s| s.from == addr(B)).unwrap().text();
+    assert!(answer.starts_with("SIP/2.0 422 "), "{answer}");
+    assert!(answer.contains("Min-SE: 90"));
+}
+
+#[test]
+fn update_with_an_offer_changes_the_media() {
+    let mut w = World::new(6);
+    let (_, tag) = answered(&mut w, "");
+    let hold = SDP.replace("RTP/AVP 0\r\n", "RTP/AVP 0\r\na=sendonly\r\n");
+    w.send(
+        addr(PEER),
+        addr(B),
+        in_dialog("UPDATE", 2, &tag, "Content-Type: application/sdp\r\n", &hold),
+    );
+    w.run_for(Duration::from_millis(20));
+    let ok = w.log.iter().rev().find(|s| s.from == addr(B) && s.is("SIP/2.0 200")).unwrap().text();
+    assert!(ok.contains("CSeq: 2 UPDATE") && ok.contains("a=recvonly"), "{ok}");
+    assert!(w.events_of(B).contains(&Event::MediaChanged {
+        call: CallId(1),
+        local: Direction::RecvOnly,
+        remote: Direction::SendOnly
+    }));
+}
+
+#[test]
+fn uac_follows_the_timer_in_the_2xx() {
+    let mut w = World::new(7);
+    let now = w.now;
+    let call = w.ua(A).invite(now, "sip:peer@127.0.0.1:5099", addr(PEER)).unwrap();
+    w.run_for(Duration::from_millis(20));
+    let invite = w.sent_by(A, "INVITE")[0].text();
+    assert!(invite.contains("Supported: 100rel, timer"), "{invite}");
+    let header = |name: &str| invite.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
+    let ok = format!(
+        "SIP/2.0 200 OK\r\n{}\r\n{}\r\n{};tag=p2\r\n{}\r\n{}\r\nContact: <sip:peer@127.0.0.1:5099>\r\n\
+         Allow: INVITE, ACK, BYE, UPDATE\r\nSession-Expires: 100;refresher=uac\r\nRequire: timer\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP}",
+        header("Via"),
+        header("From"),
+        header("To"),
+        header("Call-ID"),
+        header("CSeq"),
+        SDP.len()
+    );
+    let sent = w.now;
+    w.send(addr(PEER), addr(A), ok.into_bytes());
+    w.run_for(Duration::from_secs(60));
+    assert!(w.events_of(A).contains(&Event::Answered { call }));
+    let updates = requests(&w, A, "UPDATE");
+    assert_eq!(updates.len(), 1, "we are the refresher");
+    assert_eq!(updates[0].at - sent, Duration::from_millis(50_010));
+}
