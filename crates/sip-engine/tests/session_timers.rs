@@ -190,3 +190,69 @@ fn uac_follows_the_timer_in_the_2xx() {
     assert_eq!(updates.len(), 1, "we are the refresher");
     assert_eq!(updates[0].at - sent, Duration::from_millis(50_010));
 }
+
+#[test]
+fn delayed_offer_gets_our_offer_in_the_2xx_and_its_answer_from_the_ack() {
+    let mut w = World::new(8);
+    let bodiless = String::from_utf8(invite("")).unwrap();
+    let bodiless =
+        bodiless.split("Content-Type").next().unwrap().to_owned() + "Content-Length: 0\r\n\r\n";
+    w.send(addr(PEER), addr(B), bodiless.into_bytes());
+    w.run_for(Duration::from_millis(20));
+    let now = w.now;
+    w.ua(B).answer(now, CallId(1)).unwrap();
+    w.run_for(Duration::from_millis(20));
+    let ok = w.log.iter().find(|s| s.from == addr(B) && s.is("SIP/2.0 200")).unwrap().text();
+    assert!(
+        ok.contains("m=audio") && ok.contains("a=sendrecv"),
+        "RFC 3261 §13.2.1: the offer is in the 2xx: {ok}"
+    );
+    let tag = ok
+        .lines()
+        .find_map(|l| l.strip_prefix("To: "))
+        .unwrap()
+        .split(";tag=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    w.send(
+        addr(PEER),
+        addr(B),
+        in_dialog("ACK", 1, &tag, "Content-Type: application/sdp\r\n", SDP),
+    );
+    w.run_for(Duration::from_millis(20));
+    assert!(w.events_of(B).contains(&Event::Answered { call: CallId(1) }));
+    assert!(w.sent_by(B, "BYE").is_empty());
+}
+
+#[test]
+fn delayed_offer_with_an_unusable_answer_ends_the_call() {
+    let mut w = World::new(9);
+    let bodiless = String::from_utf8(invite("")).unwrap();
+    let bodiless =
+        bodiless.split("Content-Type").next().unwrap().to_owned() + "Content-Length: 0\r\n\r\n";
+    w.send(addr(PEER), addr(B), bodiless.into_bytes());
+    w.run_for(Duration::from_millis(20));
+    let now = w.now;
+    w.ua(B).answer(now, CallId(1)).unwrap();
+    w.run_for(Duration::from_millis(20));
+    let ok = w.log.iter().find(|s| s.from == addr(B) && s.is("SIP/2.0 200")).unwrap().text();
+    let tag = ok
+        .lines()
+        .find_map(|l| l.strip_prefix("To: "))
+        .unwrap()
+        .split(";tag=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let g729 = SDP.replace("RTP/AVP 0", "RTP/AVP 18");
+    w.send(
+        addr(PEER),
+        addr(B),
+        in_dialog("ACK", 1, &tag, "Content-Type: application/sdp\r\n", &g729),
+    );
+    w.run_for(Duration::from_millis(20));
+    assert_eq!(w.sent_by(B, "BYE").len(), 1);
+    let ended = w.run_until_seen(B, Duration::from_secs(40), |e| matches!(e, Event::Ended { .. }));
+    assert!(matches!(ended, Some(Event::Ended { reason: EndReason::NegotiationFailed, .. })));
+}
