@@ -5,6 +5,7 @@
 //! CLI (and later the desktop app) talk to the agent only through its methods and events.
 #![forbid(unsafe_code)]
 
+pub mod config;
 mod settings;
 
 use std::net::SocketAddr;
@@ -35,6 +36,8 @@ pub enum AgentError {
     Stopped,
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
 }
 
 /// A running agent.

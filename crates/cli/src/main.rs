@@ -33,6 +33,17 @@ enum Command {
     /// Register an account (password from SWITCHBOARD_SIP_PASSWORD), keep it registered and
     /// take calls on it as `listen` does; unregister on Ctrl-C.
     Register(ListenArgs),
+    /// Show or change settings (the user's file overlaid by managed policy).
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SettingsCommand {
+    /// Print the effective settings, the files they come from and the keys policy locks.
+    Show,
+    /// Change one setting in the user's file, e.g. `settings set sip.user alice`.
+    Set { key: String, value: String },
 }
 
 #[derive(Debug, Args)]
@@ -166,6 +177,7 @@ fn main() -> ExitCode {
                 Err(AgentError::Usage("register needs --registrar SIP-URI".into()))
             }
             Command::Register(args) => listen(args).await,
+            Command::Settings(command) => settings(command),
         }
     });
     match result {
@@ -218,6 +230,32 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+fn settings(command: SettingsCommand) -> Result<ExitCode, AgentError> {
+    use agent_runtime::config::{Config, ConfigPaths};
+    let paths = ConfigPaths::system()
+        .ok_or_else(|| AgentError::Usage("no home directory to keep settings in".into()))?;
+    let mut config = Config::load(paths.clone()).map_err(AgentError::Config)?;
+    if let SettingsCommand::Set { key, value } = &command {
+        config.set(key, value).map_err(AgentError::Config)?;
+    }
+    #[derive(Serialize)]
+    struct Shown<'a> {
+        event: &'static str,
+        settings: &'a agent_runtime::config::Settings,
+        locked: &'a std::collections::BTreeSet<String>,
+        file: String,
+        policy: String,
+    }
+    emit(&Shown {
+        event: "settings",
+        settings: config.settings(),
+        locked: config.locked(),
+        file: paths.settings.display().to_string(),
+        policy: paths.policy.display().to_string(),
+    });
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Registers the account given on the command line, if any.

@@ -1,0 +1,298 @@
+//! Settings from a TOML file in the OS config directory, overlaid by managed policy.
+//!
+//! Policy is a TOML file IT deploys (Linux: `/etc/switchboard/policy.toml`; the MSI writes the
+//! same keys under `HKLM\Software\Policies\Switchboard` on Windows and managed preferences do on
+//! macOS, both not read yet). Every key policy sets wins over the user's file and is *locked*:
+//! [`Config::set`] refuses to change it and the UI shows it as fixed by the administrator.
+//!
+//! ```toml
+//! # ~/.config/switchboard/settings.toml
+//! [sip]
+//! registrar = "sip:sbc.example.com"
+//! user = "alice"
+//!
+//! # /etc/switchboard/policy.toml
+//! [sip]
+//! registrar = "sip:sbc.contoso.com"   # users cannot change the SBC
+//! ```
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The settings Switchboard reads. Missing keys take their defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub sip: SipSection,
+}
+
+/// `[sip]`: the SIP account and transport.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipSection {
+    /// `TRANSPORT:IP:PORT` to bind.
+    pub bind: String,
+    pub user: String,
+    pub display_name: Option<String>,
+    /// The registrar (the contact-center platform's SBC); no registration when absent.
+    pub registrar: Option<String>,
+    pub domain: Option<String>,
+    pub auth_user: Option<String>,
+    /// Registration lifetime to ask for, in seconds.
+    pub expires: u32,
+}
+
+impl Default for SipSection {
+    fn default() -> Self {
+        Self {
+            bind: "udp:0.0.0.0:5060".to_owned(),
+            user: "switchboard".to_owned(),
+            display_name: None,
+            registrar: None,
+            domain: None,
+            auth_user: None,
+            expires: 3600,
+        }
+    }
+}
+
+/// Why settings could not be read or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not valid settings: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("'{key}' is set by your administrator's policy and cannot be changed")]
+    Locked { key: String },
+    #[error("no setting '{key}'")]
+    UnknownKey { key: String },
+    #[error("'{value}' is not a valid value for '{key}': {message}")]
+    BadValue { key: String, value: String, message: String },
+}
+
+/// Where the files live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigPaths {
+    pub settings: PathBuf,
+    pub policy: PathBuf,
+}
+
+impl ConfigPaths {
+    /// The OS locations: the user's config directory, and the system policy file.
+    pub fn system() -> Option<Self> {
+        let dirs = directories::ProjectDirs::from("", "", "switchboard")?;
+        Some(Self {
+            settings: dirs.config_dir().join("settings.toml"),
+            policy: PathBuf::from(if cfg!(windows) {
+                r"C:\ProgramData\Switchboard\policy.toml"
+            } else {
+                "/etc/switchboard/policy.toml"
+            }),
+        })
+    }
+}
+
+/// The effective settings: the user's file overlaid by policy, and which keys policy locks.
+#[derive(Debug, Clone)]
+pub struct Config {
+    paths: ConfigPaths,
+    user: toml::Table,
+    policy: toml::Table,
+    effective: Settings,
+    locked: BTreeSet<String>,
+}
+
+impl Config {
+    /// Reads both files; a file that does not exist is empty.
+    pub fn load(paths: ConfigPaths) -> Result<Self, ConfigError> {
+        let user = read_table(&paths.settings)?;
+        let policy = read_table(&paths.policy)?;
+        let mut locked = BTreeSet::new();
+        collect_keys(&policy, "", &mut locked);
+        // Each file must be valid on its own, so an error is blamed on the right one.
+        for (table, path) in [(&policy, &paths.policy), (&user, &paths.settings)] {
+            toml::Value::Table(table.clone()).try_into::<Settings>().map_err(|e| {
+                ConfigError::Invalid { path: path.clone(), message: e.message().to_owned() }
+            })?;
+        }
+        let mut merged = user.clone();
+        overlay(&mut merged, &policy);
+        let effective = toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Invalid { path: paths.settings.clone(), message: e.message().to_owned() }
+        })?;
+        Ok(Self { paths, user, policy, effective, locked })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.effective
+    }
+
+    /// Dotted keys (`sip.registrar`) fixed by policy.
+    pub fn locked(&self) -> &BTreeSet<String> {
+        &self.locked
+    }
+
+    pub fn is_locked(&self, key: &str) -> bool {
+        self.locked.contains(key)
+    }
+
+    /// Changes one user setting (`sip.user`, `alice`) and saves the user's file. Locked keys are
+    /// refused; the value must make the settings valid.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        if self.is_locked(key) {
+            return Err(ConfigError::Locked { key: key.to_owned() });
+        }
+        let (section, name) =
+            key.split_once('.').ok_or_else(|| ConfigError::UnknownKey { key: key.to_owned() })?;
+        // Numbers stay numbers; everything else is a string.
+        let parsed = value
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .unwrap_or_else(|_| toml::Value::String(value.to_owned()));
+        let mut user = self.user.clone();
+        let table = user
+            .entry(section.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| ConfigError::UnknownKey { key: key.to_owned() })?;
+        table.insert(name.to_owned(), parsed);
+        let mut merged = user.clone();
+        overlay(&mut merged, &self.policy);
+        let effective: Settings =
+            toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| {
+                let message = e.message().to_owned();
+                if message.contains("unknown field") || message.contains("unknown variant") {
+                    ConfigError::UnknownKey { key: key.to_owned() }
+                } else {
+                    ConfigError::BadValue { key: key.to_owned(), value: value.to_owned(), message }
+                }
+            })?;
+        let text = toml::to_string_pretty(&user).map_err(|e| ConfigError::Invalid {
+            path: self.paths.settings.clone(),
+            message: e.to_string(),
+        })?;
+        write_atomically(&self.paths.settings, &text)?;
+        self.user = user;
+        self.effective = effective;
+        Ok(())
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.parse::<toml::Table>().map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(toml::Table::new()),
+        Err(source) => Err(ConfigError::Read { path: path.to_owned(), source }),
+    }
+}
+
+/// Writes through a temporary file and a rename, so a crash never leaves half a file.
+fn write_atomically(path: &Path, text: &str) -> Result<(), ConfigError> {
+    let error = |source| ConfigError::Write { path: path.to_owned(), source };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(error)?;
+    }
+    let temporary = path.with_extension("toml.tmp");
+    std::fs::write(&temporary, text).map_err(error)?;
+    std::fs::rename(&temporary, path).map_err(error)
+}
+
+/// Puts every key of `top` into `base`, merging tables key by key.
+fn overlay(base: &mut toml::Table, top: &toml::Table) {
+    for (key, value) in top {
+        match (base.get_mut(key), value) {
+            (Some(toml::Value::Table(below)), toml::Value::Table(above)) => overlay(below, above),
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+fn collect_keys(table: &toml::Table, prefix: &str, out: &mut BTreeSet<String>) {
+    for (key, value) in table {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        match value {
+            toml::Value::Table(inner) => collect_keys(inner, &path, out),
+            _ => {
+                out.insert(path);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(dir: &Path) -> ConfigPaths {
+        ConfigPaths { settings: dir.join("user/settings.toml"), policy: dir.join("policy.toml") }
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("switchboard-config-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    #[test]
+    fn missing_files_give_defaults() {
+        let dir = temp_dir("defaults");
+        let config = Config::load(paths(&dir)).expect("loads");
+        assert_eq!(config.settings(), &Settings::default());
+        assert!(config.locked().is_empty());
+    }
+
+    #[test]
+    fn policy_overrides_and_locks() {
+        let dir = temp_dir("policy");
+        let p = paths(&dir);
+        std::fs::create_dir_all(p.settings.parent().expect("parent")).expect("dir");
+        std::fs::write(&p.settings, "[sip]\nuser = \"alice\"\nregistrar = \"sip:mine.example\"\n")
+            .expect("write");
+        std::fs::write(&p.policy, "[sip]\nregistrar = \"sip:sbc.contoso.com\"\nexpires = 600\n")
+            .expect("write");
+        let mut config = Config::load(p.clone()).expect("loads");
+        assert_eq!(config.settings().sip.user, "alice");
+        assert_eq!(config.settings().sip.registrar.as_deref(), Some("sip:sbc.contoso.com"));
+        assert_eq!(config.settings().sip.expires, 600);
+        assert!(config.is_locked("sip.registrar"));
+        assert!(matches!(
+            config.set("sip.registrar", "sip:evil.example"),
+            Err(ConfigError::Locked { .. })
+        ));
+        config.set("sip.user", "bob").expect("user keys can change");
+        assert_eq!(config.settings().sip.user, "bob");
+        let saved = std::fs::read_to_string(&p.settings).expect("saved");
+        assert!(saved.contains("user = \"bob\"") && saved.contains("sip:mine.example"), "{saved}");
+        assert!(!saved.contains("contoso"), "policy values are never written to the user's file");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_key() {
+        let dir = temp_dir("errors");
+        let p = paths(&dir);
+        std::fs::write(&p.policy, "[sip]\nregistar = \"typo\"\n").expect("write");
+        match Config::load(p.clone()) {
+            Err(ConfigError::Invalid { path, message }) => {
+                assert_eq!(path, p.policy);
+                assert!(message.contains("registar"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_file(&p.policy).expect("rm");
+        let mut config = Config::load(p).expect("loads");
+        assert!(matches!(config.set("sip.nope", "1"), Err(ConfigError::UnknownKey { .. })));
+        assert!(matches!(config.set("sip.expires", "soon"), Err(ConfigError::BadValue { .. })));
+    }
+}
