@@ -9,7 +9,7 @@ sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 
 packages=(build-essential pkg-config ca-certificates curl)
-if [ "$want" = test ]; then packages+=(sip-tester); fi
+if [ "$want" = test ]; then packages+=(sip-tester kamailio kamailio-tls-modules openssl); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -63,8 +63,14 @@ pub struct Cli {
 impl Cli {
     /// Starts `switchboard-cli ARGS… --bind udp:127.0.0.1:0` and waits for its `listening` event.
     pub fn start(args: &[&str], dir: &Path) -> Self {
+        Self::start_with_env(args, &[], dir)
+    }
+
+    /// Like [`Cli::start`], with extra environment variables for the child only.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)], dir: &Path) -> Self {
         let stderr = std::fs::File::create(dir.join("cli.stderr")).unwrap();
         let mut child = Command::new(cli_binary())
+            .envs(env.iter().copied())
             .args(args)
             .args(["--bind", "udp:127.0.0.1:0"])
             .env("RUST_LOG", "debug")
@@ -215,5 +221,108 @@ impl Drop for Background {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1 a moment ago.
+pub fn free_port_both() -> u16 {
+    loop {
+        let port = free_udp_port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Sends a signal to a process (or, with a negative id, a process group) with kill(1).
+fn signal(signal: &str, target: &str) {
+    let _ = Command::new("kill")
+        .args([signal, "--", target])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+impl Cli {
+    /// Asks the CLI to stop (SIGTERM, as Ctrl-C would) and collects events until it exits.
+    pub fn terminate(&mut self, limit: Duration) -> ExitStatus {
+        signal("-TERM", &self.child.id().to_string());
+        self.wait_exit(limit)
+    }
+}
+
+/// Kamailio 5.6 as registrar and proxy on loopback (`tests/interop/kamailio/kamailio.cfg`),
+/// in its own process group so that its worker processes are stopped with it.
+#[derive(Debug)]
+pub struct Kamailio {
+    child: Child,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl Kamailio {
+    /// Starts Kamailio with users alice and bob (passwords `alice-secret`, `bob-secret`) and
+    /// the given extra `-A` defines; waits until it logs that it is ready.
+    pub fn start(dir: &Path, defines: &[&str]) -> Self {
+        use std::os::unix::process::CommandExt as _;
+        let kamailio = require("kamailio", "kamailio");
+        let config = workspace().join("tests/interop/kamailio/kamailio.cfg");
+        let port = free_port_both();
+        let log = dir.join("kamailio.log");
+        let mut command = Command::new(kamailio);
+        command
+            .arg("-f")
+            .arg(&config)
+            .arg("-P")
+            .arg(dir.join("kamailio.pid"))
+            .arg("-Y")
+            .arg(dir)
+            .arg("-w")
+            .arg(dir)
+            .args(["-DD", "-E", "-m", "32", "-M", "8"])
+            .args(["-A", &format!("UDP_PORT={port}"), "-A", &format!("TCP_PORT={port}")])
+            .args(["-A", "ALICE_PASSWORD=\"alice-secret\"", "-A", "BOB_PASSWORD=\"bob-secret\""]);
+        for define in defines {
+            command.args(["-A", define]);
+        }
+        let file = std::fs::File::create(&log).unwrap();
+        let child = command
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        let kamailio = Kamailio { child, port, log };
+        kamailio.wait_for_log("SWITCHBOARD-KAMAILIO-READY", Duration::from_secs(15));
+        kamailio
+    }
+
+    /// Waits until the log has a line containing `text`.
+    pub fn wait_for_log(&self, text: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if std::fs::read_to_string(&self.log).is_ok_and(|l| l.contains(text)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("kamailio never logged {text:?}; see {}", self.log.display());
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        signal("-TERM", &self.child.id().to_string());
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The workers are in the same process group; none may outlive the test.
+        signal("-KILL", &format!("-{}", self.child.id()));
+        let _ = self.child.wait();
     }
 }

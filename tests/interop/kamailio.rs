@@ -1,0 +1,83 @@
+//! `switchboard-cli` registering with Kamailio 5.6 (registrar + proxy, digest authentication)
+//! and taking a call that SIPp places through it. See `kamailio/README.md` for the config.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use switchboard_tests::{Cli, Kamailio, artifacts, free_udp_port, require, run_bounded, workspace};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// `switchboard-cli register` (plus `extra` flags) as `user` with `password` from the environment.
+fn register(kamailio: &Kamailio, dir: &Path, user: &str, password: &str, extra: &[&str]) -> Cli {
+    let registrar = format!("sip:127.0.0.1:{}", kamailio.port);
+    let mut args =
+        vec!["register", "--registrar", &registrar, "--domain", "sip.test", "--user", user];
+    args.extend_from_slice(extra);
+    Cli::start_with_env(&args, &[("SWITCHBOARD_SIP_PASSWORD", password)], dir)
+}
+
+/// Registers, checks the binding, and unregisters on SIGTERM.
+fn registers_and_unregisters(test: &str, defines: &[&str]) {
+    let dir = artifacts(test);
+    let kamailio = Kamailio::start(&dir, defines);
+    let mut cli = register(&kamailio, &dir, "alice", "alice-secret", &[]);
+    let registered = cli.wait_for("registered", Duration::from_secs(10));
+    assert_eq!(registered["expires"], 3600, "Kamailio caps Expires at 3600: {registered}");
+    kamailio.wait_for_log("REGISTERED alice from", Duration::from_secs(5));
+    let status = cli.terminate(Duration::from_secs(10));
+    assert!(status.success(), "{:?}", cli.events);
+    assert_eq!(cli.count("unregistered"), 1, "{:?}", cli.events);
+    assert!(cli.events.iter().all(|e| e["event"] != "registration-failed"), "{:?}", cli.events);
+}
+
+#[test]
+fn registers_with_md5_digest() {
+    registers_and_unregisters("kamailio_register_md5", &[]);
+}
+
+#[test]
+fn registers_with_sha256_digest() {
+    // RFC 8760: Kamailio challenges with algorithm=SHA-256 only.
+    registers_and_unregisters("kamailio_register_sha256", &["DIGEST_SHA256"]);
+}
+
+#[test]
+fn wrong_password_fails_once_and_exits() {
+    let dir = artifacts("kamailio_wrong_password");
+    let kamailio = Kamailio::start(&dir, &[]);
+    let mut cli = register(&kamailio, &dir, "alice", "not-the-password", &[]);
+    let status = cli.wait_exit(LIMIT);
+    assert_eq!(status.code(), Some(1), "{:?}", cli.events);
+    let failed = cli.wait_for("registration-failed", Duration::ZERO);
+    assert_eq!(failed["reason"], "bad-credentials", "{failed}");
+    assert!(failed["retry_in_ms"].is_null(), "no retry loop on refused credentials: {failed}");
+    assert_eq!(cli.count("fatal"), 1);
+}
+
+#[test]
+fn a_call_through_kamailio_reaches_the_registered_agent() {
+    let dir = artifacts("kamailio_call");
+    let kamailio = Kamailio::start(&dir, &[]);
+    let mut cli =
+        register(&kamailio, &dir, "bob", "bob-secret", &["--auto-answer", "--hangup-after", "1"]);
+    cli.wait_for("registered", Duration::from_secs(10));
+    // SIPp as alice: INVITE sip:bob@sip.test → 407 → authenticated INVITE → 200 → ACK, then
+    // it expects bob's BYE (sent by the CLI after one second) and answers it.
+    let mut sipp = Command::new(require("sipp", "sip-tester"));
+    sipp.arg("-sf")
+        .arg(workspace().join("tests/interop/kamailio/alice-call.xml"))
+        .args(["-i", "127.0.0.1", "-p", &free_udp_port().to_string(), "-m", "1", "-nostdin"])
+        .args(["-timeout", "30s", "-timeout_error", "-trace_err", "-trace_msg"])
+        .args(["-s", "bob", "-key", "caller", "alice", "-au", "alice", "-ap", "alice-secret"])
+        .args(["-key", "domain", "sip.test"])
+        .arg(format!("127.0.0.1:{}", kamailio.port));
+    let status = run_bounded(sipp, &dir, "sipp", LIMIT);
+    assert!(status.success(), "the call through Kamailio failed ({status}); see {}", dir.display());
+    let incoming = cli.wait_for("incoming", Duration::ZERO);
+    assert!(incoming["from"].as_str().unwrap().contains("alice@sip.test"), "{incoming}");
+    assert_eq!(cli.wait_for("ended", Duration::from_secs(5))["reason"], "local-hangup");
+    cli.terminate(Duration::from_secs(10));
+}
