@@ -454,7 +454,7 @@ impl Endpoint {
         } else {
             EndReason::LocalRejected { status }
         };
-        self.end_call(id, reason);
+        self.end_call(now, id, reason);
         Ok(())
     }
 
@@ -821,7 +821,7 @@ impl Endpoint {
                 let response = self.response_for(&invite, 487, Some(&tag));
                 self.server_send(now, &invite_key, 487, response.to_bytes());
             }
-            self.end_call(id, EndReason::RemoteCancelled);
+            self.end_call(now, id, EndReason::RemoteCancelled);
         }
     }
 
@@ -846,7 +846,7 @@ impl Endpoint {
         match request.method.clone() {
             Method::Bye => {
                 self.respond_status(now, key, 200);
-                self.end_call(id, EndReason::RemoteHangup);
+                self.end_call(now, id, EndReason::RemoteHangup);
             }
             Method::Invite => self.receive_reinvite(now, key, id, request),
             Method::Update => self.receive_update(now, key, id, &request),
@@ -1060,7 +1060,7 @@ impl Endpoint {
             Purpose::ReInvite(direction) => self.reinvite_response(now, id, direction, e, response),
             Purpose::Bye => {
                 if response.status >= 200 {
-                    self.finish_bye(id);
+                    self.finish_bye(now, id);
                 }
             }
             Purpose::Update => {
@@ -1166,7 +1166,7 @@ impl Endpoint {
                 } else {
                     EndReason::from_status(status, &response.reason)
                 };
-                self.end_call(id, reason);
+                self.end_call(now, id, reason);
             }
         }
     }
@@ -1363,12 +1363,12 @@ impl Endpoint {
             Purpose::InitialInvite => {
                 let established = self.calls.get(&id).is_some_and(Call::is_established);
                 if !established {
-                    self.end_call(id, reason);
+                    self.end_call(now, id, reason);
                 }
             }
             // RFC 5057: a re-INVITE that times out ends the dialog.
             Purpose::ReInvite(_) => self.send_bye(now, id, reason),
-            Purpose::Bye => self.finish_bye(id),
+            Purpose::Bye => self.finish_bye(now, id),
             Purpose::Cancel => {
                 // RFC 3261 §9.1: if the CANCEL goes unanswered, Timer B ends the INVITE.
             }
@@ -1428,13 +1428,13 @@ impl Endpoint {
         self.start_client(now, request, destination, Some(id), Purpose::Bye);
     }
 
-    fn finish_bye(&mut self, id: CallId) {
+    fn finish_bye(&mut self, now: Instant, id: CallId) {
         let reason = self
             .calls
             .get_mut(&id)
             .and_then(|c| c.end_reason.take())
             .unwrap_or(EndReason::LocalHangup);
-        self.end_call(id, reason);
+        self.end_call(now, id, reason);
     }
 
     fn send_prack(&mut self, now: Instant, id: CallId, e: &Essentials, response: &Response) {
@@ -1586,8 +1586,20 @@ impl Endpoint {
         self.outputs.push_back(Output::Transmit(Transmit { destination, data }));
     }
 
-    fn end_call(&mut self, id: CallId, reason: EndReason) {
+    fn end_call(&mut self, now: Instant, id: CallId, reason: EndReason) {
         let Some(call) = self.calls.remove(&id) else { return };
+        // An INVITE still unanswered gets its final response, or its server transaction would
+        // wait forever: RFC 3261 §15.1.2 asks for 487 after a BYE in an early dialog.
+        if let Some(key) = &call.invite_server {
+            let proceeding = self
+                .servers
+                .get(key)
+                .is_some_and(|s| matches!(&s.tx, ServerKind::Invite(tx) if tx.is_proceeding()));
+            if proceeding {
+                let response = self.response_for(&call.invite, 487, Some(&call.dialog.local_tag));
+                self.server_send(now, key, 487, response.to_bytes());
+            }
+        }
         self.dialogs.remove(&(call.dialog.call_id.clone(), call.dialog.local_tag.clone()));
         self.negotiator.release(id);
         self.outputs.push_back(Output::Event(Event::Ended { call: id, reason }));

@@ -227,3 +227,39 @@ fn garbage_and_keepalives_are_ignored_without_answers() {
         assert!(exchange(&mut w, junk.to_vec()).is_empty(), "answered {junk:?}");
     }
 }
+
+#[test]
+fn bye_in_an_early_dialog_terminates_the_invite_with_487() {
+    let mut w = World::new(12);
+    let ringing = exchange(&mut w, request("INVITE", "", "CSeq: 1 INVITE\r\n", ""));
+    let tag = ringing[0]
+        .lines()
+        .find_map(|l| l.strip_prefix("To: "))
+        .unwrap()
+        .split(";tag=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let answers = exchange(&mut w, request("BYE", "", "CSeq: 2 BYE\r\n", &format!(";tag={tag}")));
+    assert!(
+        answers.iter().any(|a| a.starts_with("SIP/2.0 200 OK") && a.contains("CSeq: 2 BYE")),
+        "{answers:?}"
+    );
+    // RFC 3261 §15.1.2: the INVITE gets 487, or its transaction would never end.
+    assert!(
+        answers.iter().any(|a| a.starts_with("SIP/2.0 487") && a.contains("CSeq: 1 INVITE")),
+        "{answers:?}"
+    );
+    assert!(matches!(
+        w.events_of(B).last(),
+        Some(Event::Ended { reason: sip_engine::EndReason::RemoteHangup, .. })
+    ));
+    // The ACK for the 487 reuses the INVITE's branch (RFC 3261 §17.1.1.3).
+    let ack = String::from_utf8(request("ACK", "", "CSeq: 1 ACK\r\n", &format!(";tag={tag}")))
+        .unwrap()
+        .replace("z9hG4bK-ACK-CSeq1ACK", "z9hG4bK-INVITE-CSeq1INVITE");
+    w.send(addr(PEER), addr(B), ack.into_bytes());
+    w.run_for(Duration::from_secs(40));
+    assert_eq!(w.ua(B).transactions(), 0, "no transaction is left behind");
+    assert_eq!(w.ua(B).active_calls(), 0);
+}
