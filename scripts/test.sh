@@ -25,8 +25,8 @@ stage "format" cargo fmt --all --check
 if ! command -v cargo-deny >/dev/null 2>&1; then
   stage "install cargo-deny" cargo install cargo-deny --locked --quiet
 fi
-# Advisories need a database fetched from the network; licences, bans and sources do not.
-stage "cargo deny" cargo deny --offline check bans licenses sources
+# Advisories need a database that cannot be fetched here; licences, bans and sources do not.
+stage "cargo deny" cargo deny --locked check bans licenses sources
 stage "clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 stage "rustdoc" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 stage "build" cargo build --workspace --bins --locked
