@@ -25,7 +25,7 @@ mod session_timer;
 use registration::Registration;
 pub use registration::{RegisterConfig, RegistrationError, RegistrationId};
 pub(crate) use session_timer::SessionTimer;
-use session_timer::{MIN_SE, session_expires};
+use session_timer::{MIN_SE, Side, session_expires};
 
 /// Methods this endpoint implements (the Allow header, RFC 3261 §20.5).
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO";
@@ -519,6 +519,11 @@ impl Endpoint {
         let destination = call.dialog.next_hop(call.flow);
         self.add_common_request_headers(&mut request, true);
         request.headers.push("Allow", ALLOW);
+        // A re-INVITE is a session refresh too (RFC 4028 §7.4).
+        if let Some(timer) = self.calls.get(&id).and_then(|c| c.session_timer) {
+            request.headers.push("Session-Expires", timer.header(Side::Uac));
+            request.headers.push("Supported", SUPPORTED);
+        }
         let body = self.negotiator.create_offer(id, direction);
         set_body(&mut request, body);
         let key =
@@ -907,13 +912,15 @@ impl Endpoint {
         let cseq = call.dialog.remote_seq.unwrap_or(0);
         let tag = call.dialog.local_tag.clone();
         // RFC 4028 §10: a re-INVITE is a session refresh.
-        self.refresh_session_timer(now, id, &request.headers);
+        self.refresh_session_timer(now, id, &request.headers, Side::Uas);
         let timer = self.calls.get(&id).and_then(|c| c.session_timer);
         let mut response = self.response_for(&request, 200, Some(&tag));
         self.add_contact(&mut response.headers);
         if let Some(timer) = timer {
-            response.headers.push("Session-Expires", timer.header());
-            response.headers.push("Require", "timer");
+            response.headers.push("Session-Expires", timer.header(Side::Uas));
+            if !timer.we_refresh {
+                response.headers.push("Require", "timer");
+            }
         }
         set_body_response(&mut response, body);
         let bytes = response.to_bytes();
@@ -1138,14 +1145,7 @@ impl Endpoint {
                 // RFC 4028 §7.2: the 2xx says whether a session timer runs and who refreshes;
                 // without a refresher parameter the UAC does.
                 call.session_timer =
-                    session_expires(&response.headers).map(|(interval, refresher)| {
-                        SessionTimer::start(
-                            now,
-                            interval.max(MIN_SE),
-                            refresher.unwrap_or(session_timer::Refresher::Uac),
-                            Role::Uac,
-                        )
-                    });
+                    session_timer::timer_from(now, &response.headers, Side::Uac, true);
                 self.send_2xx_ack(id, e.cseq.number, Vec::new());
                 let cancelled = self.calls.get(&id).is_some_and(|c| c.cancelled);
                 if cancelled {
@@ -1195,7 +1195,7 @@ impl Endpoint {
                 }
                 call.local_direction = direction;
                 self.send_2xx_ack(id, e.cseq.number, Vec::new());
-                self.refresh_session_timer(now, id, &response.headers);
+                self.refresh_session_timer(now, id, &response.headers, Side::Uac);
                 match self.negotiator.apply_answer(id, &response.body) {
                     Ok(()) => {
                         let remote = crate::sdp::SessionDescription::parse(&response.body)

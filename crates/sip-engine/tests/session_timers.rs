@@ -116,7 +116,9 @@ fn uas_refreshes_with_update_when_it_is_the_refresher() {
     let updates = requests(&w, B, "UPDATE");
     assert_eq!(updates.len(), 1);
     let update = updates[0].text();
-    assert!(update.contains("Session-Expires: 100;refresher=uas"), "{update}");
+    // RFC 4028: `refresher` names a side of the UPDATE's own transaction: we send it and keep
+    // refreshing, so we are its UAC.
+    assert!(update.contains("Session-Expires: 100;refresher=uac"), "{update}");
     let ok_at = w.log.iter().find(|s| s.from == addr(B) && s.is("SIP/2.0 200")).unwrap().at;
     assert_eq!(updates[0].at - ok_at, Duration::from_secs(50), "SE/2 after the 200");
 }
@@ -255,4 +257,44 @@ fn delayed_offer_with_an_unusable_answer_ends_the_call() {
     assert_eq!(w.sent_by(B, "BYE").len(), 1);
     let ended = w.run_until_seen(B, Duration::from_secs(40), |e| matches!(e, Event::Ended { .. }));
     assert!(matches!(ended, Some(Event::Ended { reason: EndReason::NegotiationFailed, .. })));
+}
+
+/// Answers the refresh UPDATE that `B` sent last with a 200 carrying `extra` headers.
+fn answer_last_update(w: &mut World, extra: &str) {
+    let update = requests(w, B, "UPDATE").last().unwrap().text();
+    let header = |name: &str| update.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
+    let ok = format!(
+        "SIP/2.0 200 OK\r\n{}\r\n{}\r\n{}\r\n{}\r\n{}\r\n{extra}Content-Length: 0\r\n\r\n",
+        header("Via"),
+        header("From"),
+        header("To"),
+        header("Call-ID"),
+        header("CSeq")
+    );
+    w.send(addr(PEER), addr(B), ok.into_bytes());
+}
+
+#[test]
+fn peer_accepting_our_refresh_with_refresher_uac_keeps_us_refreshing() {
+    let mut w = World::new(10);
+    answered(&mut w, "Allow: INVITE, ACK, BYE, UPDATE\r\nSession-Expires: 90\r\n");
+    w.run_for(Duration::from_secs(46));
+    // As SIPp and other RFC 4028 stacks answer: the UAC of this UPDATE (us) refreshes.
+    answer_last_update(&mut w, "Session-Expires: 90;refresher=uac\r\nRequire: timer\r\n");
+    // The next refresh comes SE/2 later (this test leaves it unanswered, which would end the
+    // call once Timer F fires, 32 s after it).
+    w.run_for(Duration::from_secs(50));
+    assert_eq!(requests(&w, B, "UPDATE").len(), 2, "we keep refreshing");
+    assert!(w.sent_by(B, "BYE").is_empty(), "the session must not be ended");
+}
+
+#[test]
+fn a_2xx_to_our_refresh_without_session_expires_stops_the_timer() {
+    let mut w = World::new(11);
+    answered(&mut w, "Allow: INVITE, ACK, BYE, UPDATE\r\nSession-Expires: 90\r\n");
+    w.run_for(Duration::from_secs(46));
+    answer_last_update(&mut w, "");
+    w.run_for(Duration::from_secs(300));
+    assert_eq!(requests(&w, B, "UPDATE").len(), 1, "RFC 4028 §7.2: no more refreshes");
+    assert!(w.sent_by(B, "BYE").is_empty());
 }

@@ -10,29 +10,40 @@
 //! ```
 //!
 //! Any refresh request we answer, or 2xx to one we sent, restarts the timer (§10).
+//!
+//! `refresher=uac|uas` names a side of the *transaction that carries the header*, not of the
+//! call (§7.2, §9): the UAS of the call that sends a refresh UPDATE and keeps refreshing writes
+//! `refresher=uac`. The timer therefore stores only whether *we* refresh, and each message
+//! translates it with our side in that transaction ([`Side`]).
 
 use std::time::{Duration, Instant};
 
 use super::{Endpoint, Output, Purpose};
 use crate::message::{Headers, Method, Request};
-use crate::session::{CallId, EndReason, Event, OfferState, Role};
+use crate::session::{CallId, EndReason, Event, OfferState};
 
 /// RFC 4028 §4: the smallest session interval we accept (Min-SE), 90 s.
 pub(crate) const MIN_SE: u32 = 90;
 
-/// Who sends the refreshes (RFC 4028 §4, the `refresher` parameter).
+/// The `refresher` parameter (RFC 4028 §4): a side of the transaction carrying it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refresher {
     Uac,
     Uas,
 }
 
+/// Our side in the transaction a message belongs to: `Uac` for requests we send and the
+/// responses to them, `Uas` for requests we receive and our responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Uac,
+    Uas,
+}
+
 impl Refresher {
-    fn as_str(self) -> &'static str {
-        match self {
-            Refresher::Uac => "uac",
-            Refresher::Uas => "uas",
-        }
+    /// Whether the refresher named in a message of a transaction where we are `side` is us.
+    fn is_us(self, side: Side) -> bool {
+        matches!((self, side), (Refresher::Uac, Side::Uac) | (Refresher::Uas, Side::Uas))
     }
 }
 
@@ -40,16 +51,14 @@ impl Refresher {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SessionTimer {
     pub(crate) interval: u32,
-    pub(crate) refresher: Refresher,
+    pub(crate) we_refresh: bool,
     /// When we refresh (refresher) or give up on the peer (not refresher).
     pub(crate) due: Instant,
 }
 
 impl SessionTimer {
-    pub(crate) fn start(now: Instant, interval: u32, refresher: Refresher, role: Role) -> Self {
+    pub(crate) fn start(now: Instant, interval: u32, we_refresh: bool) -> Self {
         let interval_d = Duration::from_secs(u64::from(interval));
-        let we_refresh =
-            matches!((refresher, role), (Refresher::Uac, Role::Uac) | (Refresher::Uas, Role::Uas));
         // RFC 4028 §10: refresh at half the interval; the other side sends BYE when
         // min(32 s, SE/3) before expiry nothing came.
         let due = if we_refresh {
@@ -57,17 +66,30 @@ impl SessionTimer {
         } else {
             now + interval_d - (interval_d / 3).min(Duration::from_secs(32))
         };
-        Self { interval, refresher, due }
+        Self { interval, we_refresh, due }
     }
 
-    fn we_refresh(&self, role: Role) -> bool {
-        matches!((self.refresher, role), (Refresher::Uac, Role::Uac) | (Refresher::Uas, Role::Uas))
+    /// `Session-Expires` for a message of a transaction in which we are `side`.
+    pub(crate) fn header(&self, side: Side) -> String {
+        let refresher = match (self.we_refresh, side) {
+            (true, Side::Uac) | (false, Side::Uas) => "uac",
+            (true, Side::Uas) | (false, Side::Uac) => "uas",
+        };
+        format!("{};refresher={refresher}", self.interval)
     }
+}
 
-    /// `Session-Expires` for a message we send.
-    pub(crate) fn header(&self) -> String {
-        format!("{};refresher={}", self.interval, self.refresher.as_str())
-    }
+/// The timer a message asks for, for a message of a transaction in which we are `side`;
+/// `default_we_refresh` applies when it names no refresher.
+pub(crate) fn timer_from(
+    now: Instant,
+    headers: &Headers,
+    side: Side,
+    default_we_refresh: bool,
+) -> Option<SessionTimer> {
+    let (interval, refresher) = session_expires(headers)?;
+    let we_refresh = refresher.map_or(default_we_refresh, |r| r.is_us(side));
+    Some(SessionTimer::start(now, interval.max(MIN_SE), we_refresh))
 }
 
 /// Reads `Session-Expires: delta-seconds[;refresher=uac|uas]` (RFC 4028 §4).
@@ -102,32 +124,39 @@ impl Endpoint {
         // §9: keep the UAC's choice; else the UAC refreshes when it supports timers.
         let refresher =
             refresher.unwrap_or(if uac_supports { Refresher::Uac } else { Refresher::Uas });
-        let timer = SessionTimer::start(now, interval, refresher, Role::Uas);
-        let mut headers = vec![("Session-Expires", timer.header())];
+        let timer = SessionTimer::start(now, interval, refresher.is_us(Side::Uas));
+        let mut headers = vec![("Session-Expires", timer.header(Side::Uas))];
         if refresher == Refresher::Uac {
             headers.push(("Require", "timer".to_owned()));
         }
         Some((timer, headers))
     }
 
-    /// Restarts the timer after a refresh, taking a new interval or refresher when given.
-    pub(super) fn refresh_session_timer(&mut self, now: Instant, id: CallId, headers: &Headers) {
+    /// Restarts the timer after a refresh request we answer (`Side::Uas`) or a 2xx to ours
+    /// (`Side::Uac`), taking the interval and refresher the message names.
+    pub(super) fn refresh_session_timer(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        headers: &Headers,
+        side: Side,
+    ) {
         let Some(call) = self.calls.get_mut(&id) else { return };
         let Some(timer) = call.session_timer else { return };
-        let (interval, refresher) = session_expires(headers).unwrap_or((timer.interval, None));
-        call.session_timer = Some(SessionTimer::start(
-            now,
-            interval.max(MIN_SE),
-            refresher.unwrap_or(timer.refresher),
-            call.role,
-        ));
+        call.session_timer = match (timer_from(now, headers, side, timer.we_refresh), side) {
+            (Some(next), _) => Some(next),
+            // RFC 4028 §7.2: a 2xx to our refresh without Session-Expires ends the timer.
+            (None, Side::Uac) => None,
+            // A refresh request without one keeps the session timer as negotiated.
+            (None, Side::Uas) => Some(SessionTimer::start(now, timer.interval, timer.we_refresh)),
+        };
     }
 
     /// Fires a due session timer: refresh, or end a session the peer stopped refreshing.
     pub(super) fn session_timer_due(&mut self, now: Instant, id: CallId) {
         let Some(call) = self.calls.get_mut(&id) else { return };
         let Some(timer) = call.session_timer.filter(|t| t.due <= now) else { return };
-        if !timer.we_refresh(call.role) {
+        if !timer.we_refresh {
             call.session_timer = None;
             self.send_bye(now, id, EndReason::SessionExpired);
             return;
@@ -155,7 +184,7 @@ impl Endpoint {
         let mut request = call.dialog.request(Method::Update, seq);
         let destination = call.dialog.next_hop(call.flow);
         if let Some(timer) = call.session_timer {
-            request.headers.push("Session-Expires", timer.header());
+            request.headers.push("Session-Expires", timer.header(Side::Uac));
         }
         self.add_common_request_headers(&mut request, true);
         request.headers.push("Supported", super::SUPPORTED);
@@ -195,13 +224,15 @@ impl Endpoint {
                 }
             }
         };
-        self.refresh_session_timer(now, id, &request.headers);
+        self.refresh_session_timer(now, id, &request.headers, Side::Uas);
         let timer = self.calls.get(&id).and_then(|c| c.session_timer);
         let mut response = self.response_for(request, 200, None);
         self.add_contact(&mut response.headers);
         if let Some(timer) = timer {
-            response.headers.push("Session-Expires", timer.header());
-            response.headers.push("Require", "timer");
+            response.headers.push("Session-Expires", timer.header(Side::Uas));
+            if !timer.we_refresh {
+                response.headers.push("Require", "timer");
+            }
         }
         if let Some(answer) = answer {
             super::set_body_response(&mut response, answer);
@@ -229,7 +260,7 @@ impl Endpoint {
         headers: &Headers,
     ) {
         match status {
-            200..=299 => self.refresh_session_timer(now, id, headers),
+            200..=299 => self.refresh_session_timer(now, id, headers, Side::Uac),
             // RFC 4028 §7.4 / RFC 5057: the dialog is gone.
             408 | 481 => self.send_bye(now, id, EndReason::from_status(status, "")),
             422 => {
