@@ -21,19 +21,27 @@ fn scenario(name: &str) -> PathBuf {
 
 /// `sipp` with the options every run here uses: loopback only, bounded, errors traced.
 fn sipp(port: u16) -> Command {
+    sipp_bounded(port, 40)
+}
+
+fn sipp_bounded(port: u16, seconds: u32) -> Command {
     let mut command = Command::new(require("sipp", "sip-tester"));
     command.args(["-i", "127.0.0.1", "-p", &port.to_string(), "-nostdin", "-trace_err"]);
-    command.args(["-timeout", "40s", "-timeout_error"]);
+    command.args(["-timeout", &format!("{seconds}s"), "-timeout_error"]);
     command
 }
 
 /// SIPp as UAC running `file` once against a CLI started with `cli_args`.
 fn uac_scenario(test: &str, file: &str, cli_args: &[&str]) -> Cli {
+    uac_scenario_bounded(test, file, cli_args, 40)
+}
+
+fn uac_scenario_bounded(test: &str, file: &str, cli_args: &[&str], seconds: u32) -> Cli {
     let dir = artifacts(test);
     let cli = Cli::start(cli_args, &dir);
-    let mut command = sipp(free_udp_port());
+    let mut command = sipp_bounded(free_udp_port(), seconds);
     command.arg("-sf").arg(scenario(file)).args(["-m", "1"]).arg(format!("127.0.0.1:{}", cli.port));
-    let status = run_bounded(command, &dir, "sipp", LIMIT);
+    let status = run_bounded(command, &dir, "sipp", Duration::from_secs(u64::from(seconds) + 20));
     assert!(status.success(), "sipp {file} failed ({status}); logs in {}", dir.display());
     cli
 }
@@ -217,4 +225,93 @@ fn reliable_provisional_with_prack() {
         &["listen", "--auto-answer", "--answer-after", "1"],
     );
     assert_eq!(cli.wait_for("ended", Duration::from_secs(5))["reason"], "remote-hangup");
+}
+
+#[test]
+fn delayed_offer_is_answered_in_the_ack() {
+    let mut cli =
+        uac_scenario("delayed_offer", "uac-delayed-offer.xml", &["listen", "--auto-answer"]);
+    assert_eq!(cli.wait_for("ended", Duration::from_secs(5))["reason"], "remote-hangup");
+    assert_eq!(cli.count("answered"), 1, "the answer in the ACK was accepted");
+}
+
+#[test]
+fn early_media_is_reported_before_the_answer() {
+    let dir = artifacts("early_media");
+    let port = free_udp_port();
+    let mut command = sipp(port);
+    command.arg("-sf").arg(scenario("uas-early-media.xml")).args(["-m", "1"]);
+    let mut peer = Background::spawn(command, &dir, "sipp");
+    std::thread::sleep(Duration::from_millis(500));
+    let target = format!("sip:service@127.0.0.1:{port}");
+    let mut cli = Cli::start(&["call", &target, "--hangup-after", "1"], &dir);
+    assert!(cli.wait_exit(LIMIT).success(), "{:?}", cli.events);
+    let names: Vec<&str> = cli.events.iter().filter_map(|e| e["event"].as_str()).collect();
+    let progress = names.iter().position(|n| *n == "progress").expect("a progress event");
+    let answered = names.iter().position(|n| *n == "answered").expect("answered");
+    assert!(progress < answered, "{names:?}");
+    assert_eq!(cli.events[progress]["early_media"], true);
+    assert!(peer.wait(LIMIT).success(), "sipp failed; see {}", dir.display());
+}
+
+#[test]
+fn update_puts_the_call_on_hold_and_refreshes() {
+    let mut cli = uac_scenario("update_hold", "uac-update-hold.xml", &["listen", "--auto-answer"]);
+    assert_eq!(cli.wait_for("ended", Duration::from_secs(5))["reason"], "remote-hangup");
+    let change = cli.wait_for("media-changed", Duration::ZERO);
+    assert_eq!(change["remote"], "sendonly");
+}
+
+#[test]
+fn session_interval_below_min_se_gets_422() {
+    let cli = uac_scenario(
+        "session_422",
+        "uac-session-interval-too-small.xml",
+        &["listen", "--auto-answer"],
+    );
+    assert_eq!(cli.count("incoming"), 0);
+}
+
+#[test]
+fn reinvite_moving_media_is_answered() {
+    let mut cli = uac_scenario(
+        "reinvite_moves_media",
+        "uac-reinvite-moves-media.xml",
+        &["listen", "--auto-answer"],
+    );
+    assert_eq!(cli.wait_for("ended", Duration::from_secs(5))["reason"], "remote-hangup");
+}
+
+/// RFC 4028: the CLI answers as UAS and refreshes with UPDATE at SE/2 (about 46 s).
+#[test]
+fn session_timer_refreshed_by_the_cli() {
+    uac_scenario_bounded(
+        "session_timer_refresh",
+        "uac-session-timer-cli-refreshes.xml",
+        &["listen", "--auto-answer"],
+        90,
+    );
+}
+
+/// After its first refresh is accepted with refresher=uac, the CLI keeps refreshing (~91 s).
+#[test]
+fn session_timer_refreshed_twice_by_the_cli() {
+    uac_scenario_bounded(
+        "session_timer_refresh_twice",
+        "uac-session-timer-cli-refreshes-twice.xml",
+        &["listen", "--auto-answer"],
+        120,
+    );
+}
+
+/// RFC 4028 §10: the peer is the refresher and stays silent: the CLI ends the call (~60 s).
+#[test]
+fn session_timer_expiry_ends_the_call() {
+    let mut cli = uac_scenario_bounded(
+        "session_timer_expiry",
+        "uac-session-timer-expires.xml",
+        &["listen", "--auto-answer"],
+        90,
+    );
+    assert_eq!(cli.wait_for("ended", Duration::from_secs(5))["reason"], "session-expired");
 }
