@@ -288,6 +288,24 @@ pub(crate) fn split_host_port(s: &str) -> (&str, Option<u16>) {
     }
 }
 
+/// A URI the engine may use as a target or echo back: a scheme, no white space or control
+/// characters (RFC 3261 §25.1), and for sip/sips a valid `host[:port]` (RFC 3261 §19.1.1).
+pub(crate) fn valid_uri(uri: &str) -> bool {
+    let Some((scheme, rest)) = uri.split_once(':') else { return false };
+    if scheme.is_empty()
+        || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        || uri.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return false;
+    }
+    if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
+        return !rest.is_empty();
+    }
+    let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host_port = host_port.split([';', '?']).next().unwrap_or("");
+    valid_host_port(host_port)
+}
+
 fn valid_host_port(s: &str) -> bool {
     let (host, port_ok) = if let Some(rest) = s.strip_prefix('[') {
         match rest.split_once(']') {
@@ -330,7 +348,7 @@ impl NameAddr {
             value.split_once(';').map_or((value, ""), |(u, p)| (u, p))
         };
         let uri = uri.trim();
-        if uri.is_empty() || !uri.contains(':') || uri.contains(char::is_whitespace) {
+        if !valid_uri(uri) {
             return Err(MessageError::Malformed(header));
         }
         let tag = params
@@ -423,10 +441,7 @@ impl Request {
     /// Reads and checks what a UAS needs before it can answer (RFC 3261 §8.2).
     pub fn essentials(&self) -> Result<Essentials, MessageError> {
         // RFC 3261 §25.1: the Request-URI is a bare URI, without brackets or white space.
-        if self.uri.is_empty()
-            || self.uri.contains(['<', '>', ' ', '\t'])
-            || !self.uri.contains(':')
-        {
+        if self.uri.contains(['<', '>']) || !valid_uri(&self.uri) {
             return Err(MessageError::RequestUri);
         }
         let essentials = Essentials::read(&self.headers)?;
@@ -541,6 +556,12 @@ mod tests {
         assert_eq!(bare.uri, "sip:a@b");
         assert_eq!(bare.tag.as_deref(), Some("1"));
         assert!(NameAddr::parse("<sip:a@b", "To").is_err());
+        assert!(
+            NameAddr::parse("<sip:a@127.0.0.1:99999>", "Contact").is_err(),
+            "port out of range"
+        );
+        assert!(NameAddr::parse("<sip:a\u{0}b@host>", "Contact").is_err(), "control character");
+        assert!(NameAddr::parse("<tel:+15551234>", "To").is_ok());
         assert!(NameAddr::parse("nobody", "To").is_err());
     }
 

@@ -159,12 +159,11 @@ fn parser_headers(headers: &Headers, body_len: usize) -> rsip::Headers {
 pub(super) fn print_request(request: &Request) -> Vec<u8> {
     let headers = parser_headers(&request.headers, request.body.len());
     let method = parser_method(&request.method);
-    // A URI with escapes is written as given: the parser would escape its '%' again.
-    let uri = if request.uri.contains('%') {
-        None
-    } else {
-        rsip::Uri::try_from(request.uri.as_str()).ok()
-    };
+    // The Request-URI goes through the parser's URI model only when that model writes it back
+    // unchanged; it normalises some URIs (`;;`, a bare `?`) and re-escapes '%', and the engine
+    // echoes peers' Contact URIs, which must reach the wire as the peer wrote them.
+    let uri =
+        rsip::Uri::try_from(request.uri.as_str()).ok().filter(|uri| uri.to_string() == request.uri);
     match (method, uri) {
         (Some(method), Some(uri)) => rsip::Request {
             method,
