@@ -61,8 +61,16 @@ fn wrong_password_fails_once_and_exits() {
 fn a_call_through_kamailio_reaches_the_registered_agent() {
     let dir = artifacts("kamailio_call");
     let kamailio = Kamailio::start(&dir, &[]);
-    let mut cli =
-        register(&kamailio, &dir, "bob", "bob-secret", &["--auto-answer", "--hangup-after", "1"]);
+    // Ring half a second before answering: Kamailio relays through several UDP workers, so a
+    // 180 and a 200 sent back to back can reach the caller in the wrong order, and SIPp takes
+    // a 180 after the 200 for an unexpected message.
+    let mut cli = register(
+        &kamailio,
+        &dir,
+        "bob",
+        "bob-secret",
+        &["--auto-answer", "--answer-after", "0.5", "--hangup-after", "1"],
+    );
     cli.wait_for("registered", Duration::from_secs(10));
     // SIPp as alice: INVITE sip:bob@sip.test → 407 → authenticated INVITE → 200 → ACK, then
     // it expects bob's BYE (sent by the CLI after one second) and answers it.
