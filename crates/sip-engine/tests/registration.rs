@@ -292,3 +292,36 @@ fn no_credentials_is_a_distinct_failure() {
         })
     ));
 }
+
+#[test]
+fn hostile_retry_after_and_zero_lifetimes_cannot_panic_or_loop() {
+    let mut b = Bench::new(9);
+    let now = b.now;
+    b.ua.register(now, Bench::config("pw", 3600));
+    let first = b.drain().remove(0);
+    b.reply(&first, 503, &[("Retry-After", "18446744073709551615")]);
+    b.drain();
+    assert!(
+        matches!(
+            b.events.last(),
+            Some(Event::RegistrationFailed { retry_in_ms: Some(1_800_000), .. })
+        ),
+        "clamped to the RFC 5626 maximum: {:?}",
+        b.events.last()
+    );
+    let second = b.next_register(&first);
+    b.reply(&second, 503, &[("Retry-After", "0")]);
+    b.drain();
+    assert!(matches!(
+        b.events.last(),
+        Some(Event::RegistrationFailed { retry_in_ms: Some(1000), .. })
+    ));
+    let third = b.next_register(&second);
+    b.reply(&third, 200, &[("Expires", "0")]);
+    b.drain();
+    assert!(
+        matches!(b.events.last(), Some(Event::RegistrationFailed { retry_in_ms: Some(ms), .. }) if *ms >= 15_000),
+        "a zero lifetime backs off: {:?}",
+        b.events.last()
+    );
+}

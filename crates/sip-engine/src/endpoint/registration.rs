@@ -62,6 +62,9 @@ pub enum RegistrationError {
 /// RFC 5626 §4.5: base and maximum of the retry backoff when every flow has failed.
 const BACKOFF_BASE: Duration = Duration::from_secs(30);
 const BACKOFF_MAX: Duration = Duration::from_secs(1800);
+/// The shortest binding we accept as a success (RFC 3261 §10.2.1.1 suggests hours; a registrar
+/// that grants seconds would make refreshes a flood).
+const MIN_GRANTED: u32 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -173,6 +176,18 @@ impl Endpoint {
                 let ours = self.local_uri();
                 let Some(r) = self.registrations.get_mut(&id) else { return };
                 let granted = granted_expires(&response.headers, &ours, r.expires);
+                if granted < MIN_GRANTED {
+                    // A binding that is gone at once (or nearly) would make us re-register at
+                    // round-trip speed: treat it as a failure with backoff.
+                    let phrase = format!("registrar granted only {granted} s");
+                    self.registration_retry(
+                        now,
+                        id,
+                        RegistrationError::Rejected { status, phrase },
+                        None,
+                    );
+                    return;
+                }
                 r.failures = 0;
                 r.answered_nonce = None;
                 // RFC 3261 §10.2.4: refresh before the binding expires: at half its lifetime,
@@ -289,11 +304,16 @@ impl Endpoint {
     ) {
         let random = self.rng.next_u32();
         let Some(r) = self.registrations.get_mut(&id) else { return };
-        let wait = retry_after.unwrap_or_else(|| {
-            let exp = BACKOFF_BASE.saturating_mul(1 << r.failures.min(10)).min(BACKOFF_MAX);
-            exp / 2 + exp / 2 * (random % 1000) / 1000
-        });
-        r.failures += 1;
+        // Retry-After comes from the network: keep it within [1 s, BACKOFF_MAX], so neither a
+        // zero (a busy loop) nor a huge value (Instant overflow) can hurt.
+        let wait = match retry_after {
+            Some(wait) => wait.clamp(Duration::from_secs(1), BACKOFF_MAX),
+            None => {
+                let exp = BACKOFF_BASE.saturating_mul(1 << r.failures.min(10)).min(BACKOFF_MAX);
+                exp / 2 + exp / 2 * (random % 1000) / 1000
+            }
+        };
+        r.failures = r.failures.saturating_add(1);
         r.challenge = None;
         r.answered_nonce = None;
         r.state = State::Waiting { retry_at: now + wait };
