@@ -399,7 +399,9 @@ impl Endpoint {
         call.state = CallState::Answering;
         call.pending_reliable = None;
         call.session_timer = session_timer.map(|(timer, _)| timer);
-        let cseq = call.dialog.remote_seq.unwrap_or(0);
+        // The ACK carries the INVITE's CSeq (RFC 3261 §13.2.2.4), not the dialog's highest:
+        // a PRACK or UPDATE in the early dialog raised that.
+        let cseq = invite_cseq(&invite);
         let t = self.config.timers;
         // RFC 3261 §13.3.1.4: retransmit the 2xx from T1, doubling up to T2, for 64·T1.
         call.pending_2xx = Some(Retransmit {
@@ -909,7 +911,7 @@ impl Endpoint {
         }
         call.offer = offer_state;
         call.reinvite_server = Some(key.clone());
-        let cseq = call.dialog.remote_seq.unwrap_or(0);
+        let cseq = invite_cseq(&request);
         let tag = call.dialog.local_tag.clone();
         // RFC 4028 §10: a re-INVITE is a session refresh.
         self.refresh_session_timer(now, id, &request.headers, Side::Uas);
@@ -1760,6 +1762,11 @@ fn reversed_record_route(headers: &Headers) -> Vec<String> {
     let mut routes: Vec<String> = headers.get_all("Record-Route").map(str::to_owned).collect();
     routes.reverse();
     routes
+}
+
+/// The CSeq number of a request (0 when unreadable; requests reaching the TU were checked).
+fn invite_cseq(request: &Request) -> u32 {
+    request.headers.get("CSeq").and_then(|c| message::CSeq::parse(c).ok()).map_or(0, |c| c.number)
 }
 
 /// RFC 3261 §17.1.1.3: the ACK for a non-2xx final response.

@@ -263,3 +263,45 @@ fn bye_in_an_early_dialog_terminates_the_invite_with_487() {
     assert_eq!(w.ua(B).transactions(), 0, "no transaction is left behind");
     assert_eq!(w.ua(B).active_calls(), 0);
 }
+
+#[test]
+fn answering_after_a_prack_is_confirmed_by_the_invites_ack() {
+    let mut w = World::new(13);
+    let first =
+        exchange(&mut w, request("INVITE", "Require: 100rel\r\n", "CSeq: 1 INVITE\r\n", ""));
+    let rseq: u32 =
+        first[0].lines().find_map(|l| l.strip_prefix("RSeq: ")).unwrap().parse().unwrap();
+    let tag = first[0]
+        .lines()
+        .find_map(|l| l.strip_prefix("To: "))
+        .unwrap()
+        .split(";tag=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let rack = format!("RAck: {rseq} 1 INVITE\r\n");
+    exchange(&mut w, request("PRACK", &rack, "CSeq: 2 PRACK\r\n", &format!(";tag={tag}")));
+    let now = w.now;
+    w.ua(B).answer(now, sip_engine::CallId(1)).unwrap();
+    w.run_for(Duration::from_millis(20));
+    let ok = w.log.iter().rev().find(|s| s.from == addr(B) && s.is("SIP/2.0 200")).unwrap().text();
+    assert!(ok.contains("CSeq: 1 INVITE"), "{ok}");
+    // The INVITE had no SDP (delayed offer): our 200 offers, the ACK answers.
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
+    let ack = String::from_utf8(request(
+        "ACK",
+        "Content-Type: application/sdp\r\n",
+        "CSeq: 1 ACK\r\n",
+        &format!(";tag={tag}"),
+    ))
+    .unwrap()
+    .replace("Content-Length: 0\r\n\r\n", &format!("Content-Length: {}\r\n\r\n{sdp}", sdp.len()));
+    w.send(addr(PEER), addr(B), ack.into_bytes());
+    w.run_for(Duration::from_secs(40));
+    assert!(
+        w.events_of(B).contains(&Event::Answered { call: sip_engine::CallId(1) }),
+        "{:?}",
+        w.events_of(B)
+    );
+    assert!(w.sent_by(B, "BYE").is_empty(), "the ACK confirmed the call");
+}
