@@ -1119,8 +1119,23 @@ impl Endpoint {
                     Event::Progress { call: id, status, early_media: !response.body.is_empty() }
                 };
                 self.outputs.push_back(Output::Event(event));
-                if response.headers.has_option("Require", "100rel") {
+                let reliable = response.headers.has_option("Require", "100rel");
+                if reliable {
                     self.send_prack(now, id, e, response);
+                }
+                // RFC 3262 §5 / RFC 3264: an SDP answer in a reliable provisional response is
+                // the answer; the 2xx may then carry none.
+                let answer_due =
+                    self.calls.get(&id).is_some_and(|c| c.offer == OfferState::LocalOffer);
+                if reliable && answer_due && !response.body.is_empty() {
+                    match self.negotiator.apply_answer(id, &response.body) {
+                        Ok(()) => {
+                            if let Some(call) = self.calls.get_mut(&id) {
+                                call.offer = OfferState::Stable;
+                            }
+                        }
+                        Err(error) => tracing::info!(call = %id, %error, "early answer refused"),
+                    }
                 }
                 let pending = self.calls.get(&id).is_some_and(|c| c.cancel_pending);
                 if pending {
@@ -1141,6 +1156,7 @@ impl Endpoint {
                     call.dialog.remote_target = contact.uri;
                 }
                 call.state = CallState::Confirmed;
+                let answer_due = call.offer == OfferState::LocalOffer;
                 call.offer = OfferState::Stable;
                 call.peer_allows_update =
                     response.headers.get_all("Allow").any(|m| m.eq_ignore_ascii_case("UPDATE"));
@@ -1155,7 +1171,13 @@ impl Endpoint {
                     self.send_bye(now, id, EndReason::Cancelled);
                     return;
                 }
-                if let Err(error) = self.negotiator.apply_answer(id, &response.body) {
+                // The answer came in a reliable 1xx already, unless it is still due.
+                let answer = if answer_due || !response.body.is_empty() {
+                    self.negotiator.apply_answer(id, &response.body)
+                } else {
+                    Ok(())
+                };
+                if let Err(error) = answer {
                     tracing::info!(call = %id, %error, "answer refused");
                     self.send_bye(now, id, EndReason::NegotiationFailed);
                     return;

@@ -298,3 +298,36 @@ fn a_2xx_to_our_refresh_without_session_expires_stops_the_timer() {
     assert_eq!(requests(&w, B, "UPDATE").len(), 1, "RFC 4028 §7.2: no more refreshes");
     assert!(w.sent_by(B, "BYE").is_empty());
 }
+
+#[test]
+fn answer_in_a_reliable_183_and_a_2xx_without_sdp() {
+    let mut w = World::new(12);
+    let now = w.now;
+    let call = w.ua(A).invite(now, "sip:peer@127.0.0.1:5099", addr(PEER)).unwrap();
+    w.run_for(Duration::from_millis(20));
+    let invite = w.sent_by(A, "INVITE")[0].text();
+    let header = |name: &str| invite.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
+    let common = format!(
+        "{}\r\n{}\r\n{};tag=p3\r\n{}\r\n{}\r\nContact: <sip:peer@127.0.0.1:5099>\r\n",
+        header("Via"),
+        header("From"),
+        header("To"),
+        header("Call-ID"),
+        header("CSeq")
+    );
+    let progress = format!(
+        "SIP/2.0 183 Session Progress\r\n{common}Require: 100rel\r\nRSeq: 1\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP}",
+        SDP.len()
+    );
+    w.send(addr(PEER), addr(A), progress.into_bytes());
+    w.run_for(Duration::from_millis(20));
+    assert_eq!(requests(&w, A, "PRACK").len(), 1);
+    w.send(
+        addr(PEER),
+        addr(A),
+        format!("SIP/2.0 200 OK\r\n{common}Content-Length: 0\r\n\r\n").into_bytes(),
+    );
+    w.run_for(Duration::from_secs(1));
+    assert!(w.events_of(A).contains(&Event::Answered { call }), "{:?}", w.events_of(A));
+    assert!(w.sent_by(A, "BYE").is_empty(), "RFC 3262 §5: the 183 carried the answer");
+}
