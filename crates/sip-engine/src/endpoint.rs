@@ -279,6 +279,7 @@ impl Endpoint {
                 c.pending_reliable.as_ref().map(|r| r.next.min(r.give_up)),
                 c.reinvite_retry.map(|(at, _)| at),
                 c.session_timer.map(|t| t.due),
+                c.cancel_deadline,
             ]
         });
         clients.chain(servers).chain(calls.flatten()).chain(self.registration_timeouts()).min()
@@ -351,6 +352,7 @@ impl Endpoint {
                 last_rseq: None,
                 cancel_pending: false,
                 cancelled: false,
+                cancel_deadline: None,
                 reinvite_client: None,
                 reinvite_server: None,
                 reinvite_retry: None,
@@ -758,6 +760,7 @@ impl Endpoint {
                 last_rseq: None,
                 cancel_pending: false,
                 cancelled: false,
+                cancel_deadline: None,
                 reinvite_client: None,
                 reinvite_server: None,
                 reinvite_retry: None,
@@ -1369,6 +1372,17 @@ impl Endpoint {
             }
         }
         self.session_timer_due(now, id);
+        let cancel_expired = self
+            .calls
+            .get(&id)
+            .is_some_and(|c| c.cancel_deadline.is_some_and(|at| at <= now) && !c.is_established());
+        if cancel_expired {
+            // RFC 3261 §9.1: no final response to the cancelled INVITE within 64·T1.
+            if let Some(key) = self.calls.get(&id).and_then(|c| c.invite_client.clone()) {
+                self.clients.remove(&key);
+            }
+            self.end_call(now, id, EndReason::Cancelled);
+        }
     }
 
     fn client_failed(
@@ -1407,6 +1421,7 @@ impl Endpoint {
     fn send_cancel(&mut self, now: Instant, id: CallId) {
         let Some(call) = self.calls.get_mut(&id) else { return };
         call.cancel_pending = false;
+        call.cancel_deadline = Some(now + self.config.timers.t1x64());
         let invite = &call.invite;
         // RFC 3261 §9.1: same Request-URI, Call-ID, To, From, CSeq number and top Via.
         let mut request = Request {

@@ -201,6 +201,9 @@ pub(crate) struct Call {
     pub(crate) cancel_pending: bool,
     /// We sent CANCEL (the end reason of a 487 is then ours).
     pub(crate) cancelled: bool,
+    /// RFC 3261 §9.1: if no final response follows our CANCEL within 64·T1, the INVITE is
+    /// considered cancelled and its transaction destroyed.
+    pub(crate) cancel_deadline: Option<Instant>,
     /// An outgoing re-INVITE is in progress (for glare, RFC 3261 §14.1).
     pub(crate) reinvite_client: Option<ClientKey>,
     /// An incoming re-INVITE is being answered.

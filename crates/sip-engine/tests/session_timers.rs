@@ -331,3 +331,47 @@ fn answer_in_a_reliable_183_and_a_2xx_without_sdp() {
     assert!(w.events_of(A).contains(&Event::Answered { call }), "{:?}", w.events_of(A));
     assert!(w.sent_by(A, "BYE").is_empty(), "RFC 3262 §5: the 183 carried the answer");
 }
+
+#[test]
+fn a_cancel_never_followed_by_487_still_ends_the_call() {
+    let mut w = World::new(13);
+    let now = w.now;
+    let call = w.ua(A).invite(now, "sip:peer@127.0.0.1:5099", addr(PEER)).unwrap();
+    w.run_for(Duration::from_millis(20));
+    let invite = w.sent_by(A, "INVITE")[0].text();
+    let header = |name: &str| invite.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
+    let ringing = format!(
+        "SIP/2.0 180 Ringing\r\n{}\r\n{}\r\n{};tag=p4\r\n{}\r\n{}\r\nContent-Length: 0\r\n\r\n",
+        header("Via"),
+        header("From"),
+        header("To"),
+        header("Call-ID"),
+        header("CSeq")
+    );
+    w.send(addr(PEER), addr(A), ringing.into_bytes());
+    w.run_for(Duration::from_millis(20));
+    let now = w.now;
+    w.ua(A).hangup(now, call).unwrap();
+    w.run_for(Duration::from_millis(20));
+    let cancel = requests(&w, A, "CANCEL")[0].text();
+    let h = |name: &str| cancel.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
+    let ok = format!(
+        "SIP/2.0 200 OK\r\n{}\r\n{}\r\n{};tag=p4\r\n{}\r\n{}\r\nContent-Length: 0\r\n\r\n",
+        h("Via"),
+        h("From"),
+        h("To"),
+        h("Call-ID"),
+        h("CSeq")
+    );
+    w.send(addr(PEER), addr(A), ok.into_bytes());
+    let ended = w.run_until_seen(A, Duration::from_secs(60), |e| matches!(e, Event::Ended { .. }));
+    assert!(matches!(ended, Some(Event::Ended { reason: EndReason::Cancelled, .. })), "{ended:?}");
+    let cancel_sent = requests(&w, A, "CANCEL")[0].at;
+    assert_eq!(
+        w.now - cancel_sent,
+        Duration::from_secs(32),
+        "RFC 3261 §9.1: 64·T1 after the CANCEL"
+    );
+    w.run_for(Duration::from_secs(40));
+    assert_eq!(w.ua(A).transactions() + w.ua(A).active_calls(), 0);
+}
