@@ -47,9 +47,13 @@ pub struct Config {
     /// Product token for User-Agent and Server (RFC 3261 §20.35, §20.41).
     pub user_agent: String,
     pub timers: TimerConfig,
-    /// Largest message accepted from the network; larger ones are dropped (requests get 513
-    /// when they can still be answered).
+    /// Largest message accepted from the network; larger ones are dropped.
     pub max_message_size: usize,
+    /// Calls at once; a further incoming INVITE gets 486 Busy Here.
+    pub max_calls: usize,
+    /// How long an unanswered incoming call rings before it gets 480 (shorter when the INVITE's
+    /// Expires says so; RFC 3261 §13.3.1 then asks for 487).
+    pub max_ringing: Duration,
 }
 
 impl Config {
@@ -61,6 +65,8 @@ impl Config {
             user_agent: concat!("Switchboard/", env!("CARGO_PKG_VERSION")).to_owned(),
             timers: TimerConfig::default(),
             max_message_size: 64 * 1024,
+            max_calls: 32,
+            max_ringing: Duration::from_secs(180),
         }
     }
 }
@@ -280,6 +286,7 @@ impl Endpoint {
                 c.reinvite_retry.map(|(at, _)| at),
                 c.session_timer.map(|t| t.due),
                 c.cancel_deadline,
+                c.ring_deadline.filter(|_| c.state == CallState::Ringing).map(|(at, _)| at),
             ]
         });
         clients.chain(servers).chain(calls.flatten()).chain(self.registration_timeouts()).min()
@@ -332,6 +339,7 @@ impl Endpoint {
         self.dialogs.insert((dialog.call_id.clone(), dialog.local_tag.clone()), id);
         // Known from the Allow header of the 2xx.
         let peer_allows_update = false;
+        let ring_deadline = None;
         let key =
             self.start_client(now, request.clone(), next_hop, Some(id), Purpose::InitialInvite);
         self.calls.insert(
@@ -353,6 +361,7 @@ impl Endpoint {
                 cancel_pending: false,
                 cancelled: false,
                 cancel_deadline: None,
+                ring_deadline,
                 reinvite_client: None,
                 reinvite_server: None,
                 reinvite_retry: None,
@@ -436,6 +445,23 @@ impl Endpoint {
         status: u16,
         warning: Option<&str>,
     ) -> Result<(), CallError> {
+        let reason = if status == 488 {
+            EndReason::IncompatibleMedia { status }
+        } else {
+            EndReason::LocalRejected { status }
+        };
+        self.reject_for(now, id, status, warning, reason)
+    }
+
+    /// Sends a final error response to a ringing call's INVITE and ends it with `reason`.
+    fn reject_for(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        status: u16,
+        warning: Option<&str>,
+        reason: EndReason,
+    ) -> Result<(), CallError> {
         let call = self.calls.get(&id).ok_or(CallError::NoSuchCall(id))?;
         if call.role != Role::Uas || call.state != CallState::Ringing {
             return Err(CallError::InvalidState(id));
@@ -445,19 +471,11 @@ impl Endpoint {
         let mut response = self.response_for(&invite, status, Some(&tag));
         if let Some(text) = warning {
             // RFC 3261 §20.43: 399 is a miscellaneous warning.
-            response.headers.push(
-                "Warning",
-                format!("399 {} \"{}\"", self.config.local_addr.ip(), text.replace('"', "'")),
-            );
+            response.headers.push("Warning", self.warning(text));
         }
         if let Some(key) = key {
             self.server_send(now, &key, status, response.to_bytes());
         }
-        let reason = if status == 488 {
-            EndReason::IncompatibleMedia { status }
-        } else {
-            EndReason::LocalRejected { status }
-        };
         self.end_call(now, id, reason);
         Ok(())
     }
@@ -698,10 +716,15 @@ impl Endpoint {
         e: &Essentials,
         request: Request,
     ) {
+        // A bound on calls at once, so a flood of INVITEs cannot grow state without limit.
+        if self.calls.len() >= self.config.max_calls {
+            self.respond_status(now, key, 486);
+            return;
+        }
         let contact =
             request.headers.get("Contact").and_then(|c| NameAddr::parse(c, "Contact").ok());
         let Some(contact) = contact else {
-            let error = MessageError::Missing("Contact");
+            let error = MessageError::Malformed("Contact");
             let response = self.error_response(&request, 400, &error);
             self.respond(now, key, response);
             return;
@@ -729,13 +752,18 @@ impl Endpoint {
         }
         let peer_allows_update =
             request.headers.get_all("Allow").any(|m| m.eq_ignore_ascii_case("UPDATE"));
+        // RFC 3261 §13.3.1: an INVITE's Expires bounds how long it may ring (487 after it);
+        // our own limit gives 480.
+        let expires = request.headers.get("Expires").and_then(|v| v.trim().parse::<u64>().ok());
+        let ring_deadline = match expires.map(Duration::from_secs) {
+            Some(lapse) if lapse < self.config.max_ringing => Some((now + lapse, 487)),
+            _ => Some((now + self.config.max_ringing, 480)),
+        };
         // An offer we cannot take is refused now, before anything rings (RFC 3261 §13.3.1.1).
         if !request.body.is_empty() {
             if let Err(error) = crate::sdp::SessionDescription::parse(&request.body) {
                 let mut response = self.response_for(&request, 488, Some(&local_tag));
-                response
-                    .headers
-                    .push("Warning", format!("399 {} \"{error}\"", self.config.local_addr.ip()));
+                response.headers.push("Warning", self.warning(&error.to_string()));
                 self.respond(now, key, response);
                 return;
             }
@@ -761,6 +789,7 @@ impl Endpoint {
                 cancel_pending: false,
                 cancelled: false,
                 cancel_deadline: None,
+                ring_deadline,
                 reinvite_client: None,
                 reinvite_server: None,
                 reinvite_retry: None,
@@ -893,10 +922,7 @@ impl Endpoint {
                 Err(error) => {
                     // RFC 3261 §14.2: refusing the offer leaves the session as it was.
                     let mut response = self.response_for(&request, 488, None);
-                    response.headers.push(
-                        "Warning",
-                        format!("399 {} \"{error}\"", self.config.local_addr.ip()),
-                    );
+                    response.headers.push("Warning", self.warning(&error.to_string()));
                     self.respond(now, key, response);
                     return;
                 }
@@ -1372,6 +1398,13 @@ impl Endpoint {
             }
         }
         self.session_timer_due(now, id);
+        let ring_expired = self.calls.get(&id).and_then(|c| {
+            c.ring_deadline.filter(|(at, _)| *at <= now && c.state == CallState::Ringing)
+        });
+        if let Some((_, status)) = ring_expired {
+            let _ = self.reject_for(now, id, status, None, EndReason::NoAnswer { status });
+            return;
+        }
         let cancel_expired = self
             .calls
             .get(&id)
@@ -1707,6 +1740,16 @@ impl Endpoint {
         }
         headers.push("User-Agent", self.config.user_agent.clone());
         request.headers = headers;
+    }
+
+    /// A `Warning: 399` value (RFC 3261 §20.43) with `text` as a valid quoted-string.
+    fn warning(&self, text: &str) -> String {
+        let quoted: String = text
+            .chars()
+            .filter(|c| !c.is_control())
+            .map(|c| if c == '"' || c == '\\' { '\'' } else { c })
+            .collect();
+        format!("399 {} \"{quoted}\"", self.config.local_addr.ip())
     }
 
     fn add_contact(&self, headers: &mut Headers) {

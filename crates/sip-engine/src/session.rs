@@ -74,6 +74,9 @@ pub enum EndReason {
     NegotiationFailed,
     /// The peer stopped refreshing the session (RFC 4028 §10).
     SessionExpired,
+    /// An incoming call rang until its time ran out (480, or 487 when the INVITE's Expires
+    /// lapsed).
+    NoAnswer { status: u16 },
 }
 
 impl EndReason {
@@ -204,6 +207,8 @@ pub(crate) struct Call {
     /// RFC 3261 §9.1: if no final response follows our CANCEL within 64·T1, the INVITE is
     /// considered cancelled and its transaction destroyed.
     pub(crate) cancel_deadline: Option<Instant>,
+    /// UAS: when an unanswered call stops ringing, and the status it then gets.
+    pub(crate) ring_deadline: Option<(Instant, u16)>,
     /// An outgoing re-INVITE is in progress (for glare, RFC 3261 §14.1).
     pub(crate) reinvite_client: Option<ClientKey>,
     /// An incoming re-INVITE is being answered.

@@ -305,3 +305,42 @@ fn answering_after_a_prack_is_confirmed_by_the_invites_ack() {
     );
     assert!(w.sent_by(B, "BYE").is_empty(), "the ACK confirmed the call");
 }
+
+#[test]
+fn an_unanswered_call_stops_ringing() {
+    let mut w = World::new(14);
+    // RFC 3261 §13.3.1: the INVITE's Expires lapses → 487.
+    exchange(&mut w, request("INVITE", "Expires: 5\r\n", "CSeq: 1 INVITE\r\n", ""));
+    w.run_for(Duration::from_secs(6));
+    // (The peer never ACKs, so Timer G retransmits it; the first one is what counts.)
+    let first_487 = w.sent_by(B, "SIP/2.0 487")[0].at;
+    assert_eq!(first_487 - w.start, Duration::from_millis(5010), "5 s after the INVITE arrived");
+    assert!(w.events_of(B).contains(&Event::Ended {
+        call: sip_engine::CallId(1),
+        reason: sip_engine::EndReason::NoAnswer { status: 487 }
+    }));
+    // Without Expires our own limit applies: 480 after three minutes.
+    let mut w = World::new(15);
+    exchange(&mut w, request("INVITE", "", "CSeq: 1 INVITE\r\n", ""));
+    w.run_for(Duration::from_secs(179));
+    assert!(w.sent_by(B, "SIP/2.0 480").is_empty());
+    w.run_for(Duration::from_secs(2));
+    assert_eq!(w.sent_by(B, "SIP/2.0 480")[0].at - w.start, Duration::from_millis(180_010));
+}
+
+#[test]
+fn calls_beyond_the_limit_get_486() {
+    let mut w = World::new(16);
+    for n in 0..33 {
+        let invite = String::from_utf8(request("INVITE", "", "CSeq: 1 INVITE\r\n", ""))
+            .unwrap()
+            .replace("raw-call-1", &format!("raw-call-flood-{n}"))
+            .replace("z9hG4bK-INVITE", &format!("z9hG4bK-flood{n}"));
+        w.send(addr(PEER), addr(B), invite.into_bytes());
+    }
+    w.run_for(Duration::from_millis(100));
+    assert_eq!(w.ua(B).active_calls(), 32);
+    let busy = w.sent_by(B, "SIP/2.0 486");
+    assert_eq!(busy.len(), 1);
+    assert!(busy[0].text().contains("raw-call-flood-32"));
+}

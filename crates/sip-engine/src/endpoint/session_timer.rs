@@ -215,10 +215,7 @@ impl Endpoint {
                 Ok(answer) => Some(answer),
                 Err(error) => {
                     let mut response = self.response_for(request, 488, None);
-                    response.headers.push(
-                        "Warning",
-                        format!("399 {} \"{error}\"", self.config.local_addr.ip()),
-                    );
+                    response.headers.push("Warning", self.warning(&error.to_string()));
                     self.respond(now, key, response);
                     return;
                 }
