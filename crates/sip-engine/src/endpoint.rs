@@ -78,8 +78,9 @@ pub enum Input<'a> {
     Receive { source: SocketAddr, data: &'a [u8] },
     /// The time given by the last `Output::Timeout` has come (early calls are harmless).
     Timeout,
-    /// Sending to this address failed (e.g. ICMP port unreachable): the transactions that talk
-    /// to it fail at once instead of waiting for Timer B or F (RFC 3261 §17.1.4, §17.2.4).
+    /// Sending to this address failed (the driver's `send_to` returned an error): the
+    /// transactions that talk to it fail at once instead of waiting for Timer B or F
+    /// (RFC 3261 §17.1.4, §17.2.4).
     SendFailed { destination: SocketAddr },
 }
 
@@ -356,7 +357,7 @@ impl Endpoint {
                 local_direction: Direction::SendRecv,
                 pending_2xx: None,
                 pending_reliable: None,
-                last_ack: None,
+                last_acks: Vec::new(),
                 last_rseq: None,
                 cancel_pending: false,
                 cancelled: false,
@@ -759,9 +760,12 @@ impl Endpoint {
             Some(lapse) if lapse < self.config.max_ringing => Some((now + lapse, 487)),
             _ => Some((now + self.config.max_ringing, 480)),
         };
-        // An offer we cannot take is refused now, before anything rings (RFC 3261 §13.3.1.1).
+        // An offer we cannot take is refused now, before anything rings (RFC 3261 §13.3.1.1);
+        // the answer itself is made again when the call is answered.
         if !request.body.is_empty() {
-            if let Err(error) = crate::sdp::SessionDescription::parse(&request.body) {
+            if let Err(error) = self.negotiator.answer_offer(id, &request.body, Direction::SendRecv)
+            {
+                self.negotiator.release(id);
                 let mut response = self.response_for(&request, 488, Some(&local_tag));
                 response.headers.push("Warning", self.warning(&error.to_string()));
                 self.respond(now, key, response);
@@ -784,7 +788,7 @@ impl Endpoint {
                 local_direction: Direction::SendRecv,
                 pending_2xx: None,
                 pending_reliable: None,
-                last_ack: None,
+                last_acks: Vec::new(),
                 last_rseq: None,
                 cancel_pending: false,
                 cancelled: false,
@@ -1095,7 +1099,17 @@ impl Endpoint {
         let Some(id) = call else { return };
         match purpose {
             Purpose::InitialInvite => self.initial_invite_response(now, id, e, response),
-            Purpose::ReInvite(direction) => self.reinvite_response(now, id, direction, e, response),
+            Purpose::ReInvite(direction) => {
+                // Only the re-INVITE in progress is answered; a retransmitted 2xx of an earlier
+                // one (its ACK was lost) is acknowledged again and changes nothing.
+                let current =
+                    self.calls.get(&id).is_some_and(|c| c.reinvite_client.as_ref() == Some(key));
+                if current {
+                    self.reinvite_response(now, id, direction, e, response);
+                } else if (200..300).contains(&response.status) {
+                    self.reack(e);
+                }
+            }
             Purpose::Bye => {
                 if response.status >= 200 {
                     self.finish_bye(now, id);
@@ -1539,18 +1553,24 @@ impl Endpoint {
         set_body(&mut request, body);
         let bytes = request.to_bytes();
         if let Some(call) = self.calls.get_mut(&id) {
-            call.last_ack = Some((cseq, bytes.clone(), destination));
+            // Keep the ACKs of the last few INVITEs, to answer their 2xx retransmissions.
+            call.last_acks.retain(|(c, _, _)| *c != cseq);
+            call.last_acks.push((cseq, bytes.clone(), destination));
+            if call.last_acks.len() > 4 {
+                call.last_acks.remove(0);
+            }
         }
         self.transmit(destination, bytes);
     }
 
     fn reack(&mut self, e: &Essentials) {
         let Some(id) = self.find_dialog(&e.call_id, e.from.tag.as_deref()) else { return };
-        let ack = self.calls.get(&id).and_then(|c| c.last_ack.clone());
-        if let Some((cseq, bytes, destination)) = ack {
-            if cseq == e.cseq.number {
-                self.transmit(destination, bytes);
-            }
+        let ack = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.last_acks.iter().find(|(cseq, _, _)| *cseq == e.cseq.number).cloned());
+        if let Some((_, bytes, destination)) = ack {
+            self.transmit(destination, bytes);
         }
     }
 

@@ -196,8 +196,9 @@ pub(crate) struct Call {
     pub(crate) pending_2xx: Option<Retransmit>,
     /// The reliable provisional response we retransmit until PRACK.
     pub(crate) pending_reliable: Option<Retransmit>,
-    /// UAC: the ACK for the last 2xx, re-sent when that 2xx is retransmitted.
-    pub(crate) last_ack: Option<(u32, Vec<u8>, SocketAddr)>,
+    /// The ACKs for the 2xx of the last few INVITEs (CSeq, bytes, destination), re-sent when
+    /// such a 2xx is retransmitted (RFC 3261 §13.2.2.4).
+    pub(crate) last_acks: Vec<(u32, Vec<u8>, SocketAddr)>,
     /// UAC: the highest RSeq we acknowledged with PRACK (RFC 3262 §4).
     pub(crate) last_rseq: Option<u32>,
     /// UAC: hangup() came before any provisional response, so CANCEL waits for one (§9.1).

@@ -326,3 +326,28 @@ fn a_failed_send_ends_the_call_at_once() {
     let now = w.now;
     assert!(w.ua(A).hangup(now, a).is_err(), "the call is gone");
 }
+
+#[test]
+fn a_retransmitted_2xx_of_a_finished_reinvite_is_only_acknowledged() {
+    let mut w = World::new(13);
+    let (a, _) = established(&mut w);
+    let mut dropped = false;
+    w.filter(move |s| {
+        if s.is("ACK") && s.text().contains("CSeq: 2 ACK") && !dropped {
+            dropped = true;
+            Verdict::Drop
+        } else {
+            Verdict::Deliver
+        }
+    });
+    let now = w.now;
+    w.ua(A).hold(now, a).unwrap();
+    w.run_for(5 * SECOND);
+    let changes = w.events_of(A).iter().filter(|e| matches!(e, Event::MediaChanged { .. })).count();
+    assert_eq!(changes, 1, "the retransmitted 2xx is not a second answer");
+    let acks = w.sent_by(A, "ACK").iter().filter(|s| s.text().contains("CSeq: 2 ACK")).count();
+    assert_eq!(acks, 2, "the 2xx retransmission is acknowledged again");
+    assert_eq!(w.ua(A).active_calls(), 1);
+    let now = w.now;
+    assert!(w.ua(A).resume(now, a).is_ok(), "no re-INVITE is left pending");
+}

@@ -200,6 +200,16 @@ impl Endpoint {
         request: &Request,
     ) {
         let Some(call) = self.calls.get(&id) else { return };
+        // RFC 3311 §5.2: an offer while the INVITE's own offer is still unanswered gets 500
+        // with Retry-After.
+        let invite_offer_pending =
+            call.state == crate::session::CallState::Ringing && !call.invite.body.is_empty();
+        if !request.body.is_empty() && invite_offer_pending {
+            let mut response = self.response_for(request, 500, None);
+            response.headers.push("Retry-After", "1");
+            self.respond(now, key, response);
+            return;
+        }
         if !request.body.is_empty()
             && (call.offer == OfferState::LocalOffer || call.reinvite_client.is_some())
         {
