@@ -415,8 +415,15 @@ impl Endpoint {
         // a PRACK or UPDATE in the early dialog raised that.
         let cseq = invite_cseq(&invite);
         let t = self.config.timers;
-        // RFC 3261 §13.3.1.4: retransmit the 2xx from T1, doubling up to T2, for 64·T1.
+        // RFC 3261 §13.3.1.4: retransmit the 2xx from T1, doubling up to T2, for 64·T1, to
+        // where the first one went (RFC 3581 / §18.2.2).
+        let destination = call
+            .invite_server
+            .as_ref()
+            .and_then(|k| self.servers.get(k))
+            .map_or(call.flow, |e| e.destination);
         call.pending_2xx = Some(Retransmit {
+            destination,
             bytes: bytes.clone(),
             backoff: Backoff::new(t.t1, Some(t.t2)),
             next: now + t.t1,
@@ -818,8 +825,10 @@ impl Endpoint {
             ringing.headers.push("RSeq", rseq.to_string());
             let bytes = ringing.to_bytes();
             let t = self.config.timers;
+            let destination = self.servers.get(key).map_or(source, |e| e.destination);
             if let Some(call) = self.calls.get_mut(&id) {
                 call.pending_reliable = Some(Retransmit {
+                    destination,
                     bytes: bytes.clone(),
                     backoff: Backoff::new(t.t1, None),
                     next: now + t.t1,
@@ -960,8 +969,10 @@ impl Endpoint {
         set_body_response(&mut response, body);
         let bytes = response.to_bytes();
         let t = self.config.timers;
+        let destination = self.servers.get(key).map(|e| e.destination);
         if let Some(call) = self.calls.get_mut(&id) {
             call.pending_2xx = Some(Retransmit {
+                destination: destination.unwrap_or(call.flow),
                 bytes: bytes.clone(),
                 backoff: Backoff::new(t.t1, Some(t.t2)),
                 next: now + t.t1,
@@ -1364,7 +1375,6 @@ impl Endpoint {
 
     fn call_timers(&mut self, now: Instant, id: CallId) {
         let Some(call) = self.calls.get_mut(&id) else { return };
-        let destination = call.flow;
         let mut sends = vec![];
         let mut gave_up_2xx = false;
         let mut gave_up_reliable = false;
@@ -1377,14 +1387,14 @@ impl Endpoint {
                     *slot = None;
                     *gave_up = true;
                 } else if now >= r.next {
-                    sends.push(r.bytes.clone());
+                    sends.push((r.destination, r.bytes.clone()));
                     r.backoff = r.backoff.next();
                     r.next = now + r.backoff.interval;
                 }
             }
         }
         let retry = call.reinvite_retry.filter(|(at, _)| *at <= now).map(|(_, d)| d);
-        for data in sends {
+        for (destination, data) in sends {
             self.transmit(destination, data);
         }
         if gave_up_2xx {

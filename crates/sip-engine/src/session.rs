@@ -167,6 +167,8 @@ pub(crate) enum OfferState {
 /// (RFC 3261 §13.3.1.4) or a reliable provisional response (RFC 3262 §3).
 #[derive(Debug, Clone)]
 pub(crate) struct Retransmit {
+    /// Where the first copy went (the response address of RFC 3581 / RFC 3261 §18.2.2).
+    pub(crate) destination: SocketAddr,
     pub(crate) bytes: Vec<u8>,
     pub(crate) backoff: Backoff,
     pub(crate) next: Instant,

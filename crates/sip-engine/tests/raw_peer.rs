@@ -344,3 +344,24 @@ fn calls_beyond_the_limit_get_486() {
     assert_eq!(busy.len(), 1);
     assert!(busy[0].text().contains("raw-call-flood-32"));
 }
+
+#[test]
+fn retransmissions_go_where_the_first_response_went() {
+    let mut w = World::new(17);
+    // No rport: responses go to the source IP and the sent-by port (RFC 3261 §18.2.2).
+    let invite = String::from_utf8(request("INVITE", "", "CSeq: 1 INVITE\r\n", ""))
+        .unwrap()
+        .replace("Via: SIP/2.0/UDP 127.0.0.1:5099;", "Via: SIP/2.0/UDP 127.0.0.1:7777;");
+    w.send(addr(PEER), addr(B), invite.into_bytes());
+    w.run_for(Duration::from_millis(20));
+    let now = w.now;
+    w.ua(B).answer(now, sip_engine::CallId(1)).unwrap();
+    w.run_for(Duration::from_secs(3));
+    let oks = w.sent_by(B, "SIP/2.0 200");
+    assert!(oks.len() >= 3, "the 2xx is retransmitted until the ACK");
+    assert!(
+        oks.iter().all(|s| s.to == addr("127.0.0.1:7777")),
+        "{:?}",
+        oks.iter().map(|s| s.to).collect::<Vec<_>>()
+    );
+}
