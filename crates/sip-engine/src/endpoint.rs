@@ -362,6 +362,7 @@ impl Endpoint {
                 cancel_pending: false,
                 cancelled: false,
                 cancel_deadline: None,
+                bye_pending: false,
                 ring_deadline,
                 reinvite_client: None,
                 reinvite_server: None,
@@ -509,6 +510,12 @@ impl Endpoint {
                 Ok(())
             }
             (Role::Uas, CallState::Ringing) => self.reject_with(now, id, 486, None),
+            // RFC 3261 §15: the callee must not send BYE before the ACK (or the end of the 2xx
+            // retransmissions), or a caller that lost our 2xx gets a BYE it cannot match.
+            (Role::Uas, CallState::Answering) => {
+                call.bye_pending = true;
+                Ok(())
+            }
             (_, CallState::Answering | CallState::Confirmed) => {
                 self.send_bye(now, id, EndReason::LocalHangup);
                 Ok(())
@@ -724,6 +731,18 @@ impl Endpoint {
         e: &Essentials,
         request: Request,
     ) {
+        // RFC 3261 §8.2.2.2: the same request reaching us again over another path (forked
+        // upstream: same Call-ID, From tag and CSeq, another branch) is a merged request.
+        let merged = self.calls.values().any(|c| {
+            c.role == Role::Uas
+                && c.dialog.call_id == e.call_id
+                && c.dialog.remote_tag == e.from.tag
+                && invite_cseq(&c.invite) == e.cseq.number
+        });
+        if merged {
+            self.respond_status(now, key, 482);
+            return;
+        }
         // A bound on calls at once, so a flood of INVITEs cannot grow state without limit.
         if self.calls.len() >= self.config.max_calls {
             self.respond_status(now, key, 486);
@@ -800,6 +819,7 @@ impl Endpoint {
                 cancel_pending: false,
                 cancelled: false,
                 cancel_deadline: None,
+                bye_pending: false,
                 ring_deadline,
                 reinvite_client: None,
                 reinvite_server: None,
@@ -1050,6 +1070,9 @@ impl Endpoint {
         }
         if first {
             self.outputs.push_back(Output::Event(Event::Answered { call: id }));
+            if self.calls.get(&id).is_some_and(|c| c.bye_pending) {
+                self.send_bye(now, id, EndReason::LocalHangup);
+            }
         }
     }
 
@@ -1402,7 +1425,8 @@ impl Endpoint {
             let Some(call) = self.calls.get_mut(&id) else { return };
             call.state = CallState::Confirmed;
             call.reinvite_server = None;
-            self.send_bye(now, id, EndReason::NoAck);
+            let reason = if call.bye_pending { EndReason::LocalHangup } else { EndReason::NoAck };
+            self.send_bye(now, id, reason);
         }
         if gave_up_reliable {
             // RFC 3262 §3: no PRACK within 64·T1 — reject the INVITE with a 5xx.

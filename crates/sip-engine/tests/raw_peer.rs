@@ -365,3 +365,16 @@ fn retransmissions_go_where_the_first_response_went() {
         oks.iter().map(|s| s.to).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_merged_invite_gets_482() {
+    let mut w = World::new(18);
+    exchange(&mut w, request("INVITE", "", "CSeq: 1 INVITE\r\n", ""));
+    // The same INVITE over another path: another branch, same Call-ID, From tag and CSeq.
+    let again = String::from_utf8(request("INVITE", "", "CSeq: 1 INVITE\r\n", ""))
+        .unwrap()
+        .replace("z9hG4bK-INVITE", "z9hG4bK-other-path");
+    let answers = exchange(&mut w, again.into_bytes());
+    assert!(answers[0].starts_with("SIP/2.0 482 Loop Detected"), "{answers:?}");
+    assert_eq!(w.ua(B).active_calls(), 1);
+}

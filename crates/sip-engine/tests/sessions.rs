@@ -351,3 +351,24 @@ fn a_retransmitted_2xx_of_a_finished_reinvite_is_only_acknowledged() {
     let now = w.now;
     assert!(w.ua(A).resume(now, a).is_ok(), "no re-INVITE is left pending");
 }
+
+#[test]
+fn callee_hanging_up_before_the_ack_waits_for_it() {
+    let mut w = World::new(14);
+    w.delay = (Duration::from_millis(50), Duration::from_millis(50));
+    let now = w.now;
+    w.ua(A).invite(now, "sip:bob@127.0.0.1:5062", addr(B)).unwrap();
+    let b = incoming(&mut w);
+    let now = w.now;
+    w.ua(B).answer(now, b).unwrap();
+    w.ua(B).hangup(now, b).unwrap();
+    assert_eq!(ended(&mut w, B, 5 * SECOND), EndReason::LocalHangup);
+    let ack_sent = w.sent_by(A, "ACK")[0].at;
+    let bye_sent = w.sent_by(B, "BYE")[0].at;
+    // RFC 3261 §15: the BYE leaves only once the ACK has arrived (50 ms after it was sent).
+    assert!(
+        bye_sent >= ack_sent + Duration::from_millis(50),
+        "BYE {bye_sent:?} before ACK {ack_sent:?}"
+    );
+    assert_eq!(ended(&mut w, A, 5 * SECOND), EndReason::RemoteHangup);
+}
