@@ -932,6 +932,9 @@ impl Endpoint {
     }
 
     fn receive_reinvite(&mut self, now: Instant, key: &ServerKey, id: CallId, request: Request) {
+        if self.refuse_small_interval(now, key, &request) {
+            return;
+        }
         let Some(call) = self.calls.get(&id) else { return };
         if call.reinvite_client.is_some() || call.offer == OfferState::LocalOffer {
             // RFC 3261 §14.2: glare with our own re-INVITE.
@@ -1326,6 +1329,8 @@ impl Endpoint {
                     call.reinvite_retry = Some((now + wait, direction));
                 }
             }
+            // RFC 4028 §7.3: the session interval was too small; refresh again with Min-SE.
+            422 => self.retry_refresh(now, id, status, &response.headers),
             // RFC 5057 §5.1: these responses to a re-INVITE end the dialog.
             408 | 481 => self.send_bye(now, id, EndReason::from_status(status, &response.reason)),
             _ => {}

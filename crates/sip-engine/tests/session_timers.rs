@@ -375,3 +375,36 @@ fn a_cancel_never_followed_by_487_still_ends_the_call() {
     w.run_for(Duration::from_secs(40));
     assert_eq!(w.ua(A).transactions() + w.ua(A).active_calls(), 0);
 }
+
+#[test]
+fn refresh_intervals_below_min_se_are_refused_and_ours_raised() {
+    let mut w = World::new(15);
+    let (_, tag) = answered(&mut w, "Allow: INVITE, ACK, BYE, UPDATE\r\nSession-Expires: 100\r\n");
+    // RFC 4028 §9: a refresh asking for less than our Min-SE gets 422.
+    w.send(addr(PEER), addr(B), in_dialog("UPDATE", 2, &tag, "Session-Expires: 60\r\n", ""));
+    w.run_for(Duration::from_millis(20));
+    let refused =
+        w.log.iter().rev().find(|s| s.from == addr(B) && s.is("SIP/2.0 422")).unwrap().text();
+    assert!(refused.contains("Min-SE: 90") && refused.contains("CSeq: 2 UPDATE"), "{refused}");
+    // Our refresh at SE/2 gets 422 with a larger Min-SE: we refresh again at once with it.
+    w.run_for(Duration::from_secs(51));
+    let first = requests(&w, B, "UPDATE")[0].text();
+    let header = |name: &str| first.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
+    let too_small = format!(
+        "SIP/2.0 422 Session Interval Too Small\r\n{}\r\n{}\r\n{}\r\n{}\r\n{}\r\nMin-SE: 300\r\nContent-Length: 0\r\n\r\n",
+        header("Via"),
+        header("From"),
+        header("To"),
+        header("Call-ID"),
+        header("CSeq")
+    );
+    w.send(addr(PEER), addr(B), too_small.into_bytes());
+    w.run_for(Duration::from_millis(100));
+    let updates = requests(&w, B, "UPDATE");
+    assert_eq!(updates.len(), 2, "refreshed again at once");
+    assert!(
+        updates[1].text().contains("Session-Expires: 300;refresher=uac"),
+        "{}",
+        updates[1].text()
+    );
+}

@@ -199,6 +199,9 @@ impl Endpoint {
         id: CallId,
         request: &Request,
     ) {
+        if self.refuse_small_interval(now, key, request) {
+            return;
+        }
         let Some(call) = self.calls.get(&id) else { return };
         // RFC 3311 §5.2: an offer while the INVITE's own offer is still unanswered gets 500
         // with Retry-After.
@@ -258,6 +261,50 @@ impl Endpoint {
         self.respond(now, key, response);
     }
 
+    /// Reschedules a refused refresh: at once with a larger interval after 422 (when the
+    /// peer's Min-SE is larger; else the session timer stops), 2 s later after 491.
+    pub(super) fn retry_refresh(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        status: u16,
+        headers: &Headers,
+    ) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let Some(timer) = call.session_timer.as_mut() else { return };
+        if status == 491 {
+            timer.due = now + Duration::from_secs(2);
+            return;
+        }
+        let min =
+            headers.get("Min-SE").and_then(|v| v.split(';').next()?.trim().parse::<u32>().ok());
+        match min {
+            Some(min) if min > timer.interval => {
+                timer.interval = min;
+                timer.due = now;
+            }
+            // A 422 without a usable, larger Min-SE cannot be satisfied: stop refreshing.
+            _ => call.session_timer = None,
+        }
+    }
+
+    /// RFC 4028 §9: a refresh request whose interval is below our Min-SE gets 422. Returns
+    /// whether it was refused.
+    pub(super) fn refuse_small_interval(
+        &mut self,
+        now: Instant,
+        key: &super::ServerKey,
+        request: &Request,
+    ) -> bool {
+        if session_expires(&request.headers).is_none_or(|(interval, _)| interval >= MIN_SE) {
+            return false;
+        }
+        let mut response = self.response_for(request, 422, None);
+        response.headers.push("Min-SE", MIN_SE.to_string());
+        self.respond(now, key, response);
+        true
+    }
+
     /// The response to our refresh UPDATE.
     pub(super) fn update_response(
         &mut self,
@@ -270,17 +317,9 @@ impl Endpoint {
             200..=299 => self.refresh_session_timer(now, id, headers, Side::Uac),
             // RFC 4028 §7.4 / RFC 5057: the dialog is gone.
             408 | 481 => self.send_bye(now, id, EndReason::from_status(status, "")),
-            422 => {
-                // RFC 4028 §6: the interval was too small; use the peer's Min-SE next time.
-                let min = headers
-                    .get("Min-SE")
-                    .and_then(|v| v.split(';').next()?.trim().parse::<u32>().ok());
-                if let (Some(min), Some(call)) = (min, self.calls.get_mut(&id)) {
-                    if let Some(timer) = call.session_timer.as_mut() {
-                        timer.interval = timer.interval.max(min);
-                    }
-                }
-            }
+            // RFC 4028 §7.3: the interval was too small: refresh again now with the peer's
+            // Min-SE; 491: our refresh crossed another request, try again shortly.
+            422 | 491 => self.retry_refresh(now, id, status, headers),
             _ => {}
         }
     }
