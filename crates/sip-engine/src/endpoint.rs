@@ -363,6 +363,7 @@ impl Endpoint {
                 cancelled: false,
                 cancel_deadline: None,
                 bye_pending: false,
+                ended_forks: std::collections::HashSet::new(),
                 ring_deadline,
                 reinvite_client: None,
                 reinvite_server: None,
@@ -768,7 +769,7 @@ impl Endpoint {
             remote_seq: Some(e.cseq.number),
             remote_target: contact.uri,
             // RFC 3261 §12.1.1: the UAS keeps Record-Route in order.
-            route_set: request.headers.get_all("Record-Route").map(str::to_owned).collect(),
+            route_set: record_route(&request.headers),
         };
         // RFC 4028 §8.1: a session interval below our Min-SE gets 422 with Min-SE.
         if session_expires(&request.headers).is_some_and(|(interval, _)| interval < MIN_SE) {
@@ -820,6 +821,7 @@ impl Endpoint {
                 cancelled: false,
                 cancel_deadline: None,
                 bye_pending: false,
+                ended_forks: std::collections::HashSet::new(),
                 ring_deadline,
                 reinvite_client: None,
                 reinvite_server: None,
@@ -1224,7 +1226,13 @@ impl Endpoint {
             }
             200..=299 => {
                 if matches!(call.state, CallState::Confirmed | CallState::Terminating) {
-                    self.reack(e);
+                    if e.to.tag == call.dialog.remote_tag {
+                        self.reack(e);
+                    } else {
+                        // RFC 3261 §13.2.2.4: a 2xx from another fork is a dialog of its own:
+                        // acknowledge it, then end it (one call, one dialog).
+                        self.end_fork(now, id, e, response);
+                    }
                     return;
                 }
                 call.dialog.remote_tag = e.to.tag.clone();
@@ -1602,6 +1610,31 @@ impl Endpoint {
         self.transmit(destination, bytes);
     }
 
+    /// ACKs a 2xx that set up a second dialog (another fork) and ends that dialog with BYE.
+    fn end_fork(&mut self, now: Instant, id: CallId, e: &Essentials, response: &Response) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let mut fork = call.dialog.clone();
+        fork.remote_tag = e.to.tag.clone();
+        fork.remote_header = e.to.raw.clone();
+        fork.route_set = reversed_record_route(&response.headers);
+        if let Some(contact) =
+            response.headers.get("Contact").and_then(|c| NameAddr::parse(c, "Contact").ok())
+        {
+            fork.remote_target = contact.uri;
+        }
+        let first_time = call.ended_forks.insert(e.to.tag.clone().unwrap_or_default());
+        let destination = fork.next_hop(call.flow);
+        let mut ack = fork.request(Method::Ack, e.cseq.number);
+        self.add_common_request_headers(&mut ack, false);
+        self.transmit(destination, ack.to_bytes());
+        if first_time {
+            let mut bye = fork.request(Method::Bye, e.cseq.number + 1);
+            self.add_common_request_headers(&mut bye, false);
+            // Owned by no call: its response only ends the transaction.
+            self.start_client(now, bye, destination, None, Purpose::Bye);
+        }
+    }
+
     fn reack(&mut self, e: &Essentials) {
         let Some(id) = self.find_dialog(&e.call_id, e.from.tag.as_deref()) else { return };
         let ack = self
@@ -1719,6 +1752,13 @@ impl Endpoint {
 
     fn end_call(&mut self, now: Instant, id: CallId, reason: EndReason) {
         let Some(call) = self.calls.remove(&id) else { return };
+        // An INVITE of ours that got only a provisional response has no timer left
+        // (RFC 3261 §17.1.1.2); with its call gone nothing would ever end it.
+        self.clients.retain(|_, c| {
+            let stuck = c.call == Some(id)
+                && matches!(&c.tx, ClientKind::Invite(tx) if tx.state == crate::transaction::client::InviteClientState::Proceeding);
+            !stuck
+        });
         // An INVITE still unanswered gets its final response, or its server transaction would
         // wait forever: RFC 3261 §15.1.2 asks for 487 after a BYE in an early dialog.
         if let Some(key) = &call.invite_server {
@@ -1898,9 +1938,25 @@ fn replace_top_via(headers: &mut Headers, top: &str) {
 
 /// RFC 3261 §12.1.2: the UAC's route set is the Record-Route of the response, reversed.
 fn reversed_record_route(headers: &Headers) -> Vec<String> {
-    let mut routes: Vec<String> = headers.get_all("Record-Route").map(str::to_owned).collect();
+    let mut routes = record_route(headers);
     routes.reverse();
     routes
+}
+
+/// The Record-Route entries whose URI we could send to; a malformed one is left out (it would
+/// become the target or Request-URI of our in-dialog requests).
+fn record_route(headers: &Headers) -> Vec<String> {
+    headers
+        .get_all("Record-Route")
+        .filter(|route| {
+            let usable = NameAddr::parse(route, "Record-Route").is_ok();
+            if !usable {
+                tracing::debug!("ignoring a malformed Record-Route entry");
+            }
+            usable
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The CSeq number of a request (0 when unreadable; requests reaching the TU were checked).

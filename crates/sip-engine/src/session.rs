@@ -210,6 +210,8 @@ pub(crate) struct Call {
     /// RFC 3261 §9.1: if no final response follows our CANCEL within 64·T1, the INVITE is
     /// considered cancelled and its transaction destroyed.
     pub(crate) cancel_deadline: Option<Instant>,
+    /// UAC: To tags of extra dialogs (forks) that answered too and were sent BYE.
+    pub(crate) ended_forks: std::collections::HashSet<String>,
     /// UAS: hangup() came between our 2xx and its ACK; the BYE waits for the ACK (§15).
     pub(crate) bye_pending: bool,
     /// UAS: when an unanswered call stops ringing, and the status it then gets.

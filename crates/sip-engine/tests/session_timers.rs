@@ -408,3 +408,38 @@ fn refresh_intervals_below_min_se_are_refused_and_ours_raised() {
         updates[1].text()
     );
 }
+
+#[test]
+fn a_second_fork_answering_is_acknowledged_and_ended() {
+    let mut w = World::new(16);
+    let now = w.now;
+    let call = w.ua(A).invite(now, "sip:peer@127.0.0.1:5099", addr(PEER)).unwrap();
+    w.run_for(Duration::from_millis(20));
+    let invite = w.sent_by(A, "INVITE")[0].text();
+    let header = |name: &str| invite.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
+    let ok = |tag: &str| {
+        format!(
+            "SIP/2.0 200 OK\r\n{}\r\n{}\r\n{};tag={tag}\r\n{}\r\n{}\r\nContact: <sip:{tag}@127.0.0.1:5099>\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP}",
+            header("Via"),
+            header("From"),
+            header("To"),
+            header("Call-ID"),
+            header("CSeq"),
+            SDP.len()
+        )
+    };
+    w.send(addr(PEER), addr(A), ok("fork1").into_bytes());
+    w.run_for(Duration::from_millis(20));
+    w.send(addr(PEER), addr(A), ok("fork2").into_bytes());
+    w.run_for(Duration::from_millis(20));
+    let acks = w.sent_by(A, "ACK");
+    assert_eq!(acks.len(), 2);
+    assert!(acks[0].text().contains(";tag=fork1") && acks[1].text().contains(";tag=fork2"));
+    assert!(acks[1].first_line().starts_with("ACK sip:fork2@"), "to the fork's own target");
+    let byes = requests(&w, A, "BYE");
+    assert_eq!(byes.len(), 1);
+    assert!(byes[0].text().contains(";tag=fork2"), "{}", byes[0].text());
+    assert!(w.events_of(A).contains(&Event::Answered { call }));
+    assert_eq!(w.ua(A).active_calls(), 1, "the first dialog stays up");
+}
