@@ -28,10 +28,11 @@
 //! A file without `~~~~` is a single datagram, so plain SIP messages work as seeds.
 //!
 //! Invariants checked (a failure is a crash): nothing panics; every datagram the endpoint sends
-//! parses with `message::parse`; one input never produces an unbounded burst of output; after
+//! parses with `message::parse`, and every request it sends passes its own `essentials()`
+//! checks; one input never produces an unbounded burst of output; after
 //! `Input::Timeout` at `now` the next timeout is later than `now` (a driver would spin); once
-//! the peer falls silent, the endpoint goes idle within an hour of virtual time, and with no
-//! call left it holds no transaction.
+//! the peer falls silent, the endpoint goes idle (no timer armed) within a bounded number of
+//! timer expiries, and when it is idle with no call left it holds no transaction.
 //!
 //! Set `SWITCHBOARD_FUZZ_TRACE=1` to print the exchange to stderr (for writing seeds and
 //! reading crashes: `cargo +nightly fuzz run endpoint_input <file>`).
@@ -144,11 +145,7 @@ impl Harness {
     }
 
     fn sent(&mut self, destination: SocketAddr, data: &[u8]) {
-        trace!(
-            "[{:?}] >>> to {destination}\n{}",
-            self.elapsed(),
-            String::from_utf8_lossy(data)
-        );
+        trace!("[{:?}] >>> to {destination}\n{}", self.elapsed(), String::from_utf8_lossy(data));
         let message = match message::parse(data) {
             Ok(m) => m,
             Err(e) => panic!(
@@ -156,6 +153,16 @@ impl Harness {
                 String::from_utf8_lossy(data)
             ),
         };
+        // A request we send must pass the checks we apply to requests we receive. (Responses
+        // copy From, To and Via from the request they answer, which may be one we refuse.)
+        if let Message::Request(r) = &message
+            && let Err(e) = r.essentials()
+        {
+            panic!(
+                "the endpoint sent a request its own essentials() refuses ({e:?}):\n{}",
+                String::from_utf8_lossy(data)
+            );
+        }
         let (headers, is_request) = match &message {
             Message::Request(r) => (&r.headers, true),
             Message::Response(r) => (&r.headers, false),
@@ -250,12 +257,7 @@ impl Harness {
             return;
         }
         let data = self.expand(datagram);
-        trace!(
-            "[{:?}] <<< from {}\n{}",
-            self.elapsed(),
-            self.peer,
-            String::from_utf8_lossy(&data)
-        );
+        trace!("[{:?}] <<< from {}\n{}", self.elapsed(), self.peer, String::from_utf8_lossy(&data));
         self.ua.handle_input(self.now, Input::Receive { source: self.peer, data: &data });
         self.drain();
     }
