@@ -338,41 +338,12 @@ impl Endpoint {
         let mut dialog = dialog;
         dialog.local_seq = cseq;
         self.dialogs.insert((dialog.call_id.clone(), dialog.local_tag.clone()), id);
-        // Known from the Allow header of the 2xx.
-        let peer_allows_update = false;
-        let ring_deadline = None;
         let key =
             self.start_client(now, request.clone(), next_hop, Some(id), Purpose::InitialInvite);
-        self.calls.insert(
-            id,
-            Call {
-                role: Role::Uac,
-                state: CallState::Calling,
-                dialog,
-                flow: next_hop,
-                invite: request,
-                invite_client: Some(key),
-                invite_server: None,
-                offer: OfferState::LocalOffer,
-                local_direction: Direction::SendRecv,
-                pending_2xx: None,
-                pending_reliable: None,
-                last_acks: Vec::new(),
-                last_rseq: None,
-                cancel_pending: false,
-                cancelled: false,
-                cancel_deadline: None,
-                bye_pending: false,
-                ended_forks: std::collections::HashSet::new(),
-                ring_deadline,
-                reinvite_client: None,
-                reinvite_server: None,
-                reinvite_retry: None,
-                end_reason: None,
-                session_timer: None,
-                peer_allows_update,
-            },
-        );
+        let mut call = Call::new(Role::Uac, CallState::Calling, dialog, next_hop, request);
+        call.invite_client = Some(key);
+        call.offer = OfferState::LocalOffer;
+        self.calls.insert(id, call);
         Ok(id)
     }
 
@@ -801,36 +772,11 @@ impl Endpoint {
         }
         self.dialogs.insert((dialog.call_id.clone(), local_tag.clone()), id);
         let reliable = request.headers.has_option("Require", "100rel");
-        self.calls.insert(
-            id,
-            Call {
-                role: Role::Uas,
-                state: CallState::Ringing,
-                dialog,
-                flow: source,
-                invite: request.clone(),
-                invite_client: None,
-                invite_server: Some(key.clone()),
-                offer: OfferState::Stable,
-                local_direction: Direction::SendRecv,
-                pending_2xx: None,
-                pending_reliable: None,
-                last_acks: Vec::new(),
-                last_rseq: None,
-                cancel_pending: false,
-                cancelled: false,
-                cancel_deadline: None,
-                bye_pending: false,
-                ended_forks: std::collections::HashSet::new(),
-                ring_deadline,
-                reinvite_client: None,
-                reinvite_server: None,
-                reinvite_retry: None,
-                end_reason: None,
-                session_timer: None,
-                peer_allows_update,
-            },
-        );
+        let mut call = Call::new(Role::Uas, CallState::Ringing, dialog, source, request.clone());
+        call.invite_server = Some(key.clone());
+        call.ring_deadline = ring_deadline;
+        call.peer_allows_update = peer_allows_update;
+        self.calls.insert(id, call);
         self.outputs.push_back(Output::Event(Event::Incoming {
             call: id,
             from: e.from.raw.clone(),

@@ -231,6 +231,43 @@ pub(crate) struct Call {
 }
 
 impl Call {
+    /// A new call with nothing in progress: offer/answer stable, no timers, no transactions.
+    pub(crate) fn new(
+        role: Role,
+        state: CallState,
+        dialog: Dialog,
+        flow: SocketAddr,
+        invite: Request,
+    ) -> Self {
+        Self {
+            role,
+            state,
+            dialog,
+            flow,
+            invite,
+            invite_client: None,
+            invite_server: None,
+            offer: OfferState::Stable,
+            local_direction: Direction::SendRecv,
+            pending_2xx: None,
+            pending_reliable: None,
+            last_acks: Vec::new(),
+            last_rseq: None,
+            cancel_pending: false,
+            cancelled: false,
+            cancel_deadline: None,
+            bye_pending: false,
+            ended_forks: std::collections::HashSet::new(),
+            ring_deadline: None,
+            reinvite_client: None,
+            reinvite_server: None,
+            reinvite_retry: None,
+            end_reason: None,
+            session_timer: None,
+            peer_allows_update: false,
+        }
+    }
+
     pub(crate) fn is_established(&self) -> bool {
         matches!(self.state, CallState::Answering | CallState::Confirmed)
     }
