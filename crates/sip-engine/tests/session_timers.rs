@@ -36,6 +36,32 @@ fn in_dialog(method: &str, cseq: u32, tag: &str, extra: &str, body: &str) -> Vec
     .into_bytes()
 }
 
+/// A response to `request` (its text as sent): the status line, then the request's Via, From,
+/// To (with `to_tag` added when given), Call-ID and CSeq, then `extra` headers and an SDP body.
+fn response_to(
+    request: &str,
+    status: &str,
+    to_tag: Option<&str>,
+    extra: &str,
+    body: &str,
+) -> Vec<u8> {
+    let header = |name: &str| request.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
+    let to = match to_tag {
+        Some(tag) => format!("{};tag={tag}", header("To")),
+        None => header("To"),
+    };
+    let content_type = if body.is_empty() { "" } else { "Content-Type: application/sdp\r\n" };
+    format!(
+        "SIP/2.0 {status}\r\n{}\r\n{}\r\n{to}\r\n{}\r\n{}\r\n{extra}{content_type}Content-Length: {}\r\n\r\n{body}",
+        header("Via"),
+        header("From"),
+        header("Call-ID"),
+        header("CSeq"),
+        body.len()
+    )
+    .into_bytes()
+}
+
 /// Requests sent by `from` with this method, retransmissions counted once (by CSeq).
 fn requests<'a>(w: &'a World, from: &str, method: &str) -> Vec<&'a harness::Sent> {
     let mut seen = std::collections::HashSet::new();
@@ -172,20 +198,16 @@ fn uac_follows_the_timer_in_the_2xx() {
     w.run_for(Duration::from_millis(20));
     let invite = w.sent_by(A, "INVITE")[0].text();
     assert!(invite.contains("Supported: 100rel, timer"), "{invite}");
-    let header = |name: &str| invite.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
-    let ok = format!(
-        "SIP/2.0 200 OK\r\n{}\r\n{}\r\n{};tag=p2\r\n{}\r\n{}\r\nContact: <sip:peer@127.0.0.1:5099>\r\n\
-         Allow: INVITE, ACK, BYE, UPDATE\r\nSession-Expires: 100;refresher=uac\r\nRequire: timer\r\n\
-         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP}",
-        header("Via"),
-        header("From"),
-        header("To"),
-        header("Call-ID"),
-        header("CSeq"),
-        SDP.len()
+    let ok = response_to(
+        &invite,
+        "200 OK",
+        Some("p2"),
+        "Contact: <sip:peer@127.0.0.1:5099>\r\nAllow: INVITE, ACK, BYE, UPDATE\r\n\
+         Session-Expires: 100;refresher=uac\r\nRequire: timer\r\n",
+        SDP,
     );
     let sent = w.now;
-    w.send(addr(PEER), addr(A), ok.into_bytes());
+    w.send(addr(PEER), addr(A), ok);
     w.run_for(Duration::from_secs(60));
     assert!(w.events_of(A).contains(&Event::Answered { call }));
     let updates = requests(&w, A, "UPDATE");
@@ -262,16 +284,7 @@ fn delayed_offer_with_an_unusable_answer_ends_the_call() {
 /// Answers the refresh UPDATE that `B` sent last with a 200 carrying `extra` headers.
 fn answer_last_update(w: &mut World, extra: &str) {
     let update = requests(w, B, "UPDATE").last().unwrap().text();
-    let header = |name: &str| update.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
-    let ok = format!(
-        "SIP/2.0 200 OK\r\n{}\r\n{}\r\n{}\r\n{}\r\n{}\r\n{extra}Content-Length: 0\r\n\r\n",
-        header("Via"),
-        header("From"),
-        header("To"),
-        header("Call-ID"),
-        header("CSeq")
-    );
-    w.send(addr(PEER), addr(B), ok.into_bytes());
+    w.send(addr(PEER), addr(B), response_to(&update, "200 OK", None, extra, ""));
 }
 
 #[test]
@@ -306,27 +319,18 @@ fn answer_in_a_reliable_183_and_a_2xx_without_sdp() {
     let call = w.ua(A).invite(now, "sip:peer@127.0.0.1:5099", addr(PEER)).unwrap();
     w.run_for(Duration::from_millis(20));
     let invite = w.sent_by(A, "INVITE")[0].text();
-    let header = |name: &str| invite.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
-    let common = format!(
-        "{}\r\n{}\r\n{};tag=p3\r\n{}\r\n{}\r\nContact: <sip:peer@127.0.0.1:5099>\r\n",
-        header("Via"),
-        header("From"),
-        header("To"),
-        header("Call-ID"),
-        header("CSeq")
+    let contact = "Contact: <sip:peer@127.0.0.1:5099>\r\n";
+    let progress = response_to(
+        &invite,
+        "183 Session Progress",
+        Some("p3"),
+        &format!("{contact}Require: 100rel\r\nRSeq: 1\r\n"),
+        SDP,
     );
-    let progress = format!(
-        "SIP/2.0 183 Session Progress\r\n{common}Require: 100rel\r\nRSeq: 1\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP}",
-        SDP.len()
-    );
-    w.send(addr(PEER), addr(A), progress.into_bytes());
+    w.send(addr(PEER), addr(A), progress);
     w.run_for(Duration::from_millis(20));
     assert_eq!(requests(&w, A, "PRACK").len(), 1);
-    w.send(
-        addr(PEER),
-        addr(A),
-        format!("SIP/2.0 200 OK\r\n{common}Content-Length: 0\r\n\r\n").into_bytes(),
-    );
+    w.send(addr(PEER), addr(A), response_to(&invite, "200 OK", Some("p3"), contact, ""));
     w.run_for(Duration::from_secs(1));
     assert!(w.events_of(A).contains(&Event::Answered { call }), "{:?}", w.events_of(A));
     assert!(w.sent_by(A, "BYE").is_empty(), "RFC 3262 §5: the 183 carried the answer");
@@ -339,31 +343,13 @@ fn a_cancel_never_followed_by_487_still_ends_the_call() {
     let call = w.ua(A).invite(now, "sip:peer@127.0.0.1:5099", addr(PEER)).unwrap();
     w.run_for(Duration::from_millis(20));
     let invite = w.sent_by(A, "INVITE")[0].text();
-    let header = |name: &str| invite.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
-    let ringing = format!(
-        "SIP/2.0 180 Ringing\r\n{}\r\n{}\r\n{};tag=p4\r\n{}\r\n{}\r\nContent-Length: 0\r\n\r\n",
-        header("Via"),
-        header("From"),
-        header("To"),
-        header("Call-ID"),
-        header("CSeq")
-    );
-    w.send(addr(PEER), addr(A), ringing.into_bytes());
+    w.send(addr(PEER), addr(A), response_to(&invite, "180 Ringing", Some("p4"), "", ""));
     w.run_for(Duration::from_millis(20));
     let now = w.now;
     w.ua(A).hangup(now, call).unwrap();
     w.run_for(Duration::from_millis(20));
     let cancel = requests(&w, A, "CANCEL")[0].text();
-    let h = |name: &str| cancel.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
-    let ok = format!(
-        "SIP/2.0 200 OK\r\n{}\r\n{}\r\n{};tag=p4\r\n{}\r\n{}\r\nContent-Length: 0\r\n\r\n",
-        h("Via"),
-        h("From"),
-        h("To"),
-        h("Call-ID"),
-        h("CSeq")
-    );
-    w.send(addr(PEER), addr(A), ok.into_bytes());
+    w.send(addr(PEER), addr(A), response_to(&cancel, "200 OK", Some("p4"), "", ""));
     let ended = w.run_until_seen(A, Duration::from_secs(60), |e| matches!(e, Event::Ended { .. }));
     assert!(matches!(ended, Some(Event::Ended { reason: EndReason::Cancelled, .. })), "{ended:?}");
     let cancel_sent = requests(&w, A, "CANCEL")[0].at;
@@ -389,16 +375,9 @@ fn refresh_intervals_below_min_se_are_refused_and_ours_raised() {
     // Our refresh at SE/2 gets 422 with a larger Min-SE: we refresh again at once with it.
     w.run_for(Duration::from_secs(51));
     let first = requests(&w, B, "UPDATE")[0].text();
-    let header = |name: &str| first.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
-    let too_small = format!(
-        "SIP/2.0 422 Session Interval Too Small\r\n{}\r\n{}\r\n{}\r\n{}\r\n{}\r\nMin-SE: 300\r\nContent-Length: 0\r\n\r\n",
-        header("Via"),
-        header("From"),
-        header("To"),
-        header("Call-ID"),
-        header("CSeq")
-    );
-    w.send(addr(PEER), addr(B), too_small.into_bytes());
+    let too_small =
+        response_to(&first, "422 Session Interval Too Small", None, "Min-SE: 300\r\n", "");
+    w.send(addr(PEER), addr(B), too_small);
     w.run_for(Duration::from_millis(100));
     let updates = requests(&w, B, "UPDATE");
     assert_eq!(updates.len(), 2, "refreshed again at once");
@@ -416,22 +395,13 @@ fn a_second_fork_answering_is_acknowledged_and_ended() {
     let call = w.ua(A).invite(now, "sip:peer@127.0.0.1:5099", addr(PEER)).unwrap();
     w.run_for(Duration::from_millis(20));
     let invite = w.sent_by(A, "INVITE")[0].text();
-    let header = |name: &str| invite.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
     let ok = |tag: &str| {
-        format!(
-            "SIP/2.0 200 OK\r\n{}\r\n{}\r\n{};tag={tag}\r\n{}\r\n{}\r\nContact: <sip:{tag}@127.0.0.1:5099>\r\n\
-             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP}",
-            header("Via"),
-            header("From"),
-            header("To"),
-            header("Call-ID"),
-            header("CSeq"),
-            SDP.len()
-        )
+        let contact = format!("Contact: <sip:{tag}@127.0.0.1:5099>\r\n");
+        response_to(&invite, "200 OK", Some(tag), &contact, SDP)
     };
-    w.send(addr(PEER), addr(A), ok("fork1").into_bytes());
+    w.send(addr(PEER), addr(A), ok("fork1"));
     w.run_for(Duration::from_millis(20));
-    w.send(addr(PEER), addr(A), ok("fork2").into_bytes());
+    w.send(addr(PEER), addr(A), ok("fork2"));
     w.run_for(Duration::from_millis(20));
     let acks = w.sent_by(A, "ACK");
     assert_eq!(acks.len(), 2);
