@@ -14,7 +14,7 @@ use crate::message::{
 use crate::negotiator::Negotiator;
 use crate::sdp::Direction;
 use crate::session::{Call, CallId, CallState, EndReason, Event, OfferState, Retransmit, Role};
-use crate::timers::{Backoff, TimerConfig};
+use crate::timers::TimerConfig;
 use crate::transaction::client::{InviteClient, NonInviteClient};
 use crate::transaction::server::{InviteServer, NonInviteServer};
 use crate::transaction::{ClientKey, ServerKey, TxEffect};
@@ -121,6 +121,36 @@ enum ClientKind {
     NonInvite(NonInviteClient),
 }
 
+impl ClientKind {
+    fn next_timeout(&self) -> Option<Instant> {
+        match self {
+            ClientKind::Invite(tx) => tx.next_timeout(),
+            ClientKind::NonInvite(tx) => tx.next_timeout(),
+        }
+    }
+
+    fn on_timeout(&mut self, now: Instant) -> Vec<TxEffect> {
+        match self {
+            ClientKind::Invite(tx) => tx.on_timeout(now),
+            ClientKind::NonInvite(tx) => tx.on_timeout(now),
+        }
+    }
+
+    fn on_transport_error(&mut self) -> Vec<TxEffect> {
+        match self {
+            ClientKind::Invite(tx) => tx.on_transport_error(),
+            ClientKind::NonInvite(tx) => tx.on_transport_error(),
+        }
+    }
+
+    fn is_terminated(&self) -> bool {
+        match self {
+            ClientKind::Invite(tx) => tx.is_terminated(),
+            ClientKind::NonInvite(tx) => tx.is_terminated(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
     InitialInvite,
@@ -147,6 +177,43 @@ struct ClientEntry {
 enum ServerKind {
     Invite(InviteServer),
     NonInvite(NonInviteServer),
+}
+
+impl ServerKind {
+    fn next_timeout(&self) -> Option<Instant> {
+        match self {
+            ServerKind::Invite(tx) => tx.next_timeout(),
+            ServerKind::NonInvite(tx) => tx.next_timeout(),
+        }
+    }
+
+    fn on_timeout(&mut self, now: Instant) -> Vec<TxEffect> {
+        match self {
+            ServerKind::Invite(tx) => tx.on_timeout(now),
+            ServerKind::NonInvite(tx) => tx.on_timeout(now),
+        }
+    }
+
+    fn on_retransmitted_request(&mut self) -> Vec<TxEffect> {
+        match self {
+            ServerKind::Invite(tx) => tx.on_retransmitted_request(),
+            ServerKind::NonInvite(tx) => tx.on_retransmitted_request(),
+        }
+    }
+
+    fn send_response(&mut self, now: Instant, status: u16, bytes: Vec<u8>) -> Vec<TxEffect> {
+        match self {
+            ServerKind::Invite(tx) => tx.send_response(now, status, bytes),
+            ServerKind::NonInvite(tx) => tx.send_response(now, status, bytes),
+        }
+    }
+
+    fn is_terminated(&self) -> bool {
+        match self {
+            ServerKind::Invite(tx) => tx.is_terminated(),
+            ServerKind::NonInvite(tx) => tx.is_terminated(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -238,10 +305,7 @@ impl Endpoint {
             .collect();
         for key in clients {
             let Some(entry) = self.clients.get_mut(&key) else { continue };
-            let effects = match &mut entry.tx {
-                ClientKind::Invite(tx) => tx.on_transport_error(),
-                ClientKind::NonInvite(tx) => tx.on_transport_error(),
-            };
+            let effects = entry.tx.on_transport_error();
             let (id, purpose) = (entry.call, entry.purpose);
             if effects.contains(&TxEffect::TransportError) {
                 self.client_failed(now, id, purpose, EndReason::TransportError);
@@ -272,14 +336,8 @@ impl Endpoint {
     }
 
     fn next_timeout(&self) -> Option<Instant> {
-        let clients = self.clients.values().filter_map(|c| match &c.tx {
-            ClientKind::Invite(tx) => tx.next_timeout(),
-            ClientKind::NonInvite(tx) => tx.next_timeout(),
-        });
-        let servers = self.servers.values().filter_map(|s| match &s.tx {
-            ServerKind::Invite(tx) => tx.next_timeout(),
-            ServerKind::NonInvite(tx) => tx.next_timeout(),
-        });
+        let clients = self.clients.values().filter_map(|c| c.tx.next_timeout());
+        let servers = self.servers.values().filter_map(|s| s.tx.next_timeout());
         let calls = self.calls.values().flat_map(|c| {
             [
                 c.pending_2xx.as_ref().map(|r| r.next.min(r.give_up)),
@@ -395,15 +453,7 @@ impl Endpoint {
             .as_ref()
             .and_then(|k| self.servers.get(k))
             .map_or(call.flow, |e| e.destination);
-        call.pending_2xx = Some(Retransmit {
-            destination,
-            bytes: bytes.clone(),
-            backoff: Backoff::new(t.t1, Some(t.t2)),
-            next: now + t.t1,
-            give_up: now + t.t1x64(),
-            cseq,
-            rseq: None,
-        });
+        call.pending_2xx = Some(Retransmit::two_xx(now, &t, destination, bytes.clone(), cseq));
         let key = call.invite_server.clone();
         if let Some(key) = key {
             self.server_send(now, &key, 200, bytes);
@@ -613,10 +663,7 @@ impl Endpoint {
             return;
         }
         if let Some(entry) = self.servers.get_mut(&key) {
-            let effects = match &mut entry.tx {
-                ServerKind::Invite(tx) => tx.on_retransmitted_request(),
-                ServerKind::NonInvite(tx) => tx.on_retransmitted_request(),
-            };
+            let effects = entry.tx.on_retransmitted_request();
             let destination = entry.destination;
             self.apply_server_effects(&key, destination, effects);
             return;
@@ -720,9 +767,7 @@ impl Endpoint {
             self.respond_status(now, key, 486);
             return;
         }
-        let contact =
-            request.headers.get("Contact").and_then(|c| NameAddr::parse(c, "Contact").ok());
-        let Some(contact) = contact else {
+        let Some(contact) = request.headers.contact_uri() else {
             let error = MessageError::Malformed("Contact");
             let response = self.error_response(&request, 400, &error);
             self.respond(now, key, response);
@@ -738,7 +783,7 @@ impl Endpoint {
             remote_header: e.from.raw.clone(),
             local_seq: 0,
             remote_seq: Some(e.cseq.number),
-            remote_target: contact.uri,
+            remote_target: contact,
             // RFC 3261 §12.1.1: the UAS keeps Record-Route in order.
             route_set: record_route(&request.headers),
         };
@@ -795,15 +840,14 @@ impl Endpoint {
             let t = self.config.timers;
             let destination = self.servers.get(key).map_or(source, |e| e.destination);
             if let Some(call) = self.calls.get_mut(&id) {
-                call.pending_reliable = Some(Retransmit {
+                call.pending_reliable = Some(Retransmit::reliable_provisional(
+                    now,
+                    &t,
                     destination,
-                    bytes: bytes.clone(),
-                    backoff: Backoff::new(t.t1, None),
-                    next: now + t.t1,
-                    give_up: now + t.t1x64(),
-                    cseq: e.cseq.number,
-                    rseq: Some(rseq),
-                });
+                    bytes.clone(),
+                    e.cseq.number,
+                    rseq,
+                ));
             }
             self.server_send(now, key, 180, bytes);
         } else {
@@ -912,15 +956,11 @@ impl Endpoint {
                 }
             }
         };
-        let remote_direction = crate::sdp::SessionDescription::parse(&request.body)
-            .ok()
-            .and_then(|sdp| sdp.audio().map(|(m, _)| m.direction(sdp.direction)));
+        let remote_direction = crate::sdp::audio_direction(&request.body);
         let Some(call) = self.calls.get_mut(&id) else { return };
         // RFC 3261 §12.2.2: a re-INVITE refreshes the remote target.
-        if let Some(contact) =
-            request.headers.get("Contact").and_then(|c| NameAddr::parse(c, "Contact").ok())
-        {
-            call.dialog.remote_target = contact.uri;
+        if let Some(uri) = request.headers.contact_uri() {
+            call.dialog.remote_target = uri;
         }
         call.offer = offer_state;
         call.reinvite_server = Some(key.clone());
@@ -942,15 +982,13 @@ impl Endpoint {
         let t = self.config.timers;
         let destination = self.servers.get(key).map(|e| e.destination);
         if let Some(call) = self.calls.get_mut(&id) {
-            call.pending_2xx = Some(Retransmit {
-                destination: destination.unwrap_or(call.flow),
-                bytes: bytes.clone(),
-                backoff: Backoff::new(t.t1, Some(t.t2)),
-                next: now + t.t1,
-                give_up: now + t.t1x64(),
+            call.pending_2xx = Some(Retransmit::two_xx(
+                now,
+                &t,
+                destination.unwrap_or(call.flow),
+                bytes.clone(),
                 cseq,
-                rseq: None,
-            });
+            ));
         }
         self.server_send(now, key, 200, bytes);
         if let Some(remote) = remote_direction {
@@ -1130,12 +1168,8 @@ impl Endpoint {
                         call.dialog.remote_header = e.to.raw.clone();
                         call.dialog.route_set = reversed_record_route(&response.headers);
                     }
-                    if let Some(contact) = response
-                        .headers
-                        .get("Contact")
-                        .and_then(|c| NameAddr::parse(c, "Contact").ok())
-                    {
-                        call.dialog.remote_target = contact.uri;
+                    if let Some(uri) = response.headers.contact_uri() {
+                        call.dialog.remote_target = uri;
                     }
                 }
                 if call.state == CallState::Calling {
@@ -1184,10 +1218,8 @@ impl Endpoint {
                 call.dialog.remote_tag = e.to.tag.clone();
                 call.dialog.remote_header = e.to.raw.clone();
                 call.dialog.route_set = reversed_record_route(&response.headers);
-                if let Some(contact) =
-                    response.headers.get("Contact").and_then(|c| NameAddr::parse(c, "Contact").ok())
-                {
-                    call.dialog.remote_target = contact.uri;
+                if let Some(uri) = response.headers.contact_uri() {
+                    call.dialog.remote_target = uri;
                 }
                 call.state = CallState::Confirmed;
                 let answer_due = call.offer == OfferState::LocalOffer;
@@ -1246,19 +1278,15 @@ impl Endpoint {
         call.offer = OfferState::Stable;
         match status {
             200..=299 => {
-                if let Some(contact) =
-                    response.headers.get("Contact").and_then(|c| NameAddr::parse(c, "Contact").ok())
-                {
-                    call.dialog.remote_target = contact.uri;
+                if let Some(uri) = response.headers.contact_uri() {
+                    call.dialog.remote_target = uri;
                 }
                 call.local_direction = direction;
                 self.send_2xx_ack(id, e.cseq.number, Vec::new());
                 self.refresh_session_timer(now, id, &response.headers, Side::Uac);
                 match self.negotiator.apply_answer(id, &response.body) {
                     Ok(()) => {
-                        let remote = crate::sdp::SessionDescription::parse(&response.body)
-                            .ok()
-                            .and_then(|s| s.audio().map(|(m, _)| m.direction(s.direction)))
+                        let remote = crate::sdp::audio_direction(&response.body)
                             .unwrap_or(Direction::SendRecv);
                         self.outputs.push_back(Output::Event(Event::MediaChanged {
                             call: id,
@@ -1297,21 +1325,12 @@ impl Endpoint {
         let due_clients: Vec<ClientKey> = self
             .clients
             .iter()
-            .filter(|(_, c)| {
-                match &c.tx {
-                    ClientKind::Invite(tx) => tx.next_timeout(),
-                    ClientKind::NonInvite(tx) => tx.next_timeout(),
-                }
-                .is_some_and(|t| t <= now)
-            })
+            .filter(|(_, c)| c.tx.next_timeout().is_some_and(|t| t <= now))
             .map(|(k, _)| k.clone())
             .collect();
         for key in due_clients {
             let Some(entry) = self.clients.get_mut(&key) else { continue };
-            let effects = match &mut entry.tx {
-                ClientKind::Invite(tx) => tx.on_timeout(now),
-                ClientKind::NonInvite(tx) => tx.on_timeout(now),
-            };
+            let effects = entry.tx.on_timeout(now);
             let (destination, id, purpose) = (entry.destination, entry.call, entry.purpose);
             for effect in effects {
                 match effect {
@@ -1329,21 +1348,12 @@ impl Endpoint {
         let due_servers: Vec<ServerKey> = self
             .servers
             .iter()
-            .filter(|(_, s)| {
-                match &s.tx {
-                    ServerKind::Invite(tx) => tx.next_timeout(),
-                    ServerKind::NonInvite(tx) => tx.next_timeout(),
-                }
-                .is_some_and(|t| t <= now)
-            })
+            .filter(|(_, s)| s.tx.next_timeout().is_some_and(|t| t <= now))
             .map(|(k, _)| k.clone())
             .collect();
         for key in due_servers {
             let Some(entry) = self.servers.get_mut(&key) else { continue };
-            let effects = match &mut entry.tx {
-                ServerKind::Invite(tx) => tx.on_timeout(now),
-                ServerKind::NonInvite(tx) => tx.on_timeout(now),
-            };
+            let effects = entry.tx.on_timeout(now);
             let destination = entry.destination;
             self.apply_server_effects(&key, destination, effects);
         }
@@ -1563,10 +1573,8 @@ impl Endpoint {
         fork.remote_tag = e.to.tag.clone();
         fork.remote_header = e.to.raw.clone();
         fork.route_set = reversed_record_route(&response.headers);
-        if let Some(contact) =
-            response.headers.get("Contact").and_then(|c| NameAddr::parse(c, "Contact").ok())
-        {
-            fork.remote_target = contact.uri;
+        if let Some(uri) = response.headers.contact_uri() {
+            fork.remote_target = uri;
         }
         let first_time = call.ended_forks.insert(e.to.tag.clone().unwrap_or_default());
         let destination = fork.next_hop(call.flow);
@@ -1631,10 +1639,7 @@ impl Endpoint {
 
     fn server_send(&mut self, now: Instant, key: &ServerKey, status: u16, bytes: Vec<u8>) {
         let Some(entry) = self.servers.get_mut(key) else { return };
-        let effects = match &mut entry.tx {
-            ServerKind::Invite(tx) => tx.send_response(now, status, bytes),
-            ServerKind::NonInvite(tx) => tx.send_response(now, status, bytes),
-        };
+        let effects = entry.tx.send_response(now, status, bytes);
         let destination = entry.destination;
         self.apply_server_effects(key, destination, effects);
     }
@@ -1654,20 +1659,14 @@ impl Endpoint {
                 TxEffect::PassUp | TxEffect::Terminated => {}
             }
         }
-        let done = self.servers.get(key).is_some_and(|e| match &e.tx {
-            ServerKind::Invite(tx) => tx.is_terminated(),
-            ServerKind::NonInvite(tx) => tx.is_terminated(),
-        });
+        let done = self.servers.get(key).is_some_and(|e| e.tx.is_terminated());
         if done {
             self.servers.remove(key);
         }
     }
 
     fn reap_client(&mut self, key: &ClientKey) {
-        let done = self.clients.get(key).is_some_and(|e| match &e.tx {
-            ClientKind::Invite(tx) => tx.is_terminated(),
-            ClientKind::NonInvite(tx) => tx.is_terminated(),
-        });
+        let done = self.clients.get(key).is_some_and(|e| e.tx.is_terminated());
         if done {
             self.clients.remove(key);
         }

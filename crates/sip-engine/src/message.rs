@@ -137,6 +137,11 @@ impl Headers {
         self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
+    /// The URI of the (first) Contact, when it is a usable name-addr.
+    pub fn contact_uri(&self) -> Option<String> {
+        self.get("Contact").and_then(|c| NameAddr::parse(c, "Contact").ok()).map(|c| c.uri)
+    }
+
     /// True when a comma-separated option-tag header (Require, Supported) lists `tag`.
     pub fn has_option(&self, name: &str, tag: &str) -> bool {
         self.get_all(name).any(|t| t.eq_ignore_ascii_case(tag))

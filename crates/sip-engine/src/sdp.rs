@@ -207,6 +207,12 @@ fn parse_connection(value: &str) -> Option<String> {
     (net == "IN").then(|| addr.split('/').next().unwrap_or(addr).to_owned())
 }
 
+/// The direction of the first audio stream of an SDP body, when it has one.
+pub fn audio_direction(body: &[u8]) -> Option<Direction> {
+    let sdp = SessionDescription::parse(body).ok()?;
+    sdp.audio().map(|(media, _)| media.direction(sdp.direction))
+}
+
 /// Writes an SDP line with CRLF (RFC 8866 §5).
 pub(crate) fn line(out: &mut String, kind: char, value: fmt::Arguments<'_>) {
     // Writing into a String cannot fail.

@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::dialog::Dialog;
 use crate::message::Request;
 use crate::sdp::Direction;
-use crate::timers::Backoff;
+use crate::timers::{Backoff, TimerConfig};
 use crate::transaction::{ClientKey, ServerKey};
 
 /// A call handle, unique within one endpoint.
@@ -177,6 +177,51 @@ pub(crate) struct Retransmit {
     pub(crate) cseq: u32,
     /// For a reliable provisional: its RSeq.
     pub(crate) rseq: Option<u32>,
+}
+
+impl Retransmit {
+    /// RFC 3261 §13.3.1.4: a 2xx to an INVITE, from T1 doubling up to T2, for 64·T1.
+    pub(crate) fn two_xx(
+        now: Instant,
+        timers: &TimerConfig,
+        destination: SocketAddr,
+        bytes: Vec<u8>,
+        cseq: u32,
+    ) -> Self {
+        Self::start(now, timers, Some(timers.t2), destination, bytes, cseq, None)
+    }
+
+    /// RFC 3262 §3: a reliable provisional response, from T1 doubling without a cap, for 64·T1.
+    pub(crate) fn reliable_provisional(
+        now: Instant,
+        timers: &TimerConfig,
+        destination: SocketAddr,
+        bytes: Vec<u8>,
+        cseq: u32,
+        rseq: u32,
+    ) -> Self {
+        Self::start(now, timers, None, destination, bytes, cseq, Some(rseq))
+    }
+
+    fn start(
+        now: Instant,
+        timers: &TimerConfig,
+        cap: Option<std::time::Duration>,
+        destination: SocketAddr,
+        bytes: Vec<u8>,
+        cseq: u32,
+        rseq: Option<u32>,
+    ) -> Self {
+        Self {
+            destination,
+            bytes,
+            backoff: Backoff::new(timers.t1, cap),
+            next: now + timers.t1,
+            give_up: now + timers.t1x64(),
+            cseq,
+            rseq,
+        }
+    }
 }
 
 /// One INVITE session and its dialog.

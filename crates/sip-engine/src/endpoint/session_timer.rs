@@ -246,9 +246,7 @@ impl Endpoint {
         }
         if let Some(answer) = answer {
             super::set_body_response(&mut response, answer);
-            let remote = crate::sdp::SessionDescription::parse(&request.body)
-                .ok()
-                .and_then(|s| s.audio().map(|(m, _)| m.direction(s.direction)));
+            let remote = crate::sdp::audio_direction(&request.body);
             if let Some(remote) = remote {
                 let local_now = crate::sdp::Direction::answer(remote, local);
                 self.outputs.push_back(Output::Event(Event::MediaChanged {
