@@ -5,7 +5,7 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{B, World, addr};
+use harness::{B, World, addr, to_tag};
 use sip_engine::Event;
 
 const PEER: &str = "127.0.0.1:5099";
@@ -101,14 +101,7 @@ fn in_dialog_requests_need_a_dialog_and_increasing_cseq() {
 
     let sdp_free_invite = request("INVITE", "", "CSeq: 10 INVITE\r\n", "");
     let ringing = exchange(&mut w, sdp_free_invite);
-    let tag = ringing[0]
-        .lines()
-        .find_map(|l| l.strip_prefix("To: "))
-        .unwrap()
-        .split(";tag=")
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let tag = to_tag(&ringing[0]);
     let now = w.now;
     w.ua(B).answer(now, sip_engine::CallId(1)).unwrap();
     w.run_for(Duration::from_millis(10));
@@ -141,14 +134,7 @@ fn required_100rel_makes_the_180_reliable_until_prack() {
     assert!(ringing.contains("Require: 100rel"));
     let rseq: u32 =
         ringing.lines().find_map(|l| l.strip_prefix("RSeq: ")).unwrap().parse().unwrap();
-    let tag = ringing
-        .lines()
-        .find_map(|l| l.strip_prefix("To: "))
-        .unwrap()
-        .split(";tag=")
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let tag = to_tag(ringing);
     // RFC 3262 §3: retransmitted at T1, 2·T1, … while unacknowledged.
     w.run_for(Duration::from_millis(1600));
     let retransmits = w.log.iter().filter(|s| s.from == addr(B) && s.is("SIP/2.0 180")).count();
@@ -232,14 +218,7 @@ fn garbage_and_keepalives_are_ignored_without_answers() {
 fn bye_in_an_early_dialog_terminates_the_invite_with_487() {
     let mut w = World::new(12);
     let ringing = exchange(&mut w, request("INVITE", "", "CSeq: 1 INVITE\r\n", ""));
-    let tag = ringing[0]
-        .lines()
-        .find_map(|l| l.strip_prefix("To: "))
-        .unwrap()
-        .split(";tag=")
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let tag = to_tag(&ringing[0]);
     let answers = exchange(&mut w, request("BYE", "", "CSeq: 2 BYE\r\n", &format!(";tag={tag}")));
     assert!(
         answers.iter().any(|a| a.starts_with("SIP/2.0 200 OK") && a.contains("CSeq: 2 BYE")),
@@ -271,14 +250,7 @@ fn answering_after_a_prack_is_confirmed_by_the_invites_ack() {
         exchange(&mut w, request("INVITE", "Require: 100rel\r\n", "CSeq: 1 INVITE\r\n", ""));
     let rseq: u32 =
         first[0].lines().find_map(|l| l.strip_prefix("RSeq: ")).unwrap().parse().unwrap();
-    let tag = first[0]
-        .lines()
-        .find_map(|l| l.strip_prefix("To: "))
-        .unwrap()
-        .split(";tag=")
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let tag = to_tag(&first[0]);
     let rack = format!("RAck: {rseq} 1 INVITE\r\n");
     exchange(&mut w, request("PRACK", &rack, "CSeq: 2 PRACK\r\n", &format!(";tag={tag}")));
     let now = w.now;

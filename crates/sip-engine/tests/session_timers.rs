@@ -5,7 +5,7 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{A, B, World, addr};
+use harness::{A, B, World, addr, to_tag};
 use sip_engine::{CallId, Direction, EndReason, Event};
 
 const PEER: &str = "127.0.0.1:5099";
@@ -81,14 +81,7 @@ fn answered(w: &mut World, extra: &str) -> (String, String) {
     w.ua(B).answer(now, CallId(1)).unwrap();
     w.run_for(Duration::from_millis(20));
     let ok = w.log.iter().find(|s| s.from == addr(B) && s.is("SIP/2.0 200")).unwrap().text();
-    let tag = ok
-        .lines()
-        .find_map(|l| l.strip_prefix("To: "))
-        .unwrap()
-        .split(";tag=")
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let tag = to_tag(&ok);
     w.send(addr(PEER), addr(B), in_dialog("ACK", 1, &tag, "", ""));
     w.run_for(Duration::from_millis(20));
     (ok, tag)
@@ -231,14 +224,7 @@ fn delayed_offer_gets_our_offer_in_the_2xx_and_its_answer_from_the_ack() {
         ok.contains("m=audio") && ok.contains("a=sendrecv"),
         "RFC 3261 §13.2.1: the offer is in the 2xx: {ok}"
     );
-    let tag = ok
-        .lines()
-        .find_map(|l| l.strip_prefix("To: "))
-        .unwrap()
-        .split(";tag=")
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let tag = to_tag(&ok);
     w.send(
         addr(PEER),
         addr(B),
@@ -261,14 +247,7 @@ fn delayed_offer_with_an_unusable_answer_ends_the_call() {
     w.ua(B).answer(now, CallId(1)).unwrap();
     w.run_for(Duration::from_millis(20));
     let ok = w.log.iter().find(|s| s.from == addr(B) && s.is("SIP/2.0 200")).unwrap().text();
-    let tag = ok
-        .lines()
-        .find_map(|l| l.strip_prefix("To: "))
-        .unwrap()
-        .split(";tag=")
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let tag = to_tag(&ok);
     let g729 = SDP.replace("RTP/AVP 0", "RTP/AVP 18");
     w.send(
         addr(PEER),

@@ -26,6 +26,12 @@ pub fn endpoint(address: &str, seed: u64) -> Endpoint {
     )
 }
 
+/// The tag of the To header in a message's text (a response, or a request in a dialog).
+pub fn to_tag(text: &str) -> String {
+    let to = text.lines().find_map(|l| l.strip_prefix("To: ")).expect("a To header");
+    to.split(";tag=").nth(1).expect("a To tag").to_owned()
+}
+
 /// What the network does with one datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -205,15 +211,8 @@ impl World {
         limit: Duration,
         pred: impl Fn(&Event) -> bool,
     ) -> Option<Event> {
-        let who = addr(at);
         let seen = self.events.len();
-        let deadline = self.now + limit;
-        let found = self
-            .run_until(deadline, |w| w.events[seen..].iter().any(|(a, _, e)| *a == who && pred(e)));
-        if !found {
-            return None;
-        }
-        self.events[seen..].iter().find(|(a, _, e)| *a == who && pred(e)).map(|(_, _, e)| e.clone())
+        self.run_until_event_from(seen, at, limit, pred)
     }
 
     /// Like [`World::run_until_event`], but an event that already happened counts too.
@@ -223,10 +222,27 @@ impl World {
         limit: Duration,
         pred: impl Fn(&Event) -> bool,
     ) -> Option<Event> {
+        self.run_until_event_from(0, at, limit, pred)
+    }
+
+    /// Runs until an event from index `from` on matches; returns the first such event.
+    fn run_until_event_from(
+        &mut self,
+        from: usize,
+        at: &str,
+        limit: Duration,
+        pred: impl Fn(&Event) -> bool,
+    ) -> Option<Event> {
         let who = addr(at);
+        let matching = move |w: &World| {
+            w.events[from..]
+                .iter()
+                .find(|(a, _, e)| *a == who && pred(e))
+                .map(|(_, _, e)| e.clone())
+        };
         let deadline = self.now + limit;
-        self.run_until(deadline, |w| w.events.iter().any(|(a, _, e)| *a == who && pred(e)));
-        self.events.iter().find(|(a, _, e)| *a == who && pred(e)).map(|(_, _, e)| e.clone())
+        self.run_until(deadline, |w| matching(w).is_some());
+        matching(self)
     }
 
     pub fn events_of(&self, at: &str) -> Vec<Event> {
