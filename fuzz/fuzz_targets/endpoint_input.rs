@@ -17,7 +17,10 @@
 //! - `fire`: jump to the time of the endpoint's last `Output::Timeout` and deliver it;
 //! - `invite`: place a call to the peer (so that responses have a transaction to match);
 //! - `answer`, `reject`, `hangup`, `hold`, `resume`: the call API on the latest call;
-//! - `unreachable`: `Input::SendFailed` for the peer.
+//! - `register`: register with the peer as registrar (outbound, with credentials);
+//! - `tcp` / `tls`: the peer's messages (and ours to it, from then on) use that transport;
+//! - `unreachable`: `Input::FlowFailed` for the peer's flow; `pong`: a keep-alive answer on
+//!   it; `netchange`: `Input::NetworkChanged`.
 //!
 //! Before a datagram is delivered these placeholders are replaced with values from what the
 //! endpoint sent last, so hand-written seeds can answer its requests and acknowledge its
@@ -46,7 +49,10 @@ use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 use sip_engine::message::{self, Message};
-use sip_engine::{CallId, Config, Endpoint, Event, Input, Output, PcmuNegotiator};
+use sip_engine::{
+    CallId, Config, Credentials, Endpoint, Event, Flow, FlowError, Input, Output, PcmuNegotiator,
+    RegisterConfig, Secret, Transport,
+};
 
 const SEPARATOR: &[u8] = b"~~~~";
 const LOCAL: &str = "127.0.0.1:5060";
@@ -95,7 +101,7 @@ struct Harness {
     now: Instant,
     /// The instant of the last `Output::Timeout`.
     next: Instant,
-    peer: SocketAddr,
+    peer: Flow,
     calls: Vec<CallId>,
     learnt: Learnt,
 }
@@ -103,8 +109,10 @@ struct Harness {
 impl Harness {
     fn new() -> Self {
         let local: SocketAddr = LOCAL.parse().expect("local address");
+        let mut config = Config::new(local);
+        config.instance_id = Some("urn:uuid:00000000-0000-4000-8000-00000000f022".into());
         let ua = Endpoint::new(
-            Config::new(local),
+            config,
             Box::new(ChaCha8Rng::seed_from_u64(0x5eed)),
             Box::new(PcmuNegotiator::new(local.ip(), 40000)),
         );
@@ -113,7 +121,7 @@ impl Harness {
             ua,
             now,
             next: now + IDLE,
-            peer: PEER.parse().expect("peer address"),
+            peer: Flow::udp(PEER.parse().expect("peer address")),
             calls: vec![],
             learnt: Learnt::default(),
         }
@@ -127,7 +135,7 @@ impl Harness {
     fn drain(&mut self) {
         for _ in 0..MAX_OUTPUTS_PER_STEP {
             match self.ua.poll_output(self.now) {
-                Output::Transmit(t) => self.sent(t.destination, &t.data),
+                Output::Transmit(t) => self.sent(t.flow, &t.data),
                 Output::Event(event) => {
                     trace!("[{:?}] event {event:?}", self.elapsed());
                     if let Event::Incoming { call, .. } = event {
@@ -144,7 +152,7 @@ impl Harness {
         panic!("more than {MAX_OUTPUTS_PER_STEP} outputs without a Timeout");
     }
 
-    fn sent(&mut self, destination: SocketAddr, data: &[u8]) {
+    fn sent(&mut self, destination: Flow, data: &[u8]) {
         trace!("[{:?}] >>> to {destination}\n{}", self.elapsed(), String::from_utf8_lossy(data));
         let message = match message::parse(data) {
             Ok(m) => m,
@@ -237,8 +245,40 @@ impl Harness {
                 .ua
                 .invite(now, &format!("sip:peer@{PEER}"), self.peer)
                 .map(|id| self.calls.push(id)),
+            ("register", _) => {
+                let config = RegisterConfig {
+                    registrar: format!("sip:{PEER}"),
+                    aor: format!("sip:switchboard@{PEER}"),
+                    next_hop: self.peer,
+                    expires: 600,
+                    credentials: Some(Credentials {
+                        username: "switchboard".into(),
+                        password: Secret::new("fuzz"),
+                    }),
+                    outbound: true,
+                };
+                self.ua.register(now, config);
+                Ok(())
+            }
+            ("tcp", _) => {
+                self.peer.transport = Transport::Tcp;
+                Ok(())
+            }
+            ("tls", _) => {
+                self.peer.transport = Transport::Tls;
+                Ok(())
+            }
             ("unreachable", _) => {
-                self.ua.handle_input(now, Input::SendFailed { destination: self.peer });
+                let flow = self.peer;
+                self.ua.handle_input(now, Input::FlowFailed { flow, error: FlowError::Closed });
+                Ok(())
+            }
+            ("pong", _) => {
+                self.ua.handle_input(now, Input::KeepAliveAnswered { flow: self.peer });
+                Ok(())
+            }
+            ("netchange", _) => {
+                self.ua.handle_input(now, Input::NetworkChanged);
                 Ok(())
             }
             ("answer", Some(id)) => self.ua.answer(now, id),
@@ -258,7 +298,7 @@ impl Harness {
         }
         let data = self.expand(datagram);
         trace!("[{:?}] <<< from {}\n{}", self.elapsed(), self.peer, String::from_utf8_lossy(&data));
-        self.ua.handle_input(self.now, Input::Receive { source: self.peer, data: &data });
+        self.ua.handle_input(self.now, Input::Receive { flow: self.peer, data: &data });
         self.drain();
     }
 

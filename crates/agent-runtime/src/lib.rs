@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sip_engine::{
-    CallError, CallId, Config, Credentials, Endpoint, Event, PcmuNegotiator, RegisterConfig,
+    CallError, CallId, Config, Credentials, Endpoint, Event, Flow, PcmuNegotiator, RegisterConfig,
     RegistrationId, Secret,
 };
 use sip_transport::{Command, DriverError};
@@ -128,6 +128,7 @@ impl Agent {
                 username: account.auth_user.clone().unwrap_or_else(|| account.user.clone()),
                 password,
             }),
+            outbound: true,
         };
         let (reply, answer) = oneshot::channel();
         self.commands
@@ -193,17 +194,28 @@ fn host_of(uri: &str) -> Option<String> {
     (!host.is_empty()).then_some(host)
 }
 
+/// The flow an out-of-dialog request to `target` is sent on: the URI's `transport=` parameter,
+/// TLS for `sips:`, else UDP (RFC 3263 §4.1 without NAPTR).
+async fn next_hop(target: &str) -> Result<Flow, AgentError> {
+    let uri = target.trim().trim_start_matches('<').trim_end_matches('>');
+    let secure = uri.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:"));
+    let transport = sip_engine::Transport::from_uri(uri).unwrap_or(if secure {
+        sip_engine::Transport::Tls
+    } else {
+        sip_engine::Transport::Udp
+    });
+    Ok(Flow::new(transport, next_hop_addr(target, transport.default_port()).await?))
+}
+
 /// The address an out-of-dialog request to `target` is sent to.
-async fn next_hop(target: &str) -> Result<SocketAddr, AgentError> {
+async fn next_hop_addr(target: &str, default_port: u16) -> Result<SocketAddr, AgentError> {
     let uri = target.trim().trim_start_matches('<').trim_end_matches('>');
     let resolve_error =
         |reason: &str| AgentError::Resolve { host: target.to_owned(), reason: reason.to_owned() };
     let (scheme, rest) = uri.split_once(':').ok_or_else(|| resolve_error("not a SIP URI"))?;
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "sip" => 5060,
-        "sips" => 5061,
-        _ => return Err(resolve_error("not a SIP URI")),
-    };
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "sip" | "sips") {
+        return Err(resolve_error("not a SIP URI"));
+    }
     let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
     let host_port = host_port.split([';', '?']).next().unwrap_or_default();
     let (host, port) = match host_port.strip_prefix('[') {
@@ -242,14 +254,24 @@ mod tests {
 
     #[tokio::test]
     async fn next_hops() {
+        let flow = |t, a: &str| Flow::new(t, a.parse().expect("a"));
+        use sip_engine::Transport::{Tcp, Tls, Udp};
         assert_eq!(
             next_hop("sip:a@127.0.0.1:5080").await.expect("hop"),
-            "127.0.0.1:5080".parse().expect("a")
+            flow(Udp, "127.0.0.1:5080")
         );
-        assert_eq!(next_hop("sips:[::1]").await.expect("hop"), "[::1]:5061".parse().expect("a"));
+        assert_eq!(next_hop("sips:[::1]").await.expect("hop"), flow(Tls, "[::1]:5061"));
         assert_eq!(
             next_hop("<sip:svc@127.0.0.1;transport=udp>").await.expect("hop"),
-            "127.0.0.1:5060".parse().expect("a")
+            flow(Udp, "127.0.0.1:5060")
+        );
+        assert_eq!(
+            next_hop("sip:127.0.0.1;transport=TCP").await.expect("hop"),
+            flow(Tcp, "127.0.0.1:5060")
+        );
+        assert_eq!(
+            next_hop("sip:127.0.0.1;transport=tls").await.expect("hop"),
+            flow(Tls, "127.0.0.1:5061")
         );
         assert!(matches!(next_hop("tel:+1555").await, Err(AgentError::Resolve { .. })));
         assert!(matches!(next_hop("sip:a@127.0.0.1:99999").await, Err(AgentError::Resolve { .. })));

@@ -66,7 +66,10 @@ fn call_setup(a: &mut Endpoint, b: &mut Endpoint, now: Instant) {
                 let _ = to;
                 match src.poll_output(now) {
                     Output::Transmit(t) => {
-                        dst.handle_input(now, Input::Receive { source, data: &t.data });
+                        dst.handle_input(
+                            now,
+                            Input::Receive { flow: source.into(), data: &t.data },
+                        );
                         progressed = true;
                     }
                     Output::Event(Event::Incoming { call, .. }) => {

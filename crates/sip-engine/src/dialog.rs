@@ -18,6 +18,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::transport::{Flow, Transport};
+
 use crate::message::{Headers, Method, Request, split_host_port};
 
 /// The state of one dialog, seen from this endpoint.
@@ -85,9 +87,22 @@ impl Dialog {
 
     /// Where a request in this dialog is sent: the first route, else the remote target. A host
     /// name is not resolved here; the dialog's flow (where it was set up) is used instead.
-    pub(crate) fn next_hop(&self, flow: SocketAddr) -> SocketAddr {
+    /// Where the next in-dialog request goes. A dialog set up over a connection stays on it
+    /// (RFC 5626 §5.3; it is also the only way back through NAT); over UDP the first Route or
+    /// the remote target decides when it names an IP address, else the flow the dialog was set
+    /// up on.
+    pub(crate) fn next_hop(&self, flow: Flow) -> Flow {
+        if flow.transport.is_reliable() {
+            return flow;
+        }
         let uri = self.route_set.first().map_or(self.remote_target.as_str(), |r| uri_of(r));
-        uri_socket_addr(uri).unwrap_or(flow)
+        let secure = uri.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:"));
+        let transport = Transport::from_uri(uri).unwrap_or(if secure {
+            Transport::Tls
+        } else {
+            Transport::Udp
+        });
+        uri_socket_addr(uri).map_or(flow, |addr| Flow::new(transport, addr))
     }
 
     /// Starts a request in this dialog: Request-URI, Route, From, To, Call-ID and CSeq set.
@@ -153,8 +168,8 @@ mod tests {
         let (uri, routes) = d.request_target();
         assert_eq!(uri, "sip:you@192.0.2.7:5080");
         assert_eq!(routes.len(), 2);
-        let flow: SocketAddr = "198.51.100.1:5060".parse().expect("addr");
-        assert_eq!(d.next_hop(flow), "192.0.2.1:5060".parse().expect("addr"));
+        let flow = Flow::udp("198.51.100.1:5060".parse().expect("addr"));
+        assert_eq!(d.next_hop(flow), Flow::udp("192.0.2.1:5060".parse().expect("addr")));
     }
 
     #[test]
@@ -169,8 +184,18 @@ mod tests {
     fn host_names_fall_back_to_the_flow() {
         let mut d = dialog(&[]);
         d.remote_target = "sip:you@pbx.example".into();
-        let flow: SocketAddr = "198.51.100.1:5060".parse().expect("addr");
+        let flow = Flow::udp("198.51.100.1:5060".parse().expect("addr"));
         assert_eq!(d.next_hop(flow), flow);
+    }
+
+    #[test]
+    fn a_dialog_on_a_connection_stays_on_it() {
+        let d = dialog(&["<sip:192.0.2.1;lr;transport=tcp>"]);
+        let flow = Flow::new(Transport::Tls, "198.51.100.1:5061".parse().expect("addr"));
+        assert_eq!(d.next_hop(flow), flow);
+        let udp = Flow::udp("198.51.100.1:5060".parse().expect("addr"));
+        let tcp = Flow::new(Transport::Tcp, "192.0.2.1:5060".parse().expect("addr"));
+        assert_eq!(d.next_hop(udp), tcp, "the Route's transport parameter decides");
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::timers::TimerConfig;
 use crate::transaction::client::{InviteClient, NonInviteClient};
 use crate::transaction::server::{InviteServer, NonInviteServer};
 use crate::transaction::{ClientKey, ServerKey, TxEffect};
+use crate::transport::{Flow, FlowError, Transport};
 
 mod registration;
 mod session_timer;
@@ -51,6 +52,9 @@ pub struct Config {
     pub max_message_size: usize,
     /// Calls at once; a further incoming INVITE gets 486 Busy Here.
     pub max_calls: usize,
+    /// This device's RFC 5626 instance URN (`urn:uuid:…`), stable across restarts; outbound
+    /// registrations need it.
+    pub instance_id: Option<String>,
     /// How long an unanswered incoming call rings before it gets 480 (shorter when the INVITE's
     /// Expires says so; RFC 3261 §13.3.1 then asks for 487).
     pub max_ringing: Duration,
@@ -67,6 +71,7 @@ impl Config {
             max_message_size: 64 * 1024,
             max_calls: 32,
             max_ringing: Duration::from_secs(180),
+            instance_id: None,
         }
     }
 }
@@ -74,20 +79,24 @@ impl Config {
 /// Input to the endpoint.
 #[derive(Debug)]
 pub enum Input<'a> {
-    /// A datagram arrived.
-    Receive { source: SocketAddr, data: &'a [u8] },
+    /// A message arrived on `flow` (one datagram, or one framed message from a stream).
+    Receive { flow: Flow, data: &'a [u8] },
     /// The time given by the last `Output::Timeout` has come (early calls are harmless).
     Timeout,
-    /// Sending to this address failed (the driver's `send_to` returned an error): the
-    /// transactions that talk to it fail at once instead of waiting for Timer B or F
-    /// (RFC 3261 §17.1.4, §17.2.4).
-    SendFailed { destination: SocketAddr },
+    /// Sending on `flow` failed, or its connection broke: the transactions that use it fail at
+    /// once instead of waiting for Timer B or F (RFC 3261 §17.1.4, §17.2.4), and a registration
+    /// bound to it registers again (RFC 5626 §4.4).
+    FlowFailed { flow: Flow, error: FlowError },
+    /// A CRLF keep-alive answer (pong) came on `flow` (RFC 5626 §4.4.1).
+    KeepAliveAnswered { flow: Flow },
+    /// The machine woke from sleep or its network changed: every registration re-registers.
+    NetworkChanged,
 }
 
 /// Bytes for the transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
-    pub destination: SocketAddr,
+    pub flow: Flow,
     pub data: Vec<u8>,
 }
 
@@ -165,7 +174,7 @@ enum Purpose {
 #[derive(Debug)]
 struct ClientEntry {
     tx: ClientKind,
-    destination: SocketAddr,
+    destination: Flow,
     /// The call this transaction belongs to (none for a REGISTER).
     call: Option<CallId>,
     purpose: Purpose,
@@ -219,7 +228,7 @@ impl ServerKind {
 #[derive(Debug)]
 struct ServerEntry {
     tx: ServerKind,
-    destination: SocketAddr,
+    destination: Flow,
     request: Request,
 }
 
@@ -290,13 +299,39 @@ impl Endpoint {
 
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
         match input {
-            Input::Receive { source, data } => self.receive(now, source, data),
+            Input::Receive { flow, data } => self.receive(now, flow, data),
             Input::Timeout => self.handle_timeout(now),
-            Input::SendFailed { destination } => self.send_failed(now, destination),
+            Input::FlowFailed { flow, error } => self.flow_failed(now, flow, error),
+            Input::KeepAliveAnswered { flow } => self.keep_alive_answered(flow),
+            Input::NetworkChanged => self.network_changed(now),
         }
     }
 
-    fn send_failed(&mut self, now: Instant, destination: SocketAddr) {
+    fn flow_failed(&mut self, now: Instant, flow: Flow, error: FlowError) {
+        tracing::info!(%flow, %error, "flow failed");
+        self.fail_flow(now, flow, error);
+    }
+
+    /// Everything on `flow` learns that it is gone: registrations first (they re-register with
+    /// the flow's error), then the transactions.
+    fn fail_flow(&mut self, now: Instant, flow: Flow, error: FlowError) {
+        let lost = self.registration_flow_failed(now, flow, &error);
+        self.fail_transactions(now, flow);
+        for registration in lost {
+            self.reregister_after_flow_loss(now, registration, error.clone());
+        }
+    }
+
+    fn keep_alive_answered(&mut self, flow: Flow) {
+        self.registration_pong(flow);
+    }
+
+    fn network_changed(&mut self, now: Instant) {
+        tracing::info!("network changed: registering again");
+        self.registrations_network_changed(now);
+    }
+
+    fn fail_transactions(&mut self, now: Instant, destination: Flow) {
         let clients: Vec<ClientKey> = self
             .clients
             .iter()
@@ -358,8 +393,9 @@ impl Endpoint {
         &mut self,
         now: Instant,
         target: &str,
-        next_hop: SocketAddr,
+        next_hop: impl Into<Flow>,
     ) -> Result<CallId, CallError> {
+        let next_hop = next_hop.into();
         let target = target.trim();
         let valid = NameAddr::parse(target, "To")
             .ok()
@@ -368,11 +404,12 @@ impl Endpoint {
         let id = self.allocate_call_id();
         let local_tag = self.random_token(10);
         let call_id = format!("{}@{}", self.random_token(20), self.config.local_addr.ip());
+        // Calls placed on a registration's flow come from its address-of-record.
+        let identity = self.registration_on(next_hop).map(|r| r.aor().to_owned());
+        let identity = identity.unwrap_or_else(|| self.local_uri());
         let from = match &self.config.display_name {
-            Some(name) => {
-                format!("\"{}\" <{}>;tag={local_tag}", name.replace('"', ""), self.local_uri())
-            }
-            None => format!("<{}>;tag={local_tag}", self.local_uri()),
+            Some(name) => format!("\"{}\" <{identity}>;tag={local_tag}", name.replace('"', "")),
+            None => format!("<{identity}>;tag={local_tag}"),
         };
         let dialog = Dialog {
             call_id,
@@ -388,7 +425,7 @@ impl Endpoint {
         let cseq = 1;
         let mut request = dialog.request(Method::Invite, cseq);
         request.uri = target_uri;
-        self.add_common_request_headers(&mut request, true);
+        self.add_common_request_headers(&mut request, next_hop, true);
         request.headers.push("Allow", ALLOW);
         request.headers.push("Supported", SUPPORTED);
         let body = self.negotiator.create_offer(id, Direction::SendRecv);
@@ -427,7 +464,8 @@ impl Endpoint {
             }
         };
         let mut response = self.response_for(&invite, 200, Some(&tag));
-        self.add_contact(&mut response.headers);
+        let flow = self.calls.get(&id).map(|c| c.flow).ok_or(CallError::NoSuchCall(id))?;
+        self.add_contact(&mut response.headers, flow);
         response.headers.push("Allow", ALLOW);
         response.headers.push("Supported", SUPPORTED);
         let session_timer = self.answer_session_timer(now, &invite);
@@ -576,7 +614,7 @@ impl Endpoint {
         let seq = call.dialog.next_seq();
         let mut request = call.dialog.request(Method::Invite, seq);
         let destination = call.dialog.next_hop(call.flow);
-        self.add_common_request_headers(&mut request, true);
+        self.add_common_request_headers(&mut request, destination, true);
         request.headers.push("Allow", ALLOW);
         // A re-INVITE is a session refresh too (RFC 4028 §7.4).
         if let Some(timer) = self.calls.get(&id).and_then(|c| c.session_timer) {
@@ -596,7 +634,7 @@ impl Endpoint {
 
     // ---------------------------------------------------------------- input
 
-    fn receive(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+    fn receive(&mut self, now: Instant, source: Flow, data: &[u8]) {
         // RFC 5626 §4.4.1 keep-alives and stray line ends are not messages.
         if data.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ')) {
             return;
@@ -612,7 +650,7 @@ impl Endpoint {
         }
     }
 
-    fn receive_request(&mut self, now: Instant, source: SocketAddr, mut request: Request) {
+    fn receive_request(&mut self, now: Instant, source: Flow, mut request: Request) {
         // RFC 3261 §18.2.1 and RFC 3581 §4: stamp received/rport so responses find the sender.
         let Some(top_via) = request.headers.get_all("Via").next().map(str::to_owned) else {
             tracing::debug!(%source, "dropping request without Via");
@@ -668,7 +706,7 @@ impl Endpoint {
             self.apply_server_effects(&key, destination, effects);
             return;
         }
-        let reliable = false;
+        let reliable = source.transport.is_reliable();
         let tx = if request.method == Method::Invite {
             ServerKind::Invite(InviteServer::new(reliable, self.config.timers))
         } else {
@@ -711,7 +749,7 @@ impl Endpoint {
         &mut self,
         now: Instant,
         key: &ServerKey,
-        source: SocketAddr,
+        source: Flow,
         e: &Essentials,
         request: Request,
     ) {
@@ -746,7 +784,7 @@ impl Endpoint {
         &mut self,
         now: Instant,
         key: &ServerKey,
-        source: SocketAddr,
+        source: Flow,
         e: &Essentials,
         request: Request,
     ) {
@@ -826,11 +864,11 @@ impl Endpoint {
             call: id,
             from: e.from.raw.clone(),
             to: e.to.raw.clone(),
-            remote: source,
+            remote: source.remote,
         }));
         // The phone rings: 180 right away (a 100 is not needed when a 180 follows at once).
         let mut ringing = self.response_for(&request, 180, Some(&local_tag));
-        self.add_contact(&mut ringing.headers);
+        self.add_contact(&mut ringing.headers, source);
         if reliable {
             // RFC 3262 §3: a reliable provisional carries Require: 100rel and an RSeq.
             let rseq = (self.rng.next_u32() % (1 << 30)) + 1;
@@ -893,7 +931,7 @@ impl Endpoint {
         &mut self,
         now: Instant,
         key: &ServerKey,
-        source: SocketAddr,
+        source: Flow,
         e: &Essentials,
         request: Request,
     ) {
@@ -969,8 +1007,11 @@ impl Endpoint {
         // RFC 4028 §10: a re-INVITE is a session refresh.
         self.refresh_session_timer(now, id, &request.headers, Side::Uas);
         let timer = self.calls.get(&id).and_then(|c| c.session_timer);
+        let flow = self.calls.get(&id).map(|c| c.flow);
         let mut response = self.response_for(&request, 200, Some(&tag));
-        self.add_contact(&mut response.headers);
+        if let Some(flow) = flow {
+            self.add_contact(&mut response.headers, flow);
+        }
         if let Some(timer) = timer {
             response.headers.push("Session-Expires", timer.header(Side::Uas));
             if !timer.we_refresh {
@@ -1513,7 +1554,7 @@ impl Endpoint {
         let seq = call.dialog.next_seq();
         let mut request = call.dialog.request(Method::Bye, seq);
         let destination = call.dialog.next_hop(call.flow);
-        self.add_common_request_headers(&mut request, false);
+        self.add_common_request_headers(&mut request, destination, false);
         self.start_client(now, request, destination, Some(id), Purpose::Bye);
     }
 
@@ -1543,7 +1584,7 @@ impl Endpoint {
         request.headers.push("To", e.to.raw.clone());
         request.headers.push("RAck", format!("{rseq} {} INVITE", e.cseq.number));
         let destination = call.dialog.next_hop(call.flow);
-        self.add_common_request_headers(&mut request, false);
+        self.add_common_request_headers(&mut request, destination, false);
         self.start_client(now, request, destination, Some(id), Purpose::Prack);
     }
 
@@ -1552,7 +1593,7 @@ impl Endpoint {
         // RFC 3261 §13.2.2.4: the ACK is a new request in the dialog with the INVITE's CSeq.
         let mut request = call.dialog.request(Method::Ack, cseq);
         let destination = call.dialog.next_hop(call.flow);
-        self.add_common_request_headers(&mut request, false);
+        self.add_common_request_headers(&mut request, destination, false);
         set_body(&mut request, body);
         let bytes = request.to_bytes();
         if let Some(call) = self.calls.get_mut(&id) {
@@ -1579,11 +1620,11 @@ impl Endpoint {
         let first_time = call.ended_forks.insert(e.to.tag.clone().unwrap_or_default());
         let destination = fork.next_hop(call.flow);
         let mut ack = fork.request(Method::Ack, e.cseq.number);
-        self.add_common_request_headers(&mut ack, false);
+        self.add_common_request_headers(&mut ack, destination, false);
         self.transmit(destination, ack.to_bytes());
         if first_time {
             let mut bye = fork.request(Method::Bye, e.cseq.number + 1);
-            self.add_common_request_headers(&mut bye, false);
+            self.add_common_request_headers(&mut bye, destination, false);
             // Owned by no call: its response only ends the transaction.
             self.start_client(now, bye, destination, None, Purpose::Bye);
         }
@@ -1604,7 +1645,7 @@ impl Endpoint {
         &mut self,
         now: Instant,
         request: Request,
-        destination: SocketAddr,
+        destination: Flow,
         call: Option<CallId>,
         purpose: Purpose,
     ) -> ClientKey {
@@ -1612,11 +1653,12 @@ impl Endpoint {
         let branch = via.and_then(|v| v.branch).unwrap_or_default();
         let key = ClientKey { branch, method: request.method.clone() };
         let bytes = request.to_bytes();
+        let reliable = destination.transport.is_reliable();
         let (tx, first) = if request.method == Method::Invite {
-            let (tx, effect) = InviteClient::start(now, bytes, false, self.config.timers);
+            let (tx, effect) = InviteClient::start(now, bytes, reliable, self.config.timers);
             (ClientKind::Invite(tx), effect)
         } else {
-            let (tx, effect) = NonInviteClient::start(now, bytes, false, self.config.timers);
+            let (tx, effect) = NonInviteClient::start(now, bytes, reliable, self.config.timers);
             (ClientKind::NonInvite(tx), effect)
         };
         self.clients.insert(key.clone(), ClientEntry { tx, destination, call, purpose, request });
@@ -1644,12 +1686,7 @@ impl Endpoint {
         self.apply_server_effects(key, destination, effects);
     }
 
-    fn apply_server_effects(
-        &mut self,
-        key: &ServerKey,
-        destination: SocketAddr,
-        effects: Vec<TxEffect>,
-    ) {
+    fn apply_server_effects(&mut self, key: &ServerKey, destination: Flow, effects: Vec<TxEffect>) {
         for effect in effects {
             match effect {
                 TxEffect::Transmit(data) => self.transmit(destination, data),
@@ -1677,7 +1714,7 @@ impl Endpoint {
     fn send_stateless_error(
         &mut self,
         request: &Request,
-        destination: SocketAddr,
+        destination: Flow,
         status: u16,
         error: &MessageError,
     ) {
@@ -1691,8 +1728,8 @@ impl Endpoint {
         response
     }
 
-    fn transmit(&mut self, destination: SocketAddr, data: Vec<u8>) {
-        self.outputs.push_back(Output::Transmit(Transmit { destination, data }));
+    fn transmit(&mut self, destination: Flow, data: Vec<u8>) {
+        self.outputs.push_back(Output::Transmit(Transmit { flow: destination, data }));
     }
 
     fn end_call(&mut self, now: Instant, id: CallId, reason: EndReason) {
@@ -1770,9 +1807,11 @@ impl Endpoint {
         }
     }
 
-    fn add_common_request_headers(&mut self, request: &mut Request, contact: bool) {
+    /// Via (with the flow's transport), Max-Forwards, optionally a Contact, User-Agent.
+    fn add_common_request_headers(&mut self, request: &mut Request, flow: Flow, contact: bool) {
         let branch = format!("z9hG4bK{}", self.random_token(16));
-        let via = format!("SIP/2.0/UDP {};branch={branch};rport", self.sent_by());
+        let transport = flow.transport.via_token();
+        let via = format!("SIP/2.0/{transport} {};branch={branch};rport", self.sent_by());
         let mut headers = Headers::new();
         headers.push("Via", via);
         headers.push("Max-Forwards", "70");
@@ -1780,7 +1819,7 @@ impl Endpoint {
             headers.push(name, value);
         }
         if contact {
-            self.add_contact(&mut headers);
+            self.add_contact(&mut headers, flow);
         }
         headers.push("User-Agent", self.config.user_agent.clone());
         request.headers = headers;
@@ -1796,8 +1835,26 @@ impl Endpoint {
         format!("399 {} \"{quoted}\"", self.config.local_addr.ip())
     }
 
-    fn add_contact(&self, headers: &mut Headers) {
-        headers.push("Contact", format!("<{}>", self.local_uri()));
+    /// The Contact of a dialog on `flow`, with `ob` when an outbound registration keeps that
+    /// flow alive (RFC 5626 §4.3: in-dialog requests then come back over it).
+    fn add_contact(&self, headers: &mut Headers, flow: Flow) {
+        let mut uri = self.contact_uri(flow);
+        if self.registration_on(flow).is_some_and(|r| r.is_outbound()) {
+            uri.push_str(";ob");
+        }
+        headers.push("Contact", format!("<{uri}>"));
+    }
+
+    /// Our URI on `flow`: the address the registrar saw us at on that flow (Via
+    /// received/rport, RFC 3581) or else our bound address, with the flow's transport.
+    pub(crate) fn contact_uri(&self, flow: Flow) -> String {
+        let registration = self.registration_on(flow);
+        let addr = registration.and_then(|r| r.public_addr()).unwrap_or(self.config.local_addr);
+        let mut uri = format!("sip:{}@{}", self.config.user, host_port(addr));
+        if flow.transport != Transport::Udp {
+            let _ = write!(uri, ";transport={}", flow.transport.param());
+        }
+        uri
     }
 
     fn local_uri(&self) -> String {
@@ -1805,10 +1862,7 @@ impl Endpoint {
     }
 
     fn sent_by(&self) -> String {
-        match self.config.local_addr {
-            SocketAddr::V4(a) => a.to_string(),
-            SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
-        }
+        host_port(self.config.local_addr)
     }
 
     fn find_dialog(&self, call_id: &str, local_tag: Option<&str>) -> Option<CallId> {
@@ -1832,15 +1886,26 @@ impl Endpoint {
 }
 
 /// RFC 3261 §18.2.2 with RFC 3581 §4: where a response to this request goes.
-fn response_destination(via: &Via, source: SocketAddr) -> SocketAddr {
-    if via.rport.is_some() {
+/// `host:port` as a URI or Via writes it (IPv6 in brackets).
+pub(crate) fn host_port(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => a.to_string(),
+        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    }
+}
+
+/// Over a stream the response goes back on the request's connection; over UDP to the source
+/// address when the request asked for rport, else to the sent-by port.
+fn response_destination(via: &Via, source: Flow) -> Flow {
+    if via.rport.is_some() || source.transport.is_reliable() {
         return source;
     }
-    SocketAddr::new(source.ip(), via.sent_by_port())
+    Flow::new(source.transport, SocketAddr::new(source.remote.ip(), via.sent_by_port()))
 }
 
 /// Adds `received` when sent-by differs from the source, and fills an empty `rport`.
-fn stamp_via(raw: &str, via: &Via, source: SocketAddr) -> String {
+fn stamp_via(raw: &str, via: &Via, source: Flow) -> String {
+    let source = source.remote;
     let host = message::split_host_port(&via.sent_by).0;
     let mut out = String::with_capacity(raw.len() + 32);
     let mut params = raw.split(';');

@@ -45,6 +45,7 @@ pub mod sdp;
 pub mod session;
 pub mod timers;
 mod transaction;
+pub mod transport;
 
 pub use auth::{Credentials, Secret};
 pub use endpoint::{
@@ -55,3 +56,4 @@ pub use negotiator::{NegotiationError, Negotiator, PcmuNegotiator};
 pub use sdp::Direction;
 pub use session::{CallId, EndReason, Event};
 pub use timers::TimerConfig;
+pub use transport::{Flow, FlowError, Transport, UnknownTransport};

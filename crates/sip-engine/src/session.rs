@@ -26,6 +26,7 @@ use crate::message::Request;
 use crate::sdp::Direction;
 use crate::timers::{Backoff, TimerConfig};
 use crate::transaction::{ClientKey, ServerKey};
+use crate::transport::Flow;
 
 /// A call handle, unique within one endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -129,6 +130,13 @@ pub enum Event {
         error: crate::endpoint::RegistrationError,
         retry_in_ms: Option<u64>,
     },
+    /// The flow a registration lived on broke (connection closed, keep-alive unanswered, the
+    /// network changed); a new REGISTER is already on its way.
+    FlowLost {
+        registration: crate::endpoint::RegistrationId,
+        flow: crate::transport::Flow,
+        error: crate::transport::FlowError,
+    },
     /// The binding was removed (or the registrar could not be told; it expires by itself).
     Unregistered { registration: crate::endpoint::RegistrationId },
     /// The call is over.
@@ -168,7 +176,7 @@ pub(crate) enum OfferState {
 #[derive(Debug, Clone)]
 pub(crate) struct Retransmit {
     /// Where the first copy went (the response address of RFC 3581 / RFC 3261 §18.2.2).
-    pub(crate) destination: SocketAddr,
+    pub(crate) destination: Flow,
     pub(crate) bytes: Vec<u8>,
     pub(crate) backoff: Backoff,
     pub(crate) next: Instant,
@@ -184,7 +192,7 @@ impl Retransmit {
     pub(crate) fn two_xx(
         now: Instant,
         timers: &TimerConfig,
-        destination: SocketAddr,
+        destination: Flow,
         bytes: Vec<u8>,
         cseq: u32,
     ) -> Self {
@@ -195,7 +203,7 @@ impl Retransmit {
     pub(crate) fn reliable_provisional(
         now: Instant,
         timers: &TimerConfig,
-        destination: SocketAddr,
+        destination: Flow,
         bytes: Vec<u8>,
         cseq: u32,
         rseq: u32,
@@ -207,7 +215,7 @@ impl Retransmit {
         now: Instant,
         timers: &TimerConfig,
         cap: Option<std::time::Duration>,
-        destination: SocketAddr,
+        destination: Flow,
         bytes: Vec<u8>,
         cseq: u32,
         rseq: Option<u32>,
@@ -216,7 +224,12 @@ impl Retransmit {
             destination,
             bytes,
             backoff: Backoff::new(timers.t1, cap),
-            next: now + timers.t1,
+            // Over a stream the first copy arrives or the flow fails: only the give-up stays.
+            next: if destination.transport.is_reliable() {
+                now + timers.t1x64()
+            } else {
+                now + timers.t1
+            },
             give_up: now + timers.t1x64(),
             cseq,
             rseq,
@@ -231,7 +244,7 @@ pub(crate) struct Call {
     pub(crate) state: CallState,
     pub(crate) dialog: Dialog,
     /// Where the dialog was set up: the next hop of the INVITE, or the source of it.
-    pub(crate) flow: SocketAddr,
+    pub(crate) flow: Flow,
     /// UAC: the initial INVITE as sent (for CANCEL and non-2xx ACK); UAS: as received.
     pub(crate) invite: Request,
     pub(crate) invite_client: Option<ClientKey>,
@@ -245,7 +258,7 @@ pub(crate) struct Call {
     pub(crate) pending_reliable: Option<Retransmit>,
     /// The ACKs for the 2xx of the last few INVITEs (CSeq, bytes, destination), re-sent when
     /// such a 2xx is retransmitted (RFC 3261 §13.2.2.4).
-    pub(crate) last_acks: Vec<(u32, Vec<u8>, SocketAddr)>,
+    pub(crate) last_acks: Vec<(u32, Vec<u8>, Flow)>,
     /// UAC: the highest RSeq we acknowledged with PRACK (RFC 3262 §4).
     pub(crate) last_rseq: Option<u32>,
     /// UAC: hangup() came before any provisional response, so CANCEL waits for one (§9.1).
@@ -281,7 +294,7 @@ impl Call {
         role: Role,
         state: CallState,
         dialog: Dialog,
-        flow: SocketAddr,
+        flow: Flow,
         invite: Request,
     ) -> Self {
         Self {

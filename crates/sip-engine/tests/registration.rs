@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use harness::{A, addr, endpoint};
 use sip_engine::message::{self, Message, Request};
 use sip_engine::{
-    Credentials, Endpoint, Event, Input, Output, RegisterConfig, RegistrationError, Secret,
+    Credentials, Endpoint, Event, Flow, FlowError, Input, Output, RegisterConfig,
+    RegistrationError, Secret, Transport,
 };
 
 const REGISTRAR: &str = "127.0.0.1:5080";
@@ -19,24 +20,62 @@ struct Bench {
     now: Instant,
     start: Instant,
     events: Vec<Event>,
+    /// Where the registrar is (UDP unless a test says otherwise).
+    flow: Flow,
+    /// Keep-alive pings seen on the flow.
+    pings: usize,
 }
 
 impl Bench {
     fn new(seed: u64) -> Self {
         let now = Instant::now();
-        Self { ua: endpoint(A, seed), now, start: now, events: vec![] }
+        let flow = Flow::udp(addr(REGISTRAR));
+        Self { ua: endpoint(A, seed), now, start: now, events: vec![], flow, pings: 0 }
+    }
+
+    /// A UA with an instance URN, registering over a TCP (or TLS) connection with outbound.
+    fn outbound(seed: u64, transport: Transport) -> (Self, RegisterConfig) {
+        let mut b = Self::new(seed);
+        let mut config = sip_engine::Config::new(addr(A));
+        config.instance_id = Some("urn:uuid:00000000-0000-4000-8000-000000000001".into());
+        b.ua = Endpoint::new(
+            config,
+            Box::new(
+                <rand_chacha::ChaCha8Rng as rand_chacha::rand_core::SeedableRng>::seed_from_u64(
+                    seed,
+                ),
+            ),
+            Box::new(sip_engine::PcmuNegotiator::new(addr(A).ip(), 40000)),
+        );
+        b.flow = Flow::new(transport, addr(REGISTRAR));
+        let mut register = Self::config("pw", 3600);
+        register.next_hop = b.flow;
+        register.outbound = true;
+        (b, register)
+    }
+
+    /// Challenge, authenticate and accept `first`, as an outbound registrar would; returns the
+    /// accepted REGISTER.
+    fn accept_outbound(&mut self, first: &Request, via_seen: Option<&str>) -> Request {
+        self.reply_via(first, 401, &[("WWW-Authenticate", &challenge("n1", false))], via_seen);
+        let second = self.drain().remove(0);
+        let contact = format!("{};expires=3600", contact_of(&second));
+        self.reply(&second, 200, &[("Contact", &contact), ("Require", "outbound")]);
+        self.drain();
+        second
     }
 
     fn config(password: &str, expires: u32) -> RegisterConfig {
         RegisterConfig {
             registrar: "sip:sip.test".into(),
             aor: "sip:alice@sip.test".into(),
-            next_hop: addr(REGISTRAR),
+            next_hop: Flow::udp(addr(REGISTRAR)),
             expires,
             credentials: Some(Credentials {
                 username: "alice".into(),
                 password: Secret::new(password),
             }),
+            outbound: false,
         }
     }
 
@@ -46,8 +85,10 @@ impl Bench {
         loop {
             match self.ua.poll_output(self.now) {
                 Output::Transmit(t) => {
-                    assert_eq!(t.destination, addr(REGISTRAR));
-                    if let Ok(Message::Request(r)) = message::parse(&t.data) {
+                    assert_eq!(t.flow, self.flow);
+                    if t.data == b"\r\n\r\n" {
+                        self.pings += 1;
+                    } else if let Ok(Message::Request(r)) = message::parse(&t.data) {
                         sent.push(r);
                     }
                 }
@@ -77,8 +118,24 @@ impl Bench {
     }
 
     fn reply(&mut self, request: &Request, status: u16, extra: &[(&str, &str)]) {
+        self.reply_via(request, status, extra, None);
+    }
+
+    /// Like `reply`, with `;received=…;rport=…` (as `via_seen`) added to the Via.
+    fn reply_via(
+        &mut self,
+        request: &Request,
+        status: u16,
+        extra: &[(&str, &str)],
+        via_seen: Option<&str>,
+    ) {
         let mut text = format!("SIP/2.0 {status} Whatever\r\n");
-        for name in ["Via", "From", "Call-ID", "CSeq"] {
+        let via = request.headers.get("Via").unwrap();
+        match via_seen {
+            Some(seen) => text.push_str(&format!("Via: {}{seen}\r\n", via.replace(";rport", ""))),
+            None => text.push_str(&format!("Via: {via}\r\n")),
+        }
+        for name in ["From", "Call-ID", "CSeq"] {
             text.push_str(&format!("{name}: {}\r\n", request.headers.get(name).unwrap()));
         }
         text.push_str(&format!("To: {};tag=reg1\r\n", request.headers.get("To").unwrap()));
@@ -86,10 +143,7 @@ impl Bench {
             text.push_str(&format!("{name}: {value}\r\n"));
         }
         text.push_str("Content-Length: 0\r\n\r\n");
-        self.ua.handle_input(
-            self.now,
-            Input::Receive { source: addr(REGISTRAR), data: text.as_bytes() },
-        );
+        self.ua.handle_input(self.now, Input::Receive { flow: self.flow, data: text.as_bytes() });
     }
 
     fn elapsed(&self) -> Duration {
@@ -323,5 +377,130 @@ fn hostile_retry_after_and_zero_lifetimes_cannot_panic_or_loop() {
         matches!(b.events.last(), Some(Event::RegistrationFailed { retry_in_ms: Some(ms), .. }) if *ms >= 15_000),
         "a zero lifetime backs off: {:?}",
         b.events.last()
+    );
+}
+
+#[test]
+fn outbound_over_tcp_names_the_instance_and_never_retransmits() {
+    let (mut b, config) = Bench::outbound(11, Transport::Tcp);
+    let now = b.now;
+    b.ua.register(now, config);
+    let first = b.drain().remove(0);
+    let via = first.headers.get("Via").unwrap();
+    assert!(via.starts_with("SIP/2.0/TCP "), "{via}");
+    let contact = contact_of(&first);
+    assert!(contact.starts_with("<sip:switchboard@127.0.0.1:5061;transport=tcp>"), "{contact}");
+    assert!(contact.contains(";reg-id=1;+sip.instance=\"<urn:uuid:"), "{contact}");
+    assert!(!contact.contains(";ob"), "ob belongs to dialogs, not to REGISTER: {contact}");
+    assert_eq!(first.headers.get("Supported"), Some("outbound"));
+    // A stream transport has no Timer E: nothing is resent before Timer F (64·T1).
+    b.advance();
+    assert_eq!(b.elapsed(), Duration::from_secs(32), "Timer F is the next thing to happen");
+}
+
+#[test]
+fn contact_follows_the_address_the_registrar_saw() {
+    let (mut b, config) = Bench::outbound(12, Transport::Tcp);
+    let now = b.now;
+    b.ua.register(now, config);
+    let first = b.drain().remove(0);
+    let second = b.accept_outbound(&first, Some(";received=203.0.113.9;rport=40123"));
+    let contact = contact_of(&second);
+    assert!(
+        contact.starts_with("<sip:switchboard@203.0.113.9:40123;transport=tcp>"),
+        "the authenticated REGISTER uses the NAT's address: {contact}"
+    );
+    assert!(matches!(b.events.last(), Some(Event::Registered { .. })), "{:?}", b.events);
+}
+
+#[test]
+fn a_closed_connection_registers_again_at_once() {
+    let (mut b, config) = Bench::outbound(13, Transport::Tls);
+    let now = b.now;
+    let id = b.ua.register(now, config);
+    let first = b.drain().remove(0);
+    b.accept_outbound(&first, None);
+    b.now += Duration::from_secs(7);
+    let flow = b.flow;
+    b.ua.handle_input(b.now, Input::FlowFailed { flow, error: FlowError::Closed });
+    let again = b.drain();
+    assert_eq!(again.len(), 1, "a new REGISTER at once");
+    assert!(
+        b.events.contains(&Event::FlowLost { registration: id, flow, error: FlowError::Closed }),
+        "{:?}",
+        b.events
+    );
+    // The registrar challenges the new flow afresh; the binding comes back.
+    b.accept_outbound(&again[0], None);
+    assert!(matches!(b.events.last(), Some(Event::Registered { .. })), "{:?}", b.events);
+}
+
+#[test]
+fn keep_alives_are_answered_or_the_flow_is_declared_dead() {
+    let (mut b, config) = Bench::outbound(14, Transport::Tcp);
+    let now = b.now;
+    let id = b.ua.register(now, config);
+    let first = b.drain().remove(0);
+    let registered = b.accept_outbound(&first, None);
+    let registered_at = b.now;
+    // RFC 5626 §4.4.1: the first ping between 96 and 120 s (80–100 % of 120 s).
+    while b.pings == 0 {
+        assert!(b.advance().is_empty());
+    }
+    let interval = b.now - registered_at;
+    assert!((96..=120).contains(&interval.as_secs()), "{interval:?}");
+    let flow = b.flow;
+    b.ua.handle_input(b.now, Input::KeepAliveAnswered { flow });
+    b.drain();
+    // Answered: the next ping a full interval later, and no flow loss.
+    b.advance();
+    assert_eq!((b.pings, b.now - registered_at), (2, interval * 2));
+    // Unanswered: 10 s later the flow is dead and a new REGISTER goes out.
+    let reregister = b.next_register(&registered);
+    assert_eq!(b.now - registered_at, interval * 2 + Duration::from_secs(10));
+    assert!(reregister.headers.get("Authorization").is_none(), "a new flow starts over");
+    assert!(b.events.contains(&Event::FlowLost {
+        registration: id,
+        flow,
+        error: FlowError::KeepAliveTimeout
+    }));
+}
+
+#[test]
+fn network_change_re_registers_every_binding() {
+    let (mut b, config) = Bench::outbound(15, Transport::Tcp);
+    let now = b.now;
+    let id = b.ua.register(now, config);
+    let first = b.drain().remove(0);
+    b.accept_outbound(&first, None);
+    b.ua.handle_input(b.now, Input::NetworkChanged);
+    assert_eq!(b.drain().len(), 1);
+    assert!(matches!(
+        b.events.last(),
+        Some(Event::FlowLost { registration, error: FlowError::NetworkChanged, .. }) if *registration == id
+    ));
+}
+
+#[test]
+fn a_refused_certificate_is_a_typed_registration_failure() {
+    let (mut b, config) = Bench::outbound(16, Transport::Tls);
+    let now = b.now;
+    let id = b.ua.register(now, config);
+    b.drain();
+    let flow = b.flow;
+    let error = FlowError::Certificate { detail: "not valid for sip.test".into() };
+    b.ua.handle_input(b.now, Input::FlowFailed { flow, error: error.clone() });
+    b.drain();
+    assert!(
+        matches!(
+            b.events.last(),
+            Some(Event::RegistrationFailed {
+                registration,
+                error: RegistrationError::Transport { error: e },
+                retry_in_ms: Some(_),
+            }) if *registration == id && *e == error
+        ),
+        "{:?}",
+        b.events
     );
 }

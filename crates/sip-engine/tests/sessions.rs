@@ -319,7 +319,13 @@ fn a_failed_send_ends_the_call_at_once() {
     let now = w.now;
     let a = w.ua(A).invite(now, "sip:bob@127.0.0.1:5062", addr(B)).unwrap();
     // The driver reports that sending to B failed (e.g. ICMP port unreachable).
-    w.ua(A).handle_input(now, sip_engine::Input::SendFailed { destination: addr(B) });
+    w.ua(A).handle_input(
+        now,
+        sip_engine::Input::FlowFailed {
+            flow: addr(B).into(),
+            error: sip_engine::FlowError::Refused,
+        },
+    );
     assert_eq!(ended(&mut w, A, SECOND), EndReason::TransportError);
     assert!(w.elapsed() < SECOND, "RFC 3261 §17.1.4: no waiting for Timer B");
     assert_eq!(w.ua(A).transactions(), 0);
@@ -371,4 +377,32 @@ fn callee_hanging_up_before_the_ack_waits_for_it() {
         "BYE {bye_sent:?} before ACK {ack_sent:?}"
     );
     assert_eq!(ended(&mut w, A, 5 * SECOND), EndReason::RemoteHangup);
+}
+
+#[test]
+fn a_call_over_tcp_uses_the_connection_and_never_retransmits() {
+    let mut w = World::new(40);
+    w.loss = 0.3;
+    let now = w.now;
+    let flow = sip_engine::Flow::new(sip_engine::Transport::Tcp, addr(B));
+    let a = w.ua(A).invite(now, "sip:bob@127.0.0.1:5062;transport=tcp", flow).unwrap();
+    let b = incoming(&mut w);
+    let now = w.now;
+    w.ua(B).answer(now, b).unwrap();
+    assert!(w.run_until_event(A, 5 * SECOND, |e| matches!(e, Event::Answered { .. })).is_some());
+    let now = w.now;
+    w.ua(A).hangup(now, a).unwrap();
+    assert_eq!(ended(&mut w, B, 5 * SECOND), EndReason::RemoteHangup);
+    assert_eq!(ended(&mut w, A, 5 * SECOND), EndReason::LocalHangup);
+    let texts: Vec<String> = w.log.iter().map(|s| s.text()).collect();
+    let invite = texts.iter().find(|t| t.starts_with("INVITE ")).unwrap();
+    assert!(invite.contains("Via: SIP/2.0/TCP 127.0.0.1:5061;"), "{invite}");
+    assert!(invite.contains("Contact: <sip:switchboard@127.0.0.1:5061;transport=tcp>"));
+    // Loss does not apply to streams, and nothing is sent twice on them.
+    let mut unique = texts.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), texts.len(), "a message was sent twice");
+    assert_eq!(texts.len(), 6, "INVITE, 180, 200, ACK, BYE, 200");
+    assert!(w.log.iter().all(|s| !s.dropped));
 }

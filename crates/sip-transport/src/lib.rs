@@ -6,11 +6,11 @@
 #![forbid(unsafe_code)]
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use sip_engine::{
-    CallError, CallId, Endpoint, Event, Input, Output, RegisterConfig, RegistrationId,
+    CallError, CallId, Endpoint, Event, Flow, FlowError, Input, Output, RegisterConfig,
+    RegistrationId,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -21,40 +21,14 @@ const MAX_DATAGRAM: usize = 65_535;
 /// A request to the user agent, answered on its `reply` channel.
 #[derive(Debug)]
 pub enum Command {
-    Invite {
-        target: String,
-        next_hop: SocketAddr,
-        reply: oneshot::Sender<Result<CallId, CallError>>,
-    },
-    Answer {
-        call: CallId,
-        reply: oneshot::Sender<Result<(), CallError>>,
-    },
-    Reject {
-        call: CallId,
-        status: u16,
-        reply: oneshot::Sender<Result<(), CallError>>,
-    },
-    Hangup {
-        call: CallId,
-        reply: oneshot::Sender<Result<(), CallError>>,
-    },
-    Hold {
-        call: CallId,
-        reply: oneshot::Sender<Result<(), CallError>>,
-    },
-    Resume {
-        call: CallId,
-        reply: oneshot::Sender<Result<(), CallError>>,
-    },
-    Register {
-        config: RegisterConfig,
-        reply: oneshot::Sender<RegistrationId>,
-    },
-    Unregister {
-        registration: RegistrationId,
-        reply: oneshot::Sender<bool>,
-    },
+    Invite { target: String, next_hop: Flow, reply: oneshot::Sender<Result<CallId, CallError>> },
+    Answer { call: CallId, reply: oneshot::Sender<Result<(), CallError>> },
+    Reject { call: CallId, status: u16, reply: oneshot::Sender<Result<(), CallError>> },
+    Hangup { call: CallId, reply: oneshot::Sender<Result<(), CallError>> },
+    Hold { call: CallId, reply: oneshot::Sender<Result<(), CallError>> },
+    Resume { call: CallId, reply: oneshot::Sender<Result<(), CallError>> },
+    Register { config: RegisterConfig, reply: oneshot::Sender<RegistrationId> },
+    Unregister { registration: RegistrationId, reply: oneshot::Sender<bool> },
 }
 
 /// Why the driver stopped.
@@ -84,7 +58,7 @@ pub async fn run_udp(
                         tracing::warn!(%source, "dropping oversized datagram");
                         continue;
                     }
-                    endpoint.handle_input(now, Input::Receive { source, data: &buf[..len] });
+                    endpoint.handle_input(now, Input::Receive { flow: Flow::udp(source), data: &buf[..len] });
                 }
                 // ICMP errors surface here on some platforms; they are not fatal for a server.
                 Err(error) if is_transient(&error) => tracing::debug!(%error, "transient receive error"),
@@ -141,10 +115,11 @@ async fn drain(
     loop {
         match endpoint.poll_output(now) {
             Output::Transmit(transmit) => {
-                if let Err(error) = socket.send_to(&transmit.data, transmit.destination).await {
-                    tracing::info!(destination = %transmit.destination, %error, "send failed");
-                    endpoint
-                        .handle_input(now, Input::SendFailed { destination: transmit.destination });
+                let flow = transmit.flow;
+                if let Err(error) = socket.send_to(&transmit.data, flow.remote).await {
+                    tracing::info!(%flow, %error, "send failed");
+                    let error = FlowError::Io { detail: error.to_string() };
+                    endpoint.handle_input(now, Input::FlowFailed { flow, error });
                 }
             }
             Output::Event(event) => {

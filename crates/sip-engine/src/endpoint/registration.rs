@@ -1,13 +1,15 @@
 //! Registration (RFC 3261 §10) with digest authentication (§22), refresh before expiry,
-//! 423 Interval Too Brief, and retry with backoff after failure (RFC 5626 §4.5).
+//! 423 Interval Too Brief, retry with backoff after failure, and RFC 5626 outbound: the binding
+//! names this device (`+sip.instance`, `reg-id`), the flow it was made on is kept alive with
+//! CRLF keep-alives, and a broken flow is registered again at once.
 //!
 //! ```text
 //!  register() ──> Registering ──2xx──> Registered ──refresh_at──> Registering (same Call-ID,
 //!                   │  ^  401/407: answer the challenge once per nonce      CSeq + 1)
-//!                   │  └─ 423: retry with Min-Expires
-//!                   │ failure (4xx–6xx, Timer F, transport)
-//!                   V
-//!                 Waiting ──retry_at (backoff, or Retry-After)──> Registering
+//!                   │  └─ 423: retry with Min-Expires           │ flow failed / keep-alive
+//!                   │ failure (4xx–6xx, Timer F, transport)     │ unanswered / network changed
+//!                   V                                           V
+//!                 Waiting ──retry_at (backoff, or Retry-After)──> Registering (FlowLost event)
 //!  unregister() ──> Unregistering (Expires: 0) ──final response or failure──> (removed)
 //! ```
 
@@ -19,8 +21,9 @@ use serde::Serialize;
 
 use super::{Endpoint, Output, Purpose};
 use crate::auth::{self, AuthError, Challenge, Credentials};
-use crate::message::{Headers, Method, NameAddr, Request, Response};
+use crate::message::{self, Headers, Method, NameAddr, Request, Response, Via};
 use crate::session::{EndReason, Event};
+use crate::transport::{Flow, FlowError};
 
 /// A registration handle, unique within one endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -34,11 +37,15 @@ pub struct RegisterConfig {
     pub registrar: String,
     /// The address-of-record, e.g. `sip:alice@sip.example.com`.
     pub aor: String,
-    /// Where the REGISTER is sent.
-    pub next_hop: SocketAddr,
+    /// Where the REGISTER is sent: a UDP address, or the TCP/TLS connection to it, which then
+    /// carries the requests to us as well.
+    pub next_hop: Flow,
     /// Asked-for lifetime in seconds (RFC 3261 §10.2.1.1).
     pub expires: u32,
     pub credentials: Option<Credentials>,
+    /// RFC 5626 outbound: register this device's flow (`reg-id` + `+sip.instance`, needs
+    /// [`crate::Config::instance_id`]) and keep it alive.
+    pub outbound: bool,
 }
 
 /// Why a registration failed.
@@ -55,13 +62,20 @@ pub enum RegistrationError {
     Rejected { status: u16, phrase: String },
     #[error("the registrar did not answer")]
     Timeout,
-    #[error("the registrar could not be reached")]
-    TransportError,
+    #[error("the registrar could not be reached: {error}")]
+    Transport { error: FlowError },
 }
 
 /// RFC 5626 §4.5: base and maximum of the retry backoff when every flow has failed.
 const BACKOFF_BASE: Duration = Duration::from_secs(30);
 const BACKOFF_MAX: Duration = Duration::from_secs(1800);
+/// RFC 5626 §4.4.1: without a Flow-Timer, keep-alives go every 95–120 s on TCP/TLS (80–100 % of
+/// 120 s) and every 24–30 s on UDP, where they only keep the NAT binding open.
+const KEEP_ALIVE_RELIABLE: Duration = Duration::from_secs(120);
+const KEEP_ALIVE_UDP: Duration = Duration::from_secs(30);
+/// A CRLF ping not answered within this time means the flow is dead (RFC 5626 §4.4.1).
+const PONG_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The shortest binding we accept as a success (RFC 3261 §10.2.1.1 suggests hours; a registrar
 /// that grants seconds would make refreshes a flood).
 const MIN_GRANTED: u32 = 10;
@@ -74,9 +88,25 @@ enum State {
     Unregistering,
 }
 
+/// Keep-alive state of a registered flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct KeepAlive {
+    interval: Duration,
+    next_ping: Instant,
+    /// A ping is out and its pong is due by then (reliable transports only).
+    pong_due: Option<Instant>,
+}
+
 #[derive(Debug)]
 pub(crate) struct Registration {
     config: RegisterConfig,
+    /// The Contact URI of the last REGISTER (to find our binding in the 2xx).
+    contact: String,
+    /// Our address as the registrar saw it (top Via `received`/`rport` of its responses).
+    public: Option<SocketAddr>,
+    keep_alive: Option<KeepAlive>,
+    /// We already re-registered once because the registrar saw another address.
+    readdressed: bool,
     call_id: String,
     local_tag: String,
     cseq: u32,
@@ -104,6 +134,10 @@ impl Endpoint {
             challenge: None,
             answered_nonce: None,
             failures: 0,
+            contact: String::new(),
+            public: None,
+            keep_alive: None,
+            readdressed: false,
             config,
         };
         self.registrations.insert(id, registration);
@@ -120,9 +154,20 @@ impl Endpoint {
     }
 
     fn send_register(&mut self, now: Instant, id: RegistrationId) {
-        let contact = format!("<{}>", self.local_uri());
+        let Some(flow) = self.registrations.get(&id).map(|r| r.config.next_hop) else { return };
+        let contact_uri = self.contact_uri(flow);
+        let instance = self.config.instance_id.clone();
         let Some(r) = self.registrations.get_mut(&id) else { return };
         r.cseq += 1;
+        r.keep_alive = None;
+        let outbound = r.config.outbound && instance.is_some();
+        // RFC 5626 §4.2: the binding names this device and the flow number; `ob` belongs only
+        // in dialog-forming requests.
+        let contact = match instance.filter(|_| outbound) {
+            Some(instance) => format!("<{contact_uri}>;reg-id=1;+sip.instance=\"<{instance}>\""),
+            None => format!("<{contact_uri}>"),
+        };
+        r.contact = contact_uri;
         let expires = if r.state == State::Unregistering { 0 } else { r.expires };
         // RFC 3261 §10.2: To and From carry the AOR; the Call-ID stays for every refresh.
         let mut headers = Headers::new();
@@ -148,11 +193,12 @@ impl Endpoint {
             let value = challenge.answer(&credentials, "REGISTER", &request.uri, count, &cnonce);
             request.headers.push(name, value);
         }
-        let next_hop = self.registrations.get(&id).map(|r| r.config.next_hop);
-        let Some(next_hop) = next_hop else { return };
-        self.add_common_request_headers(&mut request, false);
+        self.add_common_request_headers(&mut request, flow, false);
         request.headers.push("Contact", contact);
-        self.start_client(now, request, next_hop, None, Purpose::Register(id));
+        if outbound {
+            request.headers.push("Supported", "outbound");
+        }
+        self.start_client(now, request, flow, None, Purpose::Register(id));
     }
 
     pub(super) fn registration_response(
@@ -166,16 +212,31 @@ impl Endpoint {
             return;
         }
         let Some(r) = self.registrations.get_mut(&id) else { return };
+        // RFC 3581: the registrar tells us where it saw us; the next REGISTER (after a
+        // challenge, or right away below) and our calls on this flow use that as Contact.
+        if let Some(seen) = seen_address(response) {
+            r.public = Some(seen);
+        }
+        let (flow, sent_contact) = (r.config.next_hop, r.contact.clone());
+        let stale_contact = self.contact_uri(flow) != sent_contact;
+        let Some(r) = self.registrations.get_mut(&id) else { return };
         if r.state == State::Unregistering && !matches!(status, 401 | 407) {
             self.registrations.remove(&id);
             self.outputs.push_back(Output::Event(Event::Unregistered { registration: id }));
             return;
         }
         match status {
+            200..=299 if stale_contact && !r.readdressed => {
+                // Registered under an address nobody can reach us at: register the one the
+                // registrar saw (the old binding expires; with outbound it is replaced).
+                tracing::info!(registration = id.0, "registering the address the registrar saw");
+                r.readdressed = true;
+                self.send_register(now, id);
+            }
             200..=299 => {
-                let ours = self.local_uri();
+                let random = self.rng.next_u32();
                 let Some(r) = self.registrations.get_mut(&id) else { return };
-                let granted = granted_expires(&response.headers, &ours, r.expires);
+                let granted = granted_expires(&response.headers, &r.contact, r.expires);
                 if granted < MIN_GRANTED {
                     // A binding that is gone at once (or nearly) would make us re-register at
                     // round-trip speed: treat it as a failure with backoff.
@@ -189,6 +250,7 @@ impl Endpoint {
                     return;
                 }
                 r.failures = 0;
+                r.readdressed = false;
                 r.answered_nonce = None;
                 // RFC 3261 §10.2.4: refresh before the binding expires: at half its lifetime,
                 // or a minute before the end for long ones.
@@ -196,6 +258,7 @@ impl Endpoint {
                 let lead = if granted <= 120 { lifetime / 2 } else { Duration::from_secs(60) };
                 let refresh_at = now + lifetime - lead;
                 r.state = State::Registered { refresh_at };
+                r.keep_alive = keep_alive(now, r, response, random);
                 self.outputs.push_back(Output::Event(Event::Registered {
                     registration: id,
                     expires: granted,
@@ -287,7 +350,9 @@ impl Endpoint {
             return;
         }
         let error = match reason {
-            EndReason::TransportError => RegistrationError::TransportError,
+            EndReason::TransportError => RegistrationError::Transport {
+                error: FlowError::Io { detail: "sending failed".into() },
+            },
             _ => RegistrationError::Timeout,
         };
         self.registration_retry(now, id, error, None);
@@ -335,13 +400,128 @@ impl Endpoint {
 
     pub(super) fn registration_timeouts(&self) -> impl Iterator<Item = Instant> + '_ {
         self.registrations.values().filter_map(|r| match r.state {
-            State::Registered { refresh_at } => Some(refresh_at),
+            State::Registered { refresh_at } => {
+                let keep_alive = r.keep_alive.map(|k| k.pong_due.unwrap_or(k.next_ping));
+                Some(keep_alive.map_or(refresh_at, |k| k.min(refresh_at)))
+            }
             State::Waiting { retry_at } => Some(retry_at),
             State::Registering | State::Unregistering => None,
         })
     }
 
+    /// The registration whose flow this is (its Contact and outbound state apply to calls on it).
+    pub(super) fn registration_on(&self, flow: Flow) -> Option<&Registration> {
+        self.registrations.values().find(|r| r.config.next_hop == flow)
+    }
+
+    /// `flow` failed: registrations bound to it say so and register again at once (RFC 5626
+    /// §4.4: "the UA MUST ... form a new flow"); one that was registering fails with the flow's
+    /// error and retries with backoff.
+    ///
+    /// Returns the registrations that were registered on it: the caller re-registers them (with
+    /// [`Endpoint::reregister_after_flow_loss`]) once the flow's other transactions are failed.
+    pub(super) fn registration_flow_failed(
+        &mut self,
+        now: Instant,
+        flow: Flow,
+        error: &FlowError,
+    ) -> Vec<RegistrationId> {
+        // Their transactions die with the flow (finished ones too: nothing more can come).
+        self.clients
+            .retain(|_, c| c.destination != flow || !matches!(c.purpose, Purpose::Register(_)));
+        let on_flow: Vec<(RegistrationId, State)> = self
+            .registrations
+            .iter()
+            .filter(|(_, r)| r.config.next_hop == flow)
+            .map(|(id, r)| (*id, r.state))
+            .collect();
+        let mut lost = vec![];
+        for (id, state) in on_flow {
+            match state {
+                State::Registering => {
+                    let error = RegistrationError::Transport { error: error.clone() };
+                    self.registration_retry(now, id, error, None);
+                }
+                State::Unregistering => {
+                    self.registrations.remove(&id);
+                    self.outputs.push_back(Output::Event(Event::Unregistered { registration: id }));
+                }
+                State::Registered { .. } => lost.push(id),
+                State::Waiting { .. } => {}
+            }
+        }
+        lost
+    }
+
+    /// The machine slept or its network changed: no flow can be trusted.
+    pub(super) fn registrations_network_changed(&mut self, now: Instant) {
+        let registered: Vec<RegistrationId> = self
+            .registrations
+            .iter()
+            .filter(|(_, r)| matches!(r.state, State::Registered { .. } | State::Waiting { .. }))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in registered {
+            self.reregister_after_flow_loss(now, id, FlowError::NetworkChanged);
+        }
+    }
+
+    pub(super) fn reregister_after_flow_loss(
+        &mut self,
+        now: Instant,
+        id: RegistrationId,
+        error: FlowError,
+    ) {
+        let Some(r) = self.registrations.get_mut(&id) else { return };
+        let flow = r.config.next_hop;
+        r.state = State::Registering;
+        r.keep_alive = None;
+        r.public = None;
+        r.challenge = None;
+        r.answered_nonce = None;
+        self.outputs.push_back(Output::Event(Event::FlowLost { registration: id, flow, error }));
+        self.send_register(now, id);
+    }
+
+    /// A CRLF pong came on `flow`: its keep-alive is answered.
+    pub(super) fn registration_pong(&mut self, flow: Flow) {
+        for r in self.registrations.values_mut().filter(|r| r.config.next_hop == flow) {
+            if let Some(k) = r.keep_alive.as_mut() {
+                k.pong_due = None;
+            }
+        }
+    }
+
+    /// Sends due keep-alives; a pong that did not come fails the flow.
+    fn keep_alive_timers(&mut self, now: Instant) {
+        let mut dead = vec![];
+        let mut pings = vec![];
+        for r in self.registrations.values_mut() {
+            let Some(k) = r.keep_alive.as_mut() else { continue };
+            let flow = r.config.next_hop;
+            if k.pong_due.is_some_and(|due| due <= now) {
+                dead.push(flow);
+            } else if k.next_ping <= now {
+                // RFC 5626 §4.4.1: a double CRLF ping; on a stream a single CRLF pong follows.
+                pings.push(flow);
+                k.next_ping = now + k.interval;
+                if flow.transport.is_reliable() {
+                    k.pong_due = Some(now + PONG_TIMEOUT);
+                }
+            }
+        }
+        for flow in pings {
+            self.transmit(flow, b"\r\n\r\n".to_vec());
+        }
+        dead.dedup();
+        for flow in dead {
+            tracing::info!(%flow, "keep-alive not answered: the flow is gone");
+            self.fail_flow(now, flow, FlowError::KeepAliveTimeout);
+        }
+    }
+
     pub(super) fn registration_timers(&mut self, now: Instant) {
+        self.keep_alive_timers(now);
         let due: Vec<RegistrationId> = self
             .registrations
             .iter()
@@ -359,6 +539,61 @@ impl Endpoint {
             self.send_register(now, id);
         }
     }
+}
+
+impl Registration {
+    /// Our address as the registrar saw it.
+    pub(super) fn public_addr(&self) -> Option<SocketAddr> {
+        self.public
+    }
+
+    /// An RFC 5626 registration whose flow is kept alive (calls on it carry `ob`).
+    pub(super) fn is_outbound(&self) -> bool {
+        self.config.outbound && self.keep_alive.is_some()
+    }
+
+    /// The address-of-record (the From of calls placed on this registration's flow).
+    pub(super) fn aor(&self) -> &str {
+        &self.config.aor
+    }
+}
+
+/// The keep-alive schedule after a 2xx: RFC 5626 §4.4.1, at 80–100 % of the registrar's
+/// Flow-Timer or of the default for the transport. Plain (non-outbound) registrations on UDP get
+/// NAT keep-alives too; on streams only outbound ones (a registrar that does not know outbound
+/// may not answer pings).
+fn keep_alive(
+    now: Instant,
+    r: &Registration,
+    response: &Response,
+    random: u32,
+) -> Option<KeepAlive> {
+    let reliable = r.config.next_hop.transport.is_reliable();
+    let outbound = r.config.outbound && response.headers.has_option("Require", "outbound");
+    if reliable && !outbound {
+        return None;
+    }
+    let flow_timer = response
+        .headers
+        .get("Flow-Timer")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s >= 1)
+        .map(Duration::from_secs);
+    let base = flow_timer.unwrap_or(if reliable { KEEP_ALIVE_RELIABLE } else { KEEP_ALIVE_UDP });
+    let interval = base * 4 / 5 + base / 5 * (random % 1000) / 1000;
+    Some(KeepAlive { interval, next_ping: now + interval, pong_due: None })
+}
+
+/// Where the registrar saw us: the `received` (or sent-by host) and `rport` of the top Via.
+fn seen_address(response: &Response) -> Option<SocketAddr> {
+    let via = Via::parse(response.headers.get("Via")?).ok()?;
+    let port = via.rport.flatten()?;
+    let host = match &via.received {
+        Some(received) => received.as_str(),
+        None => message::split_host_port(&via.sent_by).0,
+    };
+    let ip = host.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
+    Some(SocketAddr::new(ip, port))
 }
 
 /// The lifetime the registrar granted: our Contact's `expires` (the 2xx lists every binding of

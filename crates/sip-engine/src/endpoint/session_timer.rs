@@ -186,7 +186,7 @@ impl Endpoint {
         if let Some(timer) = call.session_timer {
             request.headers.push("Session-Expires", timer.header(Side::Uac));
         }
-        self.add_common_request_headers(&mut request, true);
+        self.add_common_request_headers(&mut request, destination, true);
         request.headers.push("Supported", super::SUPPORTED);
         self.start_client(now, request, destination, Some(id), Purpose::Update);
     }
@@ -237,7 +237,10 @@ impl Endpoint {
         self.refresh_session_timer(now, id, &request.headers, Side::Uas);
         let timer = self.calls.get(&id).and_then(|c| c.session_timer);
         let mut response = self.response_for(request, 200, None);
-        self.add_contact(&mut response.headers);
+        let flow = self.calls.get(&id).map(|c| c.flow);
+        if let Some(flow) = flow {
+            self.add_contact(&mut response.headers, flow);
+        }
         if let Some(timer) = timer {
             response.headers.push("Session-Expires", timer.header(Side::Uas));
             if !timer.we_refresh {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
-use sip_engine::{Config, Endpoint, Event, Input, Output, PcmuNegotiator};
+use sip_engine::{Config, Endpoint, Event, Flow, Input, Output, PcmuNegotiator, Transport};
 
 pub const A: &str = "127.0.0.1:5061";
 pub const B: &str = "127.0.0.1:5062";
@@ -75,6 +75,9 @@ impl Sent {
 
 type Filter = Box<dyn FnMut(&Sent) -> Verdict>;
 
+/// A message in flight: transport, from, to, bytes.
+type Packet = (Transport, SocketAddr, SocketAddr, Vec<u8>);
+
 /// Two (or more) endpoints on a seeded network with loss, jitter and reordering.
 pub struct World {
     pub now: Instant,
@@ -89,7 +92,7 @@ pub struct World {
     pub delay: (Duration, Duration),
     filter: Option<Filter>,
     in_flight: BinaryHeap<Reverse<(Instant, u64, usize)>>,
-    packets: Vec<Option<(SocketAddr, SocketAddr, Vec<u8>)>>,
+    packets: Vec<Option<Packet>>,
     seq: u64,
 }
 
@@ -137,7 +140,9 @@ impl World {
                 let (from, ua) = &mut self.nodes[i];
                 let from = *from;
                 match ua.poll_output(self.now) {
-                    Output::Transmit(t) => self.send(from, t.destination, t.data),
+                    Output::Transmit(t) => {
+                        self.send_on(t.flow.transport, from, t.flow.remote, t.data)
+                    }
                     Output::Event(e) => self.events.push((from, self.now, e)),
                     Output::Timeout(at) => {
                         next = next.min(at);
@@ -151,16 +156,29 @@ impl World {
 
     /// Injects a datagram as if `from` had sent it (for hand-written peers).
     pub fn send(&mut self, from: SocketAddr, to: SocketAddr, data: Vec<u8>) {
+        self.send_on(Transport::Udp, from, to, data);
+    }
+
+    /// Like [`World::send`] on `transport`. A stream transport neither loses nor reorders (it
+    /// delivers after the shortest delay); the filter still applies, as a broken connection.
+    pub fn send_on(
+        &mut self,
+        transport: Transport,
+        from: SocketAddr,
+        to: SocketAddr,
+        data: Vec<u8>,
+    ) {
         let mut sent = Sent { at: self.now, from, to, data, dropped: false };
         let verdict = self.filter.as_mut().map_or(Verdict::Deliver, |f| f(&sent));
-        let lost = (self.rng.next_u32() as f64 / u32::MAX as f64) < self.loss;
+        let reliable = transport.is_reliable();
+        let lost = !reliable && (self.rng.next_u32() as f64 / u32::MAX as f64) < self.loss;
         sent.dropped = verdict == Verdict::Drop || lost;
         if !sent.dropped {
             let (lo, hi) = self.delay;
-            let spread = (hi - lo).as_micros() as u64;
+            let spread = if reliable { 0 } else { (hi - lo).as_micros() as u64 };
             let jitter = if spread == 0 { 0 } else { self.rng.next_u64() % spread };
             let at = self.now + lo + Duration::from_micros(jitter);
-            self.packets.push(Some((from, to, sent.data.clone())));
+            self.packets.push(Some((transport, from, to, sent.data.clone())));
             self.in_flight.push(Reverse((at, self.seq, self.packets.len() - 1)));
             self.seq += 1;
         }
@@ -193,9 +211,12 @@ impl World {
                     break;
                 }
                 self.in_flight.pop();
-                let Some((from, to, data)) = self.packets[index].take() else { continue };
+                let Some((transport, from, to, data)) = self.packets[index].take() else {
+                    continue;
+                };
                 if let Some((_, ua)) = self.nodes.iter_mut().find(|(a, _)| *a == to) {
-                    ua.handle_input(self.now, Input::Receive { source: from, data: &data });
+                    let flow = Flow::new(transport, from);
+                    ua.handle_input(self.now, Input::Receive { flow, data: &data });
                 }
             }
             for (_, ua) in &mut self.nodes {
