@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use switchboard_tests::{Cli, Kamailio, artifacts, free_udp_port, require, run_bounded, workspace};
 
@@ -87,5 +87,90 @@ fn a_call_through_kamailio_reaches_the_registered_agent() {
     let incoming = cli.wait_for("incoming", Duration::ZERO);
     assert!(incoming["from"].as_str().unwrap().contains("alice@sip.test"), "{incoming}");
     assert_eq!(cli.wait_for("ended", Duration::from_secs(5))["reason"], "local-hangup");
+    cli.terminate(Duration::from_secs(10));
+}
+
+/// Trusts the test CA the way a deployment would: `sip.tls_ca_file` in the settings file (not
+/// the `dangerous` option).
+fn trust_test_ca(dir: &Path) {
+    let settings = dir.join("config/switchboard/settings.toml");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    let ca = dir.join("certs/ca.pem");
+    std::fs::write(&settings, format!("[sip]\ntls_ca_file = \"{}\"\n", ca.display())).unwrap();
+}
+
+/// `switchboard-cli register` as bob over TLS to `kamailio`, answering calls.
+fn register_tls(kamailio: &Kamailio, dir: &Path, extra: &[&str]) -> Cli {
+    let registrar = format!("sip:127.0.0.1:{}", kamailio.tls_port.unwrap());
+    let mut args = vec![
+        "register",
+        "--registrar",
+        &registrar,
+        "--transport",
+        "tls",
+        "--domain",
+        "sip.test",
+        "--user",
+        "bob",
+    ];
+    args.extend_from_slice(extra);
+    Cli::start_with_env(&args, &[("SWITCHBOARD_SIP_PASSWORD", "bob-secret")], dir)
+}
+
+/// TCP sockets in LISTEN state owned by `pid` (from `ss`).
+fn listening_tcp_sockets(pid: u32) -> Vec<String> {
+    let out = Command::new("ss").args(["-Hltnp"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("pid={pid},")))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn registers_over_tls_and_comes_back_after_the_connection_is_killed() {
+    let dir = artifacts("kamailio_tls_flow");
+    let kamailio = Kamailio::start_tls(&dir, "server");
+    trust_test_ca(&dir);
+    let mut cli = register_tls(&kamailio, &dir, &["--auto-answer"]);
+    cli.wait_for("registered", Duration::from_secs(10));
+    kamailio.wait_for_log("REGISTERED bob from 127.0.0.1:", Duration::from_secs(5));
+    assert!(
+        listening_tcp_sockets(cli.pid()).is_empty(),
+        "the agent must not listen on TCP/TLS: {:?}",
+        listening_tcp_sockets(cli.pid())
+    );
+    // Kill the registered connection under the agent, as a NAT timeout or a network change
+    // would (ss -K destroys our end of it).
+    let tls_port = kamailio.tls_port.unwrap().to_string();
+    let killed = Instant::now();
+    let status = Command::new(require("ss", "iproute2"))
+        .args(["-K", "dst", "127.0.0.1", "dport", "=", &tls_port])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "ss -K failed");
+    let lost = cli.wait_for("flow-lost", Duration::from_secs(5));
+    assert_eq!(lost["flow"]["transport"], "tls", "{lost}");
+    cli.wait_for_nth("registered", 2, Duration::from_secs(5));
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(5), "registered again after {took:?}");
+    cli.terminate(Duration::from_secs(10));
+    assert_eq!(cli.count("unregistered"), 1, "{:?}", cli.events);
+}
+
+#[test]
+fn a_certificate_for_another_name_is_refused_with_a_typed_error() {
+    let dir = artifacts("kamailio_tls_wrong_name");
+    let kamailio = Kamailio::start_tls(&dir, "other");
+    trust_test_ca(&dir);
+    let mut cli = register_tls(&kamailio, &dir, &[]);
+    let failed = cli.wait_for("registration-failed", Duration::from_secs(10));
+    assert_eq!(failed["reason"], "transport", "{failed}");
+    assert_eq!(failed["error"]["kind"], "certificate", "{failed}");
+    let detail = failed["error"]["detail"].as_str().unwrap();
+    assert!(detail.contains("sip.test"), "the error names the expected domain: {detail}");
+    assert!(failed["retry_in_ms"].is_u64(), "a server may fix its certificate: {failed}");
+    assert_eq!(cli.count("registered"), 0);
     cli.terminate(Duration::from_secs(10));
 }

@@ -70,6 +70,8 @@ impl Cli {
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)], dir: &Path) -> Self {
         let stderr = std::fs::File::create(dir.join("cli.stderr")).unwrap();
         let mut child = Command::new(cli_binary())
+            // Settings and the instance id live in the test's own directory.
+            .env("XDG_CONFIG_HOME", dir.join("config"))
             .envs(env.iter().copied())
             .args(args)
             .args(["--bind", "udp:127.0.0.1:0"])
@@ -120,6 +122,26 @@ impl Cli {
                 Err(_) => panic!("no '{name}' event within {limit:?}; saw {:?}", self.events),
             }
         }
+    }
+
+    /// Waits until `n` events named `name` have come (counting earlier ones); returns the
+    /// `n`-th.
+    pub fn wait_for_nth(&mut self, name: &str, n: usize, limit: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(found) = self.events.iter().filter(|e| e["event"] == name).nth(n - 1) {
+                return found.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(value) => self.events.push(value),
+                Err(_) => panic!("no {n} '{name}' events within {limit:?}; saw {:?}", self.events),
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Collects events until the process exits (at most `limit`), returning its status.
@@ -257,6 +279,8 @@ impl Cli {
 pub struct Kamailio {
     child: Child,
     pub port: u16,
+    /// The TLS port, when started with [`Kamailio::start_tls`].
+    pub tls_port: Option<u16>,
     log: PathBuf,
 }
 
@@ -264,6 +288,32 @@ impl Kamailio {
     /// Starts Kamailio with users alice and bob (passwords `alice-secret`, `bob-secret`) and
     /// the given extra `-A` defines; waits until it logs that it is ready.
     pub fn start(dir: &Path, defines: &[&str]) -> Self {
+        Self::start_inner(dir, defines, None)
+    }
+
+    /// Like [`Kamailio::start`], also listening on TLS with `certificate` (`server`: valid for
+    /// sip.test and 127.0.0.1; `other`: valid for other.test only) from a test CA made in
+    /// `dir/certs` (its root: `dir/certs/ca.pem`).
+    pub fn start_tls(dir: &Path, certificate: &str) -> Self {
+        let certs = dir.join("certs");
+        if !certs.join("ca.pem").exists() {
+            require("openssl", "openssl");
+            let status = Command::new("sh")
+                .arg(workspace().join("tests/interop/kamailio/make-certs.sh"))
+                .arg(&certs)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "make-certs.sh failed");
+        }
+        let tls_port = free_port_both();
+        let cert = format!("TLS_CERT=\"{}\"", certs.join(format!("{certificate}.pem")).display());
+        let key = format!("TLS_KEY=\"{}\"", certs.join(format!("{certificate}.key")).display());
+        let port = format!("TLS_PORT={tls_port}");
+        Self::start_inner(dir, &["WITH_TLS", &port, &cert, &key], Some(tls_port))
+    }
+
+    fn start_inner(dir: &Path, defines: &[&str], tls_port: Option<u16>) -> Self {
         use std::os::unix::process::CommandExt as _;
         let kamailio = require("kamailio", "kamailio");
         let config = workspace().join("tests/interop/kamailio/kamailio.cfg");
@@ -293,7 +343,7 @@ impl Kamailio {
             .stderr(file)
             .spawn()
             .unwrap();
-        let kamailio = Kamailio { child, port, log };
+        let kamailio = Kamailio { child, port, tls_port, log };
         kamailio.wait_for_log("SWITCHBOARD-KAMAILIO-READY", Duration::from_secs(15));
         kamailio
     }

@@ -26,6 +26,16 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub sip: SipSection,
+    /// Settings that weaken security, kept apart so that nobody sets one by accident.
+    pub dangerous: DangerousSection,
+}
+
+/// `[dangerous]`: only for lab setups.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DangerousSection {
+    /// Accept any TLS server certificate (no trust chain, no name check).
+    pub tls_accept_invalid_certificates: bool,
 }
 
 /// `[sip]`: the SIP account and transport.
@@ -42,6 +52,12 @@ pub struct SipSection {
     pub auth_user: Option<String>,
     /// Registration lifetime to ask for, in seconds.
     pub expires: u32,
+    /// `udp`, `tcp` or `tls` when the registrar URI names no transport.
+    pub transport: Option<String>,
+    /// Every out-of-dialog request goes to this SIP URI (the SBC), whatever its target.
+    pub outbound_proxy: Option<String>,
+    /// A PEM file of CA certificates trusted besides the OS store (a private PKI's root).
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for SipSection {
@@ -54,6 +70,9 @@ impl Default for SipSection {
             domain: None,
             auth_user: None,
             expires: 3600,
+            transport: None,
+            outbound_proxy: None,
+            tls_ca_file: None,
         }
     }
 }
@@ -149,11 +168,15 @@ impl Config {
         }
         let (section, name) =
             key.split_once('.').ok_or_else(|| ConfigError::UnknownKey { key: key.to_owned() })?;
-        // Numbers stay numbers; everything else is a string.
-        let parsed = value
-            .parse::<i64>()
-            .map(toml::Value::Integer)
-            .unwrap_or_else(|_| toml::Value::String(value.to_owned()));
+        // Numbers and booleans keep their type; everything else is a string.
+        let parsed = match value {
+            "true" => toml::Value::Boolean(true),
+            "false" => toml::Value::Boolean(false),
+            _ => value
+                .parse::<i64>()
+                .map(toml::Value::Integer)
+                .unwrap_or_else(|_| toml::Value::String(value.to_owned())),
+        };
         let mut user = self.user.clone();
         let table = user
             .entry(section.to_owned())
@@ -181,6 +204,50 @@ impl Config {
         self.effective = effective;
         Ok(())
     }
+}
+
+impl Config {
+    /// The TLS trust these settings ask for.
+    pub fn tls(&self) -> sip_transport::TlsSettings {
+        sip_transport::TlsSettings {
+            extra_ca_file: self.effective.sip.tls_ca_file.clone(),
+            dangerous_accept_invalid_certificates: self
+                .effective
+                .dangerous
+                .tls_accept_invalid_certificates,
+        }
+    }
+
+    /// This device's RFC 5626 instance URN, created on first use and kept beside the settings
+    /// (a registrar recognises the device by it across restarts and replaces its old binding).
+    pub fn instance_id(&self) -> Result<String, ConfigError> {
+        let path = self.paths.settings.with_file_name("instance-id");
+        match std::fs::read_to_string(&path) {
+            Ok(text) if text.trim().starts_with("urn:uuid:") => return Ok(text.trim().to_owned()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        }
+        let id = new_uuid_urn(rand::random());
+        write_atomically(&path, &format!("{id}\n"))?;
+        Ok(id)
+    }
+}
+
+/// A random (version 4) UUID as a URN (RFC 4122 §4.4).
+fn new_uuid_urn(bytes: [u8; 16]) -> String {
+    let mut b = bytes;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
@@ -294,5 +361,21 @@ mod tests {
         let mut config = Config::load(p).expect("loads");
         assert!(matches!(config.set("sip.nope", "1"), Err(ConfigError::UnknownKey { .. })));
         assert!(matches!(config.set("sip.expires", "soon"), Err(ConfigError::BadValue { .. })));
+    }
+
+    #[test]
+    fn dangerous_settings_and_the_instance_id() {
+        let dir = temp_dir("dangerous");
+        let mut config = Config::load(paths(&dir)).expect("loads");
+        assert!(!config.tls().dangerous_accept_invalid_certificates, "verified by default");
+        config.set("dangerous.tls_accept_invalid_certificates", "true").expect("settable");
+        config.set("sip.tls_ca_file", "/etc/ssl/private-ca.pem").expect("settable");
+        let tls = config.tls();
+        assert!(tls.dangerous_accept_invalid_certificates);
+        assert_eq!(tls.extra_ca_file, Some(PathBuf::from("/etc/ssl/private-ca.pem")));
+        let id = config.instance_id().expect("created");
+        assert_eq!(id.len(), "urn:uuid:".len() + 36, "{id}");
+        assert_eq!(&id[23..24], "4", "version 4: {id}");
+        assert_eq!(config.instance_id().expect("kept"), id, "stable across calls");
     }
 }

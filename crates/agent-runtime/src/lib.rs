@@ -16,12 +16,13 @@ use sip_engine::{
     CallError, CallId, Config, Credentials, Endpoint, Event, Flow, PcmuNegotiator, RegisterConfig,
     RegistrationId, Secret,
 };
-use sip_transport::{Command, DriverError};
+use sip_transport::{Command, DriverConfig, DriverError};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use settings::{BindAddr, BindAddrError, SipSettings, Transport};
+pub use sip_transport::TlsSettings;
 
 /// Why the agent could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,8 @@ pub enum AgentError {
     Usage(String),
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Tls(#[from] sip_transport::TlsConfigError),
 }
 
 /// A running agent.
@@ -46,6 +49,7 @@ pub struct Agent {
     commands: mpsc::Sender<Command>,
     events: mpsc::UnboundedReceiver<Event>,
     local_addr: SocketAddr,
+    outbound_proxy: Option<String>,
     driver: JoinHandle<Result<(), DriverError>>,
 }
 
@@ -58,16 +62,21 @@ impl Agent {
             .map_err(|source| AgentError::Bind { addr: bind, source })?;
         let local_addr =
             socket.local_addr().map_err(|source| AgentError::Bind { addr: bind, source })?;
+        let tls = sip_transport::client_config(&settings.tls)?;
         let mut config = Config::new(local_addr);
         config.user = settings.user.clone();
         config.display_name = settings.display_name.clone();
+        config.instance_id = settings.instance_id.clone();
         let negotiator = PcmuNegotiator::new(local_addr.ip(), settings.media_port);
         let endpoint = Endpoint::new(config, Box::new(StdRng::from_os_rng()), Box::new(negotiator));
         let (commands, command_rx) = mpsc::channel(64);
         let (event_tx, events) = mpsc::unbounded_channel();
-        let driver = tokio::spawn(sip_transport::run_udp(endpoint, socket, command_rx, event_tx));
+        let driver_config = DriverConfig::new(tls);
+        let driver =
+            tokio::spawn(sip_transport::run(endpoint, socket, driver_config, command_rx, event_tx));
         tracing::info!(%local_addr, "SIP user agent listening");
-        Ok(Self { commands, events, local_addr, driver })
+        let outbound_proxy = settings.outbound_proxy.clone();
+        Ok(Self { commands, events, local_addr, outbound_proxy, driver })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -82,7 +91,8 @@ impl Agent {
     /// Calls a SIP URI. The next hop is the URI's host: an IP literal, or a name resolved to
     /// its A/AAAA records (RFC 3263 NAPTR/SRV selection is not done yet).
     pub async fn invite(&self, target: &str) -> Result<CallId, AgentError> {
-        let next_hop = next_hop(target).await?;
+        let via = self.outbound_proxy.as_deref().unwrap_or(target);
+        let next_hop = self.resolve(via, None).await?;
         let target = target.to_owned();
         self.request(|reply| Command::Invite { target, next_hop, reply }).await
     }
@@ -111,16 +121,25 @@ impl Agent {
     /// `sip:USER@DOMAIN`, the domain defaulting to the registrar's host. The binding is
     /// refreshed until [`Agent::unregister`]; outcomes arrive as events.
     pub async fn register(&self, account: &Account) -> Result<RegistrationId, AgentError> {
-        let next_hop = next_hop(&account.registrar).await?;
+        let registrar = account.registrar.trim().trim_matches(['<', '>']);
+        let registrar = match account.transport {
+            Some(transport) if sip_engine::Transport::from_uri(registrar).is_none() => {
+                format!("{registrar};transport={}", transport.param())
+            }
+            _ => registrar.to_owned(),
+        };
         let domain = match &account.domain {
             Some(domain) => domain.clone(),
-            None => host_of(&account.registrar).ok_or_else(|| AgentError::Resolve {
-                host: account.registrar.clone(),
+            None => host_of(&registrar).ok_or_else(|| AgentError::Resolve {
+                host: registrar.clone(),
                 reason: "no host".into(),
             })?,
         };
+        let via = self.outbound_proxy.as_deref().unwrap_or(&registrar);
+        // RFC 5922 §7.2: the server proves the SIP domain we register in.
+        let next_hop = self.resolve(via, Some(&domain)).await?;
         let config = RegisterConfig {
-            registrar: account.registrar.trim().trim_matches(['<', '>']).to_owned(),
+            registrar: registrar.clone(),
             aor: format!("sip:{}@{domain}", account.user),
             next_hop,
             expires: account.expires,
@@ -128,7 +147,7 @@ impl Agent {
                 username: account.auth_user.clone().unwrap_or_else(|| account.user.clone()),
                 password,
             }),
-            outbound: true,
+            outbound: account.outbound,
         };
         let (reply, answer) = oneshot::channel();
         self.commands
@@ -146,6 +165,23 @@ impl Agent {
             .await
             .map_err(|_| AgentError::Stopped)?;
         answer.await.map_err(|_| AgentError::Stopped)
+    }
+
+    /// The flow for an out-of-dialog request towards `uri`; for TLS the driver learns the name
+    /// the server must prove (`domain`, else the URI's host when it is a name).
+    async fn resolve(&self, uri: &str, domain: Option<&str>) -> Result<Flow, AgentError> {
+        let flow = next_hop(uri).await?;
+        if flow.transport == sip_engine::Transport::Tls {
+            let host = host_of(uri).filter(|h| h.parse::<std::net::IpAddr>().is_err());
+            if let Some(name) = domain.map(str::to_owned).or(host) {
+                let remote = flow.remote;
+                self.commands
+                    .send(Command::TlsName { remote, name })
+                    .await
+                    .map_err(|_| AgentError::Stopped)?;
+            }
+        }
+        Ok(flow)
     }
 
     /// Stops the driver (calls still up are abandoned: hang them up first).
@@ -177,6 +213,10 @@ pub struct Account {
     pub password: Option<Secret>,
     /// Asked-for registration lifetime in seconds.
     pub expires: u32,
+    /// The transport when the registrar URI names none (`;transport=` wins).
+    pub transport: Option<sip_engine::Transport>,
+    /// RFC 5626 outbound: keep this device's flow alive and re-register when it breaks.
+    pub outbound: bool,
 }
 
 /// The environment variable that carries the SIP password for automation.

@@ -1,5 +1,5 @@
-//! Agent settings. Loading them from the OS config directory and overlaying managed policy
-//! comes with the registration work; today the CLI builds them from its flags.
+//! What the running agent needs: the bind address and the SIP identity, TLS trust, the device's
+//! instance URN and an outbound proxy. [`crate::config`] reads them from files.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -7,7 +7,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// SIP transports. Only UDP is implemented so far.
+/// Transports the SIP socket can bind. Only UDP listens: TCP and TLS connections are opened by
+/// us and carry requests back (RFC 5626), so they need no listening socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
@@ -61,11 +62,25 @@ pub struct SipSettings {
     pub display_name: Option<String>,
     /// The RTP port advertised in SDP (no media flows until the audio engine lands).
     pub media_port: u16,
+    /// How TLS servers are verified.
+    pub tls: sip_transport::TlsSettings,
+    /// This device's RFC 5626 instance URN (see [`crate::config::instance_id`]).
+    pub instance_id: Option<String>,
+    /// Every out-of-dialog request goes here (a SIP URI) instead of to its target's host.
+    pub outbound_proxy: Option<String>,
 }
 
 impl SipSettings {
     pub fn new(bind: BindAddr) -> Self {
-        Self { bind, user: "switchboard".to_owned(), display_name: None, media_port: 40000 }
+        Self {
+            bind,
+            user: "switchboard".to_owned(),
+            display_name: None,
+            media_port: 40000,
+            tls: sip_transport::TlsSettings::default(),
+            instance_id: None,
+            outbound_proxy: None,
+        }
     }
 }
 

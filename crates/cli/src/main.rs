@@ -60,6 +60,9 @@ struct AccountArgs {
     /// Registration lifetime to ask for, in seconds.
     #[arg(long, default_value_t = 3600)]
     expires: u32,
+    /// Transport to the registrar when its URI names none (setting `sip.transport`).
+    #[arg(long, value_name = "udp|tcp|tls")]
+    transport: Option<sip_engine::Transport>,
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +76,10 @@ struct Common {
     /// Hang up this many seconds after the call is answered.
     #[arg(long, value_name = "SECS")]
     hangup_after: Option<f64>,
+    /// Send every out-of-dialog request to this SIP URI, e.g. sip:sbc.example.com;transport=tls
+    /// (setting `sip.outbound_proxy`).
+    #[arg(long, value_name = "SIP-URI")]
+    outbound_proxy: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -194,9 +201,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// The settings file and policy (flags win over both for what they name).
+fn load_config() -> Result<agent_runtime::config::Config, AgentError> {
+    use agent_runtime::config::{Config, ConfigPaths};
+    let paths = ConfigPaths::system()
+        .ok_or_else(|| AgentError::Usage("no home directory to keep settings in".into()))?;
+    Ok(Config::load(paths)?)
+}
+
 async fn start(common: &Common) -> Result<Agent, AgentError> {
+    let config = load_config()?;
     let mut settings = SipSettings::new(common.bind);
     settings.user = common.user.clone();
+    settings.tls = config.tls();
+    settings.instance_id = Some(config.instance_id()?);
+    settings.outbound_proxy =
+        common.outbound_proxy.clone().or_else(|| config.settings().sip.outbound_proxy.clone());
     let agent = Agent::start(&settings).await?;
     emit(&CliEvent::Listening { address: format!("udp:{}", agent.local_addr()) });
     Ok(agent)
@@ -236,7 +256,7 @@ fn settings(command: SettingsCommand) -> Result<ExitCode, AgentError> {
     use agent_runtime::config::{Config, ConfigPaths};
     let paths = ConfigPaths::system()
         .ok_or_else(|| AgentError::Usage("no home directory to keep settings in".into()))?;
-    let mut config = Config::load(paths.clone()).map_err(AgentError::Config)?;
+    let mut config = Config::load(paths.clone())?;
     if let SettingsCommand::Set { key, value } = &command {
         config.set(key, value).map_err(AgentError::Config)?;
     }
@@ -271,6 +291,18 @@ async fn register_account(
         auth_user: args.account.auth_user.clone(),
         password: std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()).map(Secret::new),
         expires: args.account.expires,
+        transport: match args.account.transport {
+            Some(transport) => Some(transport),
+            None => load_config()?
+                .settings()
+                .sip
+                .transport
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e: sip_engine::UnknownTransport| AgentError::Usage(e.to_string()))?,
+        },
+        outbound: true,
     };
     agent.register(&account).await.map(Some)
 }
@@ -343,15 +375,14 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
 
 /// Unregisters (waiting at most 5 s for the registrar) and stops the agent.
 async fn stop_agent(mut agent: Agent, registration: Option<RegistrationId>) {
-    if let Some(registration) = registration {
-        if agent.unregister(registration).await.unwrap_or(false) {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while let Ok(Some(event)) = tokio::time::timeout_at(deadline, agent.next_event()).await
-            {
-                emit(&event);
-                if matches!(event, Event::Unregistered { .. }) {
-                    break;
-                }
+    if let Some(registration) = registration
+        && agent.unregister(registration).await.unwrap_or(false)
+    {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, agent.next_event()).await {
+            emit(&event);
+            if matches!(event, Event::Unregistered { .. }) {
+                break;
             }
         }
     }

@@ -843,15 +843,14 @@ impl Endpoint {
         };
         // An offer we cannot take is refused now, before anything rings (RFC 3261 §13.3.1.1);
         // the answer itself is made again when the call is answered.
-        if !request.body.is_empty() {
-            if let Err(error) = self.negotiator.answer_offer(id, &request.body, Direction::SendRecv)
-            {
-                self.negotiator.release(id);
-                let mut response = self.response_for(&request, 488, Some(&local_tag));
-                response.headers.push("Warning", self.warning(&error.to_string()));
-                self.respond(now, key, response);
-                return;
-            }
+        if !request.body.is_empty()
+            && let Err(error) = self.negotiator.answer_offer(id, &request.body, Direction::SendRecv)
+        {
+            self.negotiator.release(id);
+            let mut response = self.response_for(&request, 488, Some(&local_tag));
+            response.headers.push("Warning", self.warning(&error.to_string()));
+            self.respond(now, key, response);
+            return;
         }
         self.dialogs.insert((dialog.call_id.clone(), local_tag.clone()), id);
         let reliable = request.headers.has_option("Require", "100rel");
@@ -1065,16 +1064,12 @@ impl Endpoint {
 
     fn receive_ack(&mut self, now: Instant, key: &ServerKey, e: &Essentials, request: Request) {
         // An ACK for a non-2xx final response belongs to the INVITE server transaction.
-        if let Some(entry) = self.servers.get_mut(key) {
-            if let ServerKind::Invite(tx) = &mut entry.tx {
-                if !matches!(
-                    tx.state,
-                    crate::transaction::server::InviteServerState::Accepted { .. }
-                ) {
-                    tx.on_ack(now);
-                    return;
-                }
-            }
+        if let Some(entry) = self.servers.get_mut(key)
+            && let ServerKind::Invite(tx) = &mut entry.tx
+            && !matches!(tx.state, crate::transaction::server::InviteServerState::Accepted { .. })
+        {
+            tx.on_ack(now);
+            return;
         }
         // RFC 3261 §13.3.1.4: an ACK for a 2xx is in the dialog and stops its retransmission.
         let Some(id) = self.find_dialog(&e.call_id, e.to.tag.as_deref()) else { return };
