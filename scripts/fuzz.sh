@@ -58,6 +58,7 @@ target_options() {
         sip_message) echo "-max_len=8192 -dict=$repo_root/fuzz/dicts/sip.dict" ;;
         endpoint_input) echo "-max_len=8192 -dict=$repo_root/fuzz/dicts/sip.dict" ;;
         sdp) echo "-max_len=4096 -dict=$repo_root/fuzz/dicts/sdp.dict" ;;
+        stream_framer) echo "-max_len=8192 -dict=$repo_root/fuzz/dicts/sip.dict" ;;
         *) echo "" ;;
     esac
 }

@@ -31,7 +31,7 @@
 //! A file without `~~~~` is a single datagram, so plain SIP messages work as seeds.
 //!
 //! Invariants checked (a failure is a crash): nothing panics; every datagram the endpoint sends
-//! parses with `message::parse`, and every request it sends passes its own `essentials()`
+//! (but a CRLF keep-alive) parses with `message::parse`, and every request it sends passes its own `essentials()`
 //! checks; one input never produces an unbounded burst of output; after
 //! `Input::Timeout` at `now` the next timeout is later than `now` (a driver would spin); once
 //! the peer falls silent, the endpoint goes idle (no timer armed) within a bounded number of
@@ -51,7 +51,7 @@ use rand_chacha::rand_core::SeedableRng;
 use sip_engine::message::{self, Message};
 use sip_engine::{
     CallId, Config, Credentials, Endpoint, Event, Flow, FlowError, Input, Output, PcmuNegotiator,
-    RegisterConfig, Secret, Transport,
+    RegisterConfig, RegistrationId, Secret, Transport,
 };
 
 const SEPARATOR: &[u8] = b"~~~~";
@@ -103,6 +103,7 @@ struct Harness {
     next: Instant,
     peer: Flow,
     calls: Vec<CallId>,
+    registrations: Vec<RegistrationId>,
     learnt: Learnt,
 }
 
@@ -123,6 +124,7 @@ impl Harness {
             next: now + IDLE,
             peer: Flow::udp(PEER.parse().expect("peer address")),
             calls: vec![],
+            registrations: vec![],
             learnt: Learnt::default(),
         }
     }
@@ -154,6 +156,10 @@ impl Harness {
 
     fn sent(&mut self, destination: Flow, data: &[u8]) {
         trace!("[{:?}] >>> to {destination}\n{}", self.elapsed(), String::from_utf8_lossy(data));
+        // RFC 5626 keep-alives are the one thing sent that is not a message.
+        if data == b"\r\n\r\n" {
+            return;
+        }
         let message = match message::parse(data) {
             Ok(m) => m,
             Err(e) => panic!(
@@ -257,7 +263,7 @@ impl Harness {
                     }),
                     outbound: true,
                 };
-                self.ua.register(now, config);
+                self.registrations.push(self.ua.register(now, config));
                 Ok(())
             }
             ("tcp", _) => {
@@ -334,8 +340,13 @@ impl Harness {
         out
     }
 
-    /// The peer is silent from now on: let the timers run out.
+    /// The peer is silent from now on: let the timers run out. Registrations retry for ever by
+    /// design, so they are removed first (as a shutdown would).
     fn quiesce(&mut self) {
+        for id in std::mem::take(&mut self.registrations) {
+            self.ua.unregister(self.now, id);
+        }
+        self.drain();
         for _ in 0..MAX_QUIET_FIRES {
             if self.next - self.now >= IDLE {
                 if self.ua.active_calls() == 0 {

@@ -1954,7 +1954,10 @@ fn record_route(headers: &Headers) -> Vec<String> {
     headers
         .get_all("Record-Route")
         .filter(|route| {
-            let usable = NameAddr::parse(route, "Record-Route").is_ok();
+            // The URI the dialog would use (`uri_of`) must be the one the parser saw: an entry
+            // with an unclosed `<` is not.
+            let usable = NameAddr::parse(route, "Record-Route")
+                .is_ok_and(|n| message::valid_uri(&n.uri) && n.uri == crate::dialog::uri_of(route));
             if !usable {
                 tracing::debug!("ignoring a malformed Record-Route entry");
             }

@@ -39,6 +39,7 @@
 pub mod auth;
 mod dialog;
 pub mod endpoint;
+pub mod framing;
 pub mod message;
 pub mod negotiator;
 pub mod sdp;

@@ -139,7 +139,9 @@ impl Headers {
 
     /// The URI of the (first) Contact, when it is a usable name-addr.
     pub fn contact_uri(&self) -> Option<String> {
-        self.get("Contact").and_then(|c| NameAddr::parse(c, "Contact").ok()).map(|c| c.uri)
+        let contact = self.get("Contact").and_then(|c| NameAddr::parse(c, "Contact").ok())?;
+        // A remote target becomes our Request-URI: it must be one we can send.
+        valid_uri(&contact.uri).then_some(contact.uri)
     }
 
     /// True when a comma-separated option-tag header (Require, Supported) lists `tag`.
@@ -299,7 +301,7 @@ pub(crate) fn valid_uri(uri: &str) -> bool {
     let Some((scheme, rest)) = uri.split_once(':') else { return false };
     if scheme.is_empty()
         || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-        || uri.chars().any(|c| c.is_whitespace() || c.is_control())
+        || uri.chars().any(|c| c.is_whitespace() || c.is_control() || "<>\"".contains(c))
     {
         return false;
     }

@@ -9,7 +9,6 @@
 //! the engine the network changed.
 #![forbid(unsafe_code)]
 
-mod framing;
 mod network;
 mod stream;
 mod tls;
@@ -26,7 +25,6 @@ use sip_engine::{
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
-pub use framing::{Frame, Framer, FramingError};
 pub use tls::{TlsConfigError, TlsSettings, client_config};
 
 /// RFC 3261 §18.1.1 leaves room for 64 KiB datagrams; anything larger is cut and dropped.

@@ -11,8 +11,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use crate::framing::{Frame, Framer};
 use crate::tls;
+use sip_engine::framing::{Frame, Framer};
 
 /// What a connection task reports to the driver loop.
 #[derive(Debug)]
