@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing Switchboard need on Debian/Ubuntu, when missing.
 #   scripts/deps.sh run    # the toolchain only
-#   scripts/deps.sh test   # plus the real peers the tests drive (SIPp)
+#   scripts/deps.sh test   # plus the real peers the tests drive (SIPp, Kamailio, baresip,
+#                          # dnsmasq) and a Secret Service for the keyring tests
 set -euo pipefail
 
 want=${1:-test}
@@ -9,7 +10,10 @@ sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 
 packages=(build-essential pkg-config ca-certificates curl)
-if [ "$want" = test ]; then packages+=(sip-tester kamailio kamailio-tls-modules openssl); fi
+if [ "$want" = test ]; then
+  packages+=(sip-tester kamailio kamailio-tls-modules openssl baresip-core iproute2 dnsmasq-base)
+  packages+=(dbus gnome-keyring dbus-x11)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -18,7 +22,8 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

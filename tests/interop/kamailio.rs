@@ -174,3 +174,29 @@ fn a_certificate_for_another_name_is_refused_with_a_typed_error() {
     assert_eq!(cli.count("registered"), 0);
     cli.terminate(Duration::from_secs(10));
 }
+
+#[test]
+fn a_baresip_call_reaches_the_agent_over_its_registered_tls_connection() {
+    let dir = artifacts("kamailio_tls_baresip_call");
+    let kamailio = Kamailio::start_tls(&dir, "server");
+    trust_test_ca(&dir);
+    let mut cli = register_tls(&kamailio, &dir, &["--auto-answer"]);
+    cli.wait_for("registered", Duration::from_secs(10));
+    kamailio.wait_for_log("REGISTERED bob from 127.0.0.1:", Duration::from_secs(5));
+    // alice (baresip) calls bob's address-of-record; Kamailio finds bob's binding and writes
+    // the INVITE into the TLS connection bob registered on: the agent listens on no TLS port.
+    let mut baresip = switchboard_tests::Baresip::dial(&dir, kamailio.port, "sip:bob@sip.test", 3);
+    let incoming = cli.wait_for("incoming", Duration::from_secs(10));
+    assert_eq!(
+        incoming["remote"].as_str().unwrap(),
+        format!("127.0.0.1:{}", kamailio.tls_port.unwrap()),
+        "the INVITE came from Kamailio's TLS port: {incoming}"
+    );
+    assert!(incoming["from"].as_str().unwrap().contains("alice@sip.test"), "{incoming}");
+    cli.wait_for("answered", Duration::from_secs(5));
+    let log = baresip.wait(Duration::from_secs(30));
+    assert!(log.contains("Call established: "), "baresip never got the call up:\n{log}");
+    assert_eq!(cli.wait_for("ended", Duration::from_secs(5))["reason"], "remote-hangup");
+    assert!(listening_tcp_sockets(cli.pid()).is_empty());
+    cli.terminate(Duration::from_secs(10));
+}

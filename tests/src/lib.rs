@@ -376,3 +376,120 @@ impl Drop for Kamailio {
         let _ = self.child.wait();
     }
 }
+
+/// baresip 1.0 as alice, calling through Kamailio over UDP (`tests/interop/baresip/`: the
+/// config templates and what they mean). It dials once, keeps the call, hangs up and exits.
+#[derive(Debug)]
+pub struct Baresip {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Baresip {
+    /// Dials `target` through Kamailio's UDP port and hangs up after `seconds` (baresip's
+    /// `-t`, which also ends the process). The microphone is a 440 Hz tone.
+    pub fn dial(dir: &Path, kamailio_port: u16, target: &str, seconds: u32) -> Self {
+        let baresip = require("baresip", "baresip-core");
+        let templates = workspace().join("tests/interop/baresip");
+        let home = dir.join("baresip");
+        std::fs::create_dir_all(home.join("snd")).unwrap();
+        let wav = home.join("alice.wav");
+        // Longer than the call: baresip hangs up when its microphone file ends.
+        write_tone_wav(&wav, seconds + 30);
+        let fill = |template: &str, pairs: &[(&str, String)]| {
+            let mut text = std::fs::read_to_string(templates.join(template)).unwrap();
+            for (name, value) in pairs {
+                text = text.replace(name, value);
+            }
+            assert!(!text.contains("@\n") && !text.contains("@;"), "unfilled placeholder");
+            text
+        };
+        let config = fill(
+            "config.in",
+            &[
+                ("@SIP_PORT@", "0".into()),
+                ("@WAV_FILE@", wav.display().to_string()),
+                ("@CTRL_PORT@", "0".into()),
+                ("@SND_PATH@", home.join("snd").display().to_string()),
+            ],
+        );
+        std::fs::write(home.join("config"), config).unwrap();
+        let accounts = fill(
+            "accounts.in",
+            &[
+                ("@ALICE_PASSWORD@", "alice-secret".into()),
+                ("@KAMAILIO_PORT@", kamailio_port.to_string()),
+                ("@TRANSPORT@", "udp".into()),
+                ("@AUDIO_CODECS@", "PCMU/8000/1".into()),
+            ],
+        );
+        std::fs::write(home.join("accounts"), accounts).unwrap();
+        let log = dir.join("baresip.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(baresip)
+            .arg("-f")
+            .arg(&home)
+            .args(["-e", &format!("/dial {target}"), "-t", &seconds.to_string()])
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        Self { child, log }
+    }
+
+    /// Waits for baresip to exit (it always exits 0; the log tells what happened).
+    pub fn wait(&mut self, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return std::fs::read_to_string(&self.log).unwrap_or_default();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("baresip did not exit within {limit:?}; see {}", self.log.display());
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        // The first SIGTERM hangs up and waits for the BYE's answer; a second one exits at once.
+        for _ in 0..2 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            signal("-TERM", &self.child.id().to_string());
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A mono 8 kHz 16-bit WAV file of a 440 Hz tone.
+pub fn write_tone_wav(path: &Path, seconds: u32) {
+    const RATE: u32 = 8000;
+    let samples: Vec<u8> = (0..RATE * seconds)
+        .flat_map(|n| {
+            let t = f64::from(n) / f64::from(RATE);
+            let value = (t * 440.0 * std::f64::consts::TAU).sin() * 8000.0;
+            (value as i16).to_le_bytes()
+        })
+        .collect();
+    let mut wav = Vec::with_capacity(44 + samples.len());
+    let data_len = samples.len() as u32;
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&RATE.to_le_bytes());
+    wav.extend_from_slice(&(RATE * 2).to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    wav.extend_from_slice(&samples);
+    std::fs::write(path, wav).unwrap();
+}

@@ -13,6 +13,13 @@ TLS nor SHA-256 digest. It does exactly this:
   3. with --answer: waits for one INVITE on that same flow, answers
      180/200 (SDP), waits for the ACK, sends BYE through the Record-Route
      set, and expects 200.
+     With --wait-bye it does not hang up itself: it waits for the caller's
+     BYE (each wait bounded by --timeout) and answers it 200.
+     With --rtp it also binds an RTP socket on 127.0.0.1, puts its port in
+     the answer (PCMU), sends 20 ms PCMU packets to the address in the
+     caller's offer while the call lasts, and reports how many RTP packets
+     it received from the caller. --codec opus answers with the offer's
+     opus payload type instead of PCMU (and then only receives RTP).
 
 With --options it only sends one OPTIONS (no user part) and expects 200:
 the readiness probe.
@@ -27,6 +34,7 @@ import re
 import socket
 import ssl
 import sys
+import threading
 import time
 
 
@@ -95,6 +103,63 @@ class Flow:
             self.buf += chunk
 
 
+class Rtp:
+    """--rtp: one UDP socket; counts what arrives, sends PCMU to the offer's address."""
+
+    def __init__(self, send=True):
+        self.send = send
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.02)
+        self.port = self.sock.getsockname()[1]
+        self.peer = None
+        self.received = 0
+        self.payload_types = set()
+        self.sent = 0
+        self.running = True
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def start(self, offer):
+        """offer: the INVITE's SDP body (c= and first m=audio)."""
+        c = re.search(r"^c=IN IP4 (\S+)", offer, re.M)
+        m = re.search(r"^m=audio (\d+)", offer, re.M)
+        if c and m and int(m.group(1)) != 0:
+            self.peer = (c.group(1), int(m.group(1)))
+        self.thread.start()
+
+    def run(self):
+        seq, ts, ssrc = random.getrandbits(16), random.getrandbits(32), random.getrandbits(32)
+        next_send = time.time()
+        while self.running:
+            try:
+                data, _ = self.sock.recvfrom(2048)
+                if len(data) >= 12 and data[0] >> 6 == 2 and not 72 <= (data[1] & 0x7F) <= 76:
+                    self.received += 1
+                    self.payload_types.add(data[1] & 0x7F)
+            except (socket.timeout, TimeoutError):
+                pass
+            except OSError:
+                pass  # ICMP port unreachable from the peer's RTCP/RTP: ignore
+            if self.send and self.peer and time.time() >= next_send:
+                hdr = bytes([0x80, 0]) + (seq & 0xFFFF).to_bytes(2, "big") \
+                    + (ts & 0xFFFFFFFF).to_bytes(4, "big") + ssrc.to_bytes(4, "big")
+                try:
+                    self.sock.sendto(hdr + b"\xff" * 160, self.peer)  # PCMU silence
+                    self.sent += 1
+                except OSError:
+                    pass
+                seq, ts, next_send = seq + 1, ts + 160, next_send + 0.02
+
+    def stop(self):
+        self.running = False
+        if self.thread.is_alive():
+            self.thread.join(1)
+        pts = ",".join(str(p) for p in sorted(self.payload_types)) or "-"
+        log(f"RTP: received {self.received} packets (payload types {pts}) on 127.0.0.1:{self.port}; "
+            f"sent {self.sent} PCMU packets to {self.peer[0]}:{self.peer[1]}" if self.peer and self.send else
+            f"RTP: received {self.received} packets (payload types {pts}) on 127.0.0.1:{self.port}; sent none")
+
+
 def headers(msg, name):
     """All values of header `name` (one per line; no compact forms)."""
     head = msg.split("\r\n\r\n", 1)[0]
@@ -151,6 +216,12 @@ def main():
     ap.add_argument("--server-name", default="sip.test", help="name the TLS certificate must match")
     ap.add_argument("--expect-algorithm", help="fail unless the 401 names this algorithm")
     ap.add_argument("--answer", action="store_true", help="after registering, take one call")
+    ap.add_argument("--wait-bye", action="store_true",
+                    help="with --answer: let the caller hang up (wait for its BYE, answer 200)")
+    ap.add_argument("--rtp", action="store_true",
+                    help="with --answer: exchange PCMU RTP with the caller and count the packets")
+    ap.add_argument("--codec", choices=["pcmu", "opus"], default="pcmu",
+                    help="codec of the answer (opus: the offer's payload type; RTP is then only received)")
     ap.add_argument("--options", action="store_true",
                     help="only send OPTIONS sip:DOMAIN and expect 200 (readiness probe)")
     ap.add_argument("--timeout", type=float, default=20.0)
@@ -233,8 +304,18 @@ def main():
         remote_target = m.group(1) if m else ""
         if not remote_target:
             fail("INVITE without Contact")
+        rtp = Rtp(send=a.codec == "pcmu") if a.rtp else None
+        offer = inv.split("\r\n\r\n", 1)[1] if "\r\n\r\n" in inv else ""
+        m_line = re.search(r"^m=audio .*$", offer, re.M)
+        log(f"offer: {m_line.group(0).strip() if m_line else 'no m=audio line'}")
+        fmt = "0\na=rtpmap:0 PCMU/8000"
+        if a.codec == "opus":
+            m_opus = re.search(r"^a=rtpmap:(\d+) opus/48000/2", offer, re.M)
+            if not m_opus:
+                fail("the offer has no opus/48000/2")
+            fmt = f"{m_opus.group(1)}\na=rtpmap:{m_opus.group(1)} opus/48000/2"
         sdp = ("v=0\no=bob 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\n"
-               "m=audio 40000 RTP/AVP 0\na=rtpmap:0 PCMU/8000\na=sendrecv\n")
+               f"m=audio {rtp.port if rtp else 40000} RTP/AVP {fmt}\na=sendrecv\n")
         for code, reason, body in (("180", "Ringing", ""), ("200", "OK", sdp)):
             flow.send(f"SIP/2.0 {code} {reason}\n{vias}{rr_lines}From: {frm}\nTo: {to};tag={my_tag}\n"
                       f"Call-ID: {cid}\nCSeq: {cseq}\nContact: <{contact_uri}>\n"
@@ -247,6 +328,25 @@ def main():
                 break
             if time.time() > deadline:
                 fail("no ACK")
+        if rtp:
+            rtp.start(offer)
+        if a.wait_bye:
+            t_ack = time.time()
+            log("ACK received; waiting for the caller's BYE")
+            while True:
+                msg = flow.recv()
+                if msg.startswith("BYE "):
+                    break
+                if status(msg) == 0:
+                    log(f"ignoring in-dialog {msg.splitlines()[0]}")
+            flow.send("SIP/2.0 200 OK\n" + "".join(f"Via: {v}\n" for v in headers(msg, "Via"))
+                      + f"From: {header(msg, 'From')}\nTo: {header(msg, 'To')}\n"
+                      f"Call-ID: {header(msg, 'Call-ID')}\nCSeq: {header(msg, 'CSeq')}\n"
+                      "Content-Length: 0\n\n")
+            if rtp:
+                rtp.stop()
+            log(f"BYE from the caller {time.time() - t_ack:.2f} s after the ACK; answered 200: call complete")
+            return
         log("ACK received; hanging up")
         time.sleep(0.2)
         route = "".join(f"Route: {v}\n" for v in rrs)
@@ -258,6 +358,8 @@ def main():
             r = flow.recv()
             if header(r, "CSeq").endswith("BYE") and status(r) >= 200:
                 break
+        if rtp:
+            rtp.stop()
         if status(r) != 200:
             fail(f"BYE answered {r.splitlines()[0]}")
         log("BYE answered 200: call complete")
