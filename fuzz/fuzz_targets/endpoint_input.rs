@@ -255,7 +255,7 @@ impl Harness {
                 let config = RegisterConfig {
                     registrar: format!("sip:{PEER}"),
                     aor: format!("sip:switchboard@{PEER}"),
-                    next_hop: self.peer,
+                    targets: vec![self.peer],
                     expires: 600,
                     credentials: Some(Credentials {
                         username: "switchboard".into(),

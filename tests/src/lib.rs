@@ -493,3 +493,51 @@ pub fn write_tone_wav(path: &Path, seconds: u32) {
     wav.extend_from_slice(&samples);
     std::fs::write(path, wav).unwrap();
 }
+
+/// dnsmasq as the DNS server of one zone, `sip.test`, on a free loopback port: SRV, NAPTR and
+/// host records as dnsmasq options (`--srv-host=_sip._udp.sip.test,a.sip.test,5060,10,0`).
+/// Names in the zone without records get NXDOMAIN; nothing is forwarded anywhere.
+#[derive(Debug)]
+pub struct Dnsmasq {
+    child: Child,
+    pub port: u16,
+}
+
+impl Dnsmasq {
+    pub fn start(dir: &Path, records: &[String]) -> Self {
+        let dnsmasq = require("dnsmasq", "dnsmasq-base");
+        let port = free_port_both();
+        let log = dir.join("dnsmasq.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(dnsmasq)
+            .args(["--keep-in-foreground", "--conf-file=/dev/null", "--pid-file"])
+            .arg(format!("--port={port}"))
+            .args(["--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts"])
+            .args(["--local=/sip.test/", "--log-queries", "--log-facility=-"])
+            .args(records)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        let mut dns = Dnsmasq { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if std::fs::read_to_string(&log).is_ok_and(|l| l.contains("started, version")) {
+                return dns;
+            }
+            if let Ok(Some(status)) = dns.child.try_wait() {
+                panic!("dnsmasq exited ({status}); see {}", log.display());
+            }
+            assert!(Instant::now() < deadline, "dnsmasq did not start; see {}", log.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

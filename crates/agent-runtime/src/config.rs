@@ -58,6 +58,8 @@ pub struct SipSection {
     pub outbound_proxy: Option<String>,
     /// A PEM file of CA certificates trusted besides the OS store (a private PKI's root).
     pub tls_ca_file: Option<PathBuf>,
+    /// DNS servers (`IP` or `IP:PORT`) for finding SIP servers; the system's when empty.
+    pub dns_servers: Vec<String>,
 }
 
 impl Default for SipSection {
@@ -73,6 +75,7 @@ impl Default for SipSection {
             transport: None,
             outbound_proxy: None,
             tls_ca_file: None,
+            dns_servers: vec![],
         }
     }
 }
@@ -216,6 +219,24 @@ impl Config {
                 .dangerous
                 .tls_accept_invalid_certificates,
         }
+    }
+
+    /// The DNS servers settings name (port 53 unless given).
+    pub fn dns_servers(&self) -> Result<Vec<std::net::SocketAddr>, ConfigError> {
+        self.effective
+            .sip
+            .dns_servers
+            .iter()
+            .map(|s| {
+                s.parse::<std::net::SocketAddr>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
+                    .map_err(|_| ConfigError::BadValue {
+                        key: "sip.dns_servers".into(),
+                        value: s.clone(),
+                        message: "expected IP or IP:PORT".into(),
+                    })
+            })
+            .collect()
     }
 
     /// This device's RFC 5626 instance URN, created on first use and kept beside the settings

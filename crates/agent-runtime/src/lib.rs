@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod locate;
 mod settings;
 
 use std::net::SocketAddr;
@@ -41,6 +42,8 @@ pub enum AgentError {
     Config(#[from] config::ConfigError),
     #[error(transparent)]
     Tls(#[from] sip_transport::TlsConfigError),
+    #[error(transparent)]
+    Locate(#[from] locate::LocateError),
 }
 
 /// A running agent.
@@ -50,6 +53,7 @@ pub struct Agent {
     events: mpsc::UnboundedReceiver<Event>,
     local_addr: SocketAddr,
     outbound_proxy: Option<String>,
+    dns: Option<locate::HickoryDns>,
     driver: JoinHandle<Result<(), DriverError>>,
 }
 
@@ -76,7 +80,14 @@ impl Agent {
             tokio::spawn(sip_transport::run(endpoint, socket, driver_config, command_rx, event_tx));
         tracing::info!(%local_addr, "SIP user agent listening");
         let outbound_proxy = settings.outbound_proxy.clone();
-        Ok(Self { commands, events, local_addr, outbound_proxy, driver })
+        // Without a usable DNS configuration, IP addresses still work; names fail when used.
+        let dns = if settings.dns_servers.is_empty() {
+            locate::HickoryDns::system()
+        } else {
+            locate::HickoryDns::with_servers(&settings.dns_servers)
+        };
+        let dns = dns.inspect_err(|error| tracing::warn!(%error, "no DNS")).ok();
+        Ok(Self { commands, events, local_addr, outbound_proxy, dns, driver })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -92,9 +103,10 @@ impl Agent {
     /// its A/AAAA records (RFC 3263 NAPTR/SRV selection is not done yet).
     pub async fn invite(&self, target: &str) -> Result<CallId, AgentError> {
         let via = self.outbound_proxy.as_deref().unwrap_or(target);
-        let next_hop = self.resolve(via, None).await?;
+        let domain = host_of(target);
+        let targets = self.resolve(via, domain.as_deref()).await?;
         let target = target.to_owned();
-        self.request(|reply| Command::Invite { target, next_hop, reply }).await
+        self.request(|reply| Command::Invite { target, targets, reply }).await
     }
 
     pub async fn answer(&self, call: CallId) -> Result<(), AgentError> {
@@ -137,11 +149,11 @@ impl Agent {
         };
         let via = self.outbound_proxy.as_deref().unwrap_or(&registrar);
         // RFC 5922 §7.2: the server proves the SIP domain we register in.
-        let next_hop = self.resolve(via, Some(&domain)).await?;
+        let targets = self.resolve(via, Some(&domain)).await?;
         let config = RegisterConfig {
             registrar: registrar.clone(),
             aor: format!("sip:{}@{domain}", account.user),
-            next_hop,
+            targets,
             expires: account.expires,
             credentials: account.password.clone().map(|password| Credentials {
                 username: account.auth_user.clone().unwrap_or_else(|| account.user.clone()),
@@ -167,21 +179,27 @@ impl Agent {
         answer.await.map_err(|_| AgentError::Stopped)
     }
 
-    /// The flow for an out-of-dialog request towards `uri`; for TLS the driver learns the name
-    /// the server must prove (`domain`, else the URI's host when it is a name).
-    async fn resolve(&self, uri: &str, domain: Option<&str>) -> Result<Flow, AgentError> {
-        let flow = next_hop(uri).await?;
-        if flow.transport == sip_engine::Transport::Tls {
-            let host = host_of(uri).filter(|h| h.parse::<std::net::IpAddr>().is_err());
-            if let Some(name) = domain.map(str::to_owned).or(host) {
-                let remote = flow.remote;
+    /// The flows for an out-of-dialog request towards `uri`, best first (RFC 3263); for TLS
+    /// the driver learns the name each server must prove: the SIP `domain` (RFC 5922 §4), not
+    /// the SRV target's name.
+    async fn resolve(&self, uri: &str, domain: Option<&str>) -> Result<Vec<Flow>, AgentError> {
+        let flows = match &self.dns {
+            Some(dns) => locate::locate(dns, uri).await?,
+            None => locate::locate(&locate::NoDns, uri).await?,
+        };
+        let name = domain.map(str::to_owned).or_else(|| host_of(uri));
+        let name = name.filter(|h| h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_err());
+        if let Some(name) = name {
+            for flow in flows.iter().filter(|f| f.transport == sip_engine::Transport::Tls) {
+                let (remote, name) = (flow.remote, name.clone());
                 self.commands
                     .send(Command::TlsName { remote, name })
                     .await
                     .map_err(|_| AgentError::Stopped)?;
             }
         }
-        Ok(flow)
+        tracing::debug!(uri, ?flows, "located");
+        Ok(flows)
     }
 
     /// Stops the driver (calls still up are abandoned: hang them up first).
@@ -234,53 +252,6 @@ fn host_of(uri: &str) -> Option<String> {
     (!host.is_empty()).then_some(host)
 }
 
-/// The flow an out-of-dialog request to `target` is sent on: the URI's `transport=` parameter,
-/// TLS for `sips:`, else UDP (RFC 3263 §4.1 without NAPTR).
-async fn next_hop(target: &str) -> Result<Flow, AgentError> {
-    let uri = target.trim().trim_start_matches('<').trim_end_matches('>');
-    let secure = uri.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:"));
-    let transport = sip_engine::Transport::from_uri(uri).unwrap_or(if secure {
-        sip_engine::Transport::Tls
-    } else {
-        sip_engine::Transport::Udp
-    });
-    Ok(Flow::new(transport, next_hop_addr(target, transport.default_port()).await?))
-}
-
-/// The address an out-of-dialog request to `target` is sent to.
-async fn next_hop_addr(target: &str, default_port: u16) -> Result<SocketAddr, AgentError> {
-    let uri = target.trim().trim_start_matches('<').trim_end_matches('>');
-    let resolve_error =
-        |reason: &str| AgentError::Resolve { host: target.to_owned(), reason: reason.to_owned() };
-    let (scheme, rest) = uri.split_once(':').ok_or_else(|| resolve_error("not a SIP URI"))?;
-    if !matches!(scheme.to_ascii_lowercase().as_str(), "sip" | "sips") {
-        return Err(resolve_error("not a SIP URI"));
-    }
-    let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-    let host_port = host_port.split([';', '?']).next().unwrap_or_default();
-    let (host, port) = match host_port.strip_prefix('[') {
-        Some(v6) => {
-            let (host, after) =
-                v6.split_once(']').ok_or_else(|| resolve_error("bad IPv6 reference"))?;
-            (host, after.strip_prefix(':'))
-        }
-        None => match host_port.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (host_port, None),
-        },
-    };
-    let port = match port {
-        Some(p) => p.parse::<u16>().map_err(|_| resolve_error("bad port"))?,
-        None => default_port,
-    };
-    if let Ok(ip) = host.parse() {
-        return Ok(SocketAddr::new(ip, port));
-    }
-    let mut addrs =
-        tokio::net::lookup_host((host, port)).await.map_err(|e| resolve_error(&e.to_string()))?;
-    addrs.next().ok_or_else(|| resolve_error("no address"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,30 +261,5 @@ mod tests {
         assert_eq!(host_of("sip:sip.test:5080;transport=udp").as_deref(), Some("sip.test"));
         assert_eq!(host_of("<sip:u@[::1]:5060>").as_deref(), Some("[::1]"));
         assert_eq!(host_of("sip:"), None);
-    }
-
-    #[tokio::test]
-    async fn next_hops() {
-        let flow = |t, a: &str| Flow::new(t, a.parse().expect("a"));
-        use sip_engine::Transport::{Tcp, Tls, Udp};
-        assert_eq!(
-            next_hop("sip:a@127.0.0.1:5080").await.expect("hop"),
-            flow(Udp, "127.0.0.1:5080")
-        );
-        assert_eq!(next_hop("sips:[::1]").await.expect("hop"), flow(Tls, "[::1]:5061"));
-        assert_eq!(
-            next_hop("<sip:svc@127.0.0.1;transport=udp>").await.expect("hop"),
-            flow(Udp, "127.0.0.1:5060")
-        );
-        assert_eq!(
-            next_hop("sip:127.0.0.1;transport=TCP").await.expect("hop"),
-            flow(Tcp, "127.0.0.1:5060")
-        );
-        assert_eq!(
-            next_hop("sip:127.0.0.1;transport=tls").await.expect("hop"),
-            flow(Tls, "127.0.0.1:5061")
-        );
-        assert!(matches!(next_hop("tel:+1555").await, Err(AgentError::Resolve { .. })));
-        assert!(matches!(next_hop("sip:a@127.0.0.1:99999").await, Err(AgentError::Resolve { .. })));
     }
 }

@@ -68,6 +68,8 @@ pub struct SipSettings {
     pub instance_id: Option<String>,
     /// Every out-of-dialog request goes here (a SIP URI) instead of to its target's host.
     pub outbound_proxy: Option<String>,
+    /// DNS servers for RFC 3263 lookups; the system's when empty.
+    pub dns_servers: Vec<SocketAddr>,
 }
 
 impl SipSettings {
@@ -80,6 +82,7 @@ impl SipSettings {
             tls: sip_transport::TlsSettings::default(),
             instance_id: None,
             outbound_proxy: None,
+            dns_servers: vec![],
         }
     }
 }

@@ -215,6 +215,7 @@ async fn start(common: &Common) -> Result<Agent, AgentError> {
     settings.user = common.user.clone();
     settings.tls = config.tls();
     settings.instance_id = Some(config.instance_id()?);
+    settings.dns_servers = config.dns_servers()?;
     settings.outbound_proxy =
         common.outbound_proxy.clone().or_else(|| config.settings().sip.outbound_proxy.clone());
     let agent = Agent::start(&settings).await?;

@@ -20,9 +20,11 @@ use crate::transaction::server::{InviteServer, NonInviteServer};
 use crate::transaction::{ClientKey, ServerKey, TxEffect};
 use crate::transport::{Flow, FlowError, Transport};
 
+mod failover;
 mod registration;
 mod session_timer;
 
+pub use failover::FailoverConfig;
 use registration::Registration;
 pub use registration::{RegisterConfig, RegistrationError, RegistrationId};
 pub(crate) use session_timer::SessionTimer;
@@ -55,6 +57,8 @@ pub struct Config {
     /// This device's RFC 5626 instance URN (`urn:uuid:…`), stable across restarts; outbound
     /// registrations need it.
     pub instance_id: Option<String>,
+    /// Failing over between the servers of a domain (RFC 3263).
+    pub failover: FailoverConfig,
     /// How long an unanswered incoming call rings before it gets 480 (shorter when the INVITE's
     /// Expires says so; RFC 3261 §13.3.1 then asks for 487).
     pub max_ringing: Duration,
@@ -72,6 +76,7 @@ impl Config {
             max_calls: 32,
             max_ringing: Duration::from_secs(180),
             instance_id: None,
+            failover: FailoverConfig::default(),
         }
     }
 }
@@ -169,6 +174,8 @@ enum Purpose {
     Prack,
     Register(RegistrationId),
     Update,
+    /// OPTIONS to a target marked down: does it answer again?
+    Probe(Flow),
 }
 
 #[derive(Debug)]
@@ -180,6 +187,10 @@ struct ClientEntry {
     purpose: Purpose,
     /// The request as sent (for the non-2xx ACK of an INVITE).
     request: Request,
+    /// Targets to fail over to (REGISTER and new INVITEs), in order.
+    alternatives: Vec<Flow>,
+    /// When to give up on a silent target; cleared by any response.
+    failover_at: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -249,6 +260,7 @@ pub struct Endpoint {
     next_call: u32,
     registrations: HashMap<RegistrationId, Registration>,
     next_registration: u32,
+    health: failover::Health,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -280,6 +292,7 @@ impl Endpoint {
             next_call: 1,
             registrations: HashMap::new(),
             next_registration: 1,
+            health: failover::Health::default(),
         }
     }
 
@@ -343,7 +356,10 @@ impl Endpoint {
             let effects = entry.tx.on_transport_error();
             let (id, purpose) = (entry.call, entry.purpose);
             if effects.contains(&TxEffect::TransportError) {
-                self.client_failed(now, id, purpose, EndReason::TransportError);
+                self.mark_down_if_alternatives(now, &key);
+                if !self.fail_over(now, &key) {
+                    self.client_failed(now, id, purpose, EndReason::TransportError);
+                }
             }
             self.reap_client(&key);
         }
@@ -371,7 +387,8 @@ impl Endpoint {
     }
 
     fn next_timeout(&self) -> Option<Instant> {
-        let clients = self.clients.values().filter_map(|c| c.tx.next_timeout());
+        let clients = self.clients.values().flat_map(|c| [c.tx.next_timeout(), c.failover_at]);
+        let clients = clients.flatten().chain(self.health.next_timeout());
         let servers = self.servers.values().filter_map(|s| s.tx.next_timeout());
         let calls = self.calls.values().flat_map(|c| {
             [
@@ -395,7 +412,22 @@ impl Endpoint {
         target: &str,
         next_hop: impl Into<Flow>,
     ) -> Result<CallId, CallError> {
-        let next_hop = next_hop.into();
+        self.invite_via(now, target, &[next_hop.into()])
+    }
+
+    /// Places a call to `target`, sending the INVITE to the first of `targets` that is up and
+    /// failing over to the others (RFC 3263 §4.3).
+    pub fn invite_via(
+        &mut self,
+        now: Instant,
+        target: &str,
+        targets: &[Flow],
+    ) -> Result<CallId, CallError> {
+        let ordered = self.health.order(now, targets);
+        let Some((&next_hop, rest)) = ordered.split_first() else {
+            return Err(CallError::BadTarget(format!("{target} (no server to send it to)")));
+        };
+        let rest = rest.to_vec();
         let target = target.trim();
         let valid = NameAddr::parse(target, "To")
             .ok()
@@ -435,6 +467,7 @@ impl Endpoint {
         self.dialogs.insert((dialog.call_id.clone(), dialog.local_tag.clone()), id);
         let key =
             self.start_client(now, request.clone(), next_hop, Some(id), Purpose::InitialInvite);
+        self.set_alternatives(now, &key, rest);
         let mut call = Call::new(Role::Uac, CallState::Calling, dialog, next_hop, request);
         call.invite_client = Some(key);
         call.offer = OfferState::LocalOffer;
@@ -1124,6 +1157,8 @@ impl Endpoint {
             }
             return;
         };
+        // The target answers: it is alive (a 503 below says it is not usable, though).
+        entry.failover_at = None;
         let effects = match &mut entry.tx {
             ClientKind::Invite(tx) => {
                 let request = &entry.request;
@@ -1132,9 +1167,16 @@ impl Endpoint {
             ClientKind::NonInvite(tx) => tx.on_response(now, status),
         };
         let destination = entry.destination;
+        // RFC 3263 §4.3 / RFC 3261 §21.5.4: 503 sends a new request to the next target, and
+        // this one is avoided for its Retry-After.
+        let unavailable = status == 503 && !entry.alternatives.is_empty();
         for effect in effects {
             match effect {
                 TxEffect::Transmit(data) => self.transmit(destination, data),
+                TxEffect::PassUp if unavailable => {
+                    self.mark_down(now, destination, retry_after(&response.headers));
+                    self.fail_over(now, &key);
+                }
                 TxEffect::PassUp => self.response_to_tu(now, &key, &essentials, &response),
                 TxEffect::Timeout | TxEffect::TransportError | TxEffect::Terminated => {}
             }
@@ -1153,6 +1195,12 @@ impl Endpoint {
         let (call, purpose) = (entry.call, entry.purpose);
         if let Purpose::Register(registration) = purpose {
             self.registration_response(now, registration, response);
+            return;
+        }
+        if let Purpose::Probe(flow) = purpose {
+            if response.status >= 200 {
+                self.probe_done(now, flow, Some(response.status));
+            }
             return;
         }
         let Some(id) = call else { return };
@@ -1179,7 +1227,7 @@ impl Endpoint {
                     self.update_response(now, id, response.status, &response.headers);
                 }
             }
-            Purpose::Cancel | Purpose::Prack | Purpose::Register(_) => {}
+            Purpose::Cancel | Purpose::Prack | Purpose::Register(_) | Purpose::Probe(_) => {}
         }
     }
 
@@ -1358,6 +1406,7 @@ impl Endpoint {
     // ---------------------------------------------------------------- timers
 
     fn handle_timeout(&mut self, now: Instant) {
+        self.failover_timers(now);
         let due_clients: Vec<ClientKey> = self
             .clients
             .iter()
@@ -1369,13 +1418,18 @@ impl Endpoint {
             let effects = entry.tx.on_timeout(now);
             let (destination, id, purpose) = (entry.destination, entry.call, entry.purpose);
             for effect in effects {
-                match effect {
-                    TxEffect::Transmit(data) => self.transmit(destination, data),
-                    TxEffect::Timeout => self.client_failed(now, id, purpose, EndReason::Timeout),
-                    TxEffect::TransportError => {
-                        self.client_failed(now, id, purpose, EndReason::TransportError)
+                let reason = match effect {
+                    TxEffect::Transmit(data) => {
+                        self.transmit(destination, data);
+                        continue;
                     }
-                    TxEffect::PassUp | TxEffect::Terminated => {}
+                    TxEffect::Timeout => EndReason::Timeout,
+                    TxEffect::TransportError => EndReason::TransportError,
+                    TxEffect::PassUp | TxEffect::Terminated => continue,
+                };
+                self.mark_down_if_alternatives(now, &key);
+                if !self.fail_over(now, &key) {
+                    self.client_failed(now, id, purpose, reason);
                 }
             }
             self.reap_client(&key);
@@ -1482,6 +1536,10 @@ impl Endpoint {
             self.registration_failed(now, registration, &reason);
             return;
         }
+        if let Purpose::Probe(flow) = purpose {
+            self.probe_done(now, flow, None);
+            return;
+        }
         let Some(id) = call else { return };
         match purpose {
             Purpose::InitialInvite => {
@@ -1498,7 +1556,7 @@ impl Endpoint {
             }
             // RFC 4028 §10: a refresh that gets no answer ends the session.
             Purpose::Update => self.send_bye(now, id, reason),
-            Purpose::Prack | Purpose::Register(_) => {}
+            Purpose::Prack | Purpose::Register(_) | Purpose::Probe(_) => {}
         }
     }
 
@@ -1656,7 +1714,16 @@ impl Endpoint {
             let (tx, effect) = NonInviteClient::start(now, bytes, reliable, self.config.timers);
             (ClientKind::NonInvite(tx), effect)
         };
-        self.clients.insert(key.clone(), ClientEntry { tx, destination, call, purpose, request });
+        let entry = ClientEntry {
+            tx,
+            destination,
+            call,
+            purpose,
+            request,
+            alternatives: vec![],
+            failover_at: None,
+        };
+        self.clients.insert(key.clone(), entry);
         if let TxEffect::Transmit(data) = first {
             self.transmit(destination, data);
         }
@@ -1881,6 +1948,12 @@ impl Endpoint {
 }
 
 /// RFC 3261 §18.2.2 with RFC 3581 §4: where a response to this request goes.
+/// A Retry-After header's delay in seconds (RFC 3261 §20.33), comment and parameters ignored.
+pub(crate) fn retry_after(headers: &Headers) -> Option<Duration> {
+    let value = headers.get("Retry-After")?;
+    value.split([';', ' ', '(']).next()?.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
 /// `host:port` as a URI or Via writes it (IPv6 in brackets).
 pub(crate) fn host_port(addr: SocketAddr) -> String {
     match addr {

@@ -50,8 +50,8 @@ pub mod transport;
 
 pub use auth::{Credentials, Secret};
 pub use endpoint::{
-    ALLOW, CallError, Config, Endpoint, Input, Output, RegisterConfig, RegistrationError,
-    RegistrationId, SUPPORTED, Transmit,
+    ALLOW, CallError, Config, Endpoint, FailoverConfig, Input, Output, RegisterConfig,
+    RegistrationError, RegistrationId, SUPPORTED, Transmit,
 };
 pub use negotiator::{NegotiationError, Negotiator, PcmuNegotiator};
 pub use sdp::Direction;

@@ -24,13 +24,26 @@ struct Bench {
     flow: Flow,
     /// Keep-alive pings seen on the flow.
     pings: usize,
+    /// Every flow the UA may send to (the registrar's, unless a test adds more).
+    allowed: Vec<Flow>,
+    /// Where each request from `drain` went, in order.
+    sent_to: Vec<Flow>,
 }
 
 impl Bench {
     fn new(seed: u64) -> Self {
         let now = Instant::now();
         let flow = Flow::udp(addr(REGISTRAR));
-        Self { ua: endpoint(A, seed), now, start: now, events: vec![], flow, pings: 0 }
+        Self {
+            ua: endpoint(A, seed),
+            now,
+            start: now,
+            events: vec![],
+            flow,
+            pings: 0,
+            allowed: vec![flow],
+            sent_to: vec![],
+        }
     }
 
     /// A UA with an instance URN, registering over a TCP (or TLS) connection with outbound.
@@ -48,8 +61,9 @@ impl Bench {
             Box::new(sip_engine::PcmuNegotiator::new(addr(A).ip(), 40000)),
         );
         b.flow = Flow::new(transport, addr(REGISTRAR));
+        b.allowed = vec![b.flow];
         let mut register = Self::config("pw", 3600);
-        register.next_hop = b.flow;
+        register.targets = vec![b.flow];
         register.outbound = true;
         (b, register)
     }
@@ -69,7 +83,7 @@ impl Bench {
         RegisterConfig {
             registrar: "sip:sip.test".into(),
             aor: "sip:alice@sip.test".into(),
-            next_hop: Flow::udp(addr(REGISTRAR)),
+            targets: vec![Flow::udp(addr(REGISTRAR))],
             expires,
             credentials: Some(Credentials {
                 username: "alice".into(),
@@ -85,10 +99,11 @@ impl Bench {
         loop {
             match self.ua.poll_output(self.now) {
                 Output::Transmit(t) => {
-                    assert_eq!(t.flow, self.flow);
+                    assert!(self.allowed.contains(&t.flow), "sent to {}", t.flow);
                     if t.data == b"\r\n\r\n" {
                         self.pings += 1;
                     } else if let Ok(Message::Request(r)) = message::parse(&t.data) {
+                        self.sent_to.push(t.flow);
                         sent.push(r);
                     }
                 }
@@ -110,7 +125,8 @@ impl Bench {
     fn next_register(&mut self, after: &Request) -> Request {
         loop {
             for r in self.advance() {
-                if r.headers.get("CSeq") != after.headers.get("CSeq") {
+                let register = r.method.to_string() == "REGISTER";
+                if register && r.headers.get("CSeq") != after.headers.get("CSeq") {
                     return r;
                 }
             }
@@ -503,4 +519,90 @@ fn a_refused_certificate_is_a_typed_registration_failure() {
         "{:?}",
         b.events
     );
+}
+
+/// Two registrars for one domain (as RFC 3263 SRV gives them), the first preferred.
+fn two_targets(seed: u64) -> (Bench, RegisterConfig, Flow, Flow) {
+    let mut b = Bench::new(seed);
+    let (first, second) = (Flow::udp(addr(REGISTRAR)), Flow::udp(addr("127.0.0.1:5090")));
+    b.allowed = vec![first, second];
+    let mut config = Bench::config("pw", 3600);
+    config.targets = vec![first, second];
+    (b, config, first, second)
+}
+
+/// Answers `request` with 401, then the authenticated retry with 200.
+fn accept(b: &mut Bench, request: &Request) {
+    b.reply(request, 401, &[("WWW-Authenticate", &challenge("n1", false))]);
+    let second = b.drain().remove(0);
+    b.reply(&second, 200, &[("Expires", "3600")]);
+    b.drain();
+}
+
+#[test]
+fn a_silent_registrar_is_failed_over_long_before_timer_f() {
+    let (mut b, config, first, second) = two_targets(21);
+    let now = b.now;
+    b.ua.register(now, config);
+    let to_first = b.drain().remove(0);
+    let to_second = b.next_register(&to_first);
+    assert_eq!(b.elapsed(), Duration::from_secs(1), "the target timeout, not Timer F (32 s)");
+    assert_eq!(b.sent_to, [first, first, second], "REGISTER, its retransmission, then failover");
+    assert_ne!(to_first.headers.get("Via"), to_second.headers.get("Via"), "a new transaction");
+    accept(&mut b, &to_second);
+    assert!(matches!(b.events.last(), Some(Event::Registered { .. })), "{:?}", b.events);
+    assert!(b.events.iter().all(|e| !matches!(e, Event::RegistrationFailed { .. })));
+}
+
+#[test]
+fn a_503_fails_over_at_once_and_the_target_comes_back_when_a_probe_is_answered() {
+    let (mut b, config, first, second) = two_targets(22);
+    let now = b.now;
+    b.ua.register(now, config);
+    let to_first = b.drain().remove(0);
+    b.reply(&to_first, 503, &[("Retry-After", "600")]);
+    let to_second = b.drain().remove(0);
+    assert_eq!((b.elapsed(), *b.sent_to.last().unwrap()), (Duration::ZERO, second));
+    accept(&mut b, &to_second);
+    // Down for its Retry-After, but asked every 10 s whether it is back.
+    let probe = loop {
+        let sent = b.advance();
+        if let Some(probe) = sent.into_iter().find(|r| r.method.to_string() == "OPTIONS") {
+            break probe;
+        }
+    };
+    assert_eq!(b.elapsed(), Duration::from_secs(10));
+    assert_eq!(*b.sent_to.last().unwrap(), first);
+    assert_eq!(probe.uri, "sip:127.0.0.1:5080");
+    b.reply(&probe, 200, &[]);
+    b.drain();
+    // Back: the next refresh (a minute before the hour) prefers it again.
+    let refresh = b.next_register(&to_second);
+    assert_eq!((b.elapsed(), *b.sent_to.last().unwrap()), (Duration::from_secs(3540), first));
+    assert!(refresh.headers.get("Authorization").is_none(), "a new registrar challenges afresh");
+}
+
+#[test]
+fn a_down_target_is_avoided_until_its_time_runs_out() {
+    let (mut b, mut config, first, second) = two_targets(23);
+    config.expires = 100;
+    let now = b.now;
+    b.ua.register(now, config);
+    let to_first = b.drain().remove(0);
+    b.reply(&to_first, 503, &[]);
+    let to_second = b.drain().remove(0);
+    b.reply(&to_second, 200, &[("Expires", "100")]);
+    b.drain();
+    // Probes go unanswered; the refresh at 50 s stays on the second target while the first is
+    // down (60 s by default), and the one at 100 s goes back to the first.
+    let mut refresh = to_second;
+    let mut refreshes = vec![];
+    while refreshes.len() < 2 {
+        let next = b.next_register(&refresh);
+        refreshes.push((b.elapsed().as_secs(), *b.sent_to.last().unwrap()));
+        b.reply(&next, 200, &[("Expires", "100")]);
+        b.drain();
+        refresh = next;
+    }
+    assert_eq!(refreshes, [(50, second), (100, first)]);
 }

@@ -406,3 +406,31 @@ fn a_call_over_tcp_uses_the_connection_and_never_retransmits() {
     assert_eq!(texts.len(), 6, "INVITE, 180, 200, ACK, BYE, 200");
     assert!(w.log.iter().all(|s| !s.dropped));
 }
+
+#[test]
+fn a_new_call_fails_over_from_a_silent_server_and_its_dialog_stays_put() {
+    let mut w = World::new(41);
+    let now = w.now;
+    let silent = sip_engine::Flow::udp(addr("127.0.0.1:5099"));
+    let b_flow = sip_engine::Flow::udp(addr(B));
+    let a = w.ua(A).invite_via(now, "sip:bob@127.0.0.1:5062", &[silent, b_flow]).unwrap();
+    let b = incoming(&mut w);
+    assert_eq!(w.elapsed(), SECOND + Duration::from_millis(w.delay.0.as_millis() as u64));
+    let now = w.now;
+    w.ua(B).answer(now, b).unwrap();
+    assert!(w.run_until_event(A, 5 * SECOND, |e| matches!(e, Event::Answered { .. })).is_some());
+    let now = w.now;
+    w.ua(A).hangup(now, a).unwrap();
+    assert_eq!(ended(&mut w, A, 5 * SECOND), EndReason::LocalHangup);
+    let to_silent: Vec<String> =
+        w.log.iter().filter(|s| s.to == silent.remote).map(|s| s.first_line()).collect();
+    assert!(!to_silent.is_empty() && to_silent.iter().all(|l| l.starts_with("INVITE ")));
+    let invites: Vec<String> = w
+        .log
+        .iter()
+        .filter(|s| s.is("INVITE "))
+        .map(|s| s.text().lines().find(|l| l.starts_with("CSeq:")).unwrap().to_owned())
+        .collect();
+    assert_eq!(invites.first().map(String::as_str), Some("CSeq: 1 INVITE"));
+    assert_eq!(invites.last().map(String::as_str), Some("CSeq: 2 INVITE"), "a new transaction");
+}

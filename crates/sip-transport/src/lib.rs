@@ -37,7 +37,8 @@ const NETWORK_CHECK: Duration = Duration::from_secs(5);
 pub enum Command {
     Invite {
         target: String,
-        next_hop: Flow,
+        /// Where to send it, best first (RFC 3263); the engine fails over along the list.
+        targets: Vec<Flow>,
         reply: oneshot::Sender<Result<CallId, CallError>>,
     },
     Answer {
@@ -179,8 +180,8 @@ impl Driver {
         let endpoint = &mut self.endpoint;
         // A dropped reply receiver means the caller stopped waiting; nothing to do about it.
         match command {
-            Command::Invite { target, next_hop, reply } => {
-                let _ = reply.send(endpoint.invite(now, &target, next_hop));
+            Command::Invite { target, targets, reply } => {
+                let _ = reply.send(endpoint.invite_via(now, &target, &targets));
             }
             Command::Answer { call, reply } => {
                 let _ = reply.send(endpoint.answer(now, call));

@@ -37,9 +37,10 @@ pub struct RegisterConfig {
     pub registrar: String,
     /// The address-of-record, e.g. `sip:alice@sip.example.com`.
     pub aor: String,
-    /// Where the REGISTER is sent: a UDP address, or the TCP/TLS connection to it, which then
-    /// carries the requests to us as well.
-    pub next_hop: Flow,
+    /// Where the REGISTER may go, in RFC 3263 order: UDP addresses, or TCP/TLS connections,
+    /// which then carry the requests to us as well. The first that is up is used; the others
+    /// are failed over to (see [`crate::FailoverConfig`]).
+    pub targets: Vec<Flow>,
     /// Asked-for lifetime in seconds (RFC 3261 §10.2.1.1).
     pub expires: u32,
     pub credentials: Option<Credentials>,
@@ -100,6 +101,8 @@ struct KeepAlive {
 #[derive(Debug)]
 pub(crate) struct Registration {
     config: RegisterConfig,
+    /// The target in use (one of `config.targets`).
+    flow: Flow,
     /// The Contact URI of the last REGISTER (to find our binding in the 2xx).
     contact: String,
     /// Our address as the registrar saw it (top Via `received`/`rport` of its responses).
@@ -125,7 +128,12 @@ impl Endpoint {
     pub fn register(&mut self, now: Instant, config: RegisterConfig) -> RegistrationId {
         let id = RegistrationId(self.next_registration);
         self.next_registration = self.next_registration.wrapping_add(1).max(1);
+        let flow = self.health.order(now, &config.targets).first().copied().unwrap_or_else(|| {
+            // No target at all: an address nobody listens at fails the first send at once.
+            Flow::udp(std::net::SocketAddr::from(([0, 0, 0, 0], 0)))
+        });
         let registration = Registration {
+            flow,
             expires: config.expires,
             call_id: format!("{}@{}", self.random_token(20), self.config.local_addr.ip()),
             local_tag: self.random_token(10),
@@ -154,7 +162,7 @@ impl Endpoint {
     }
 
     fn send_register(&mut self, now: Instant, id: RegistrationId) {
-        let Some(flow) = self.registrations.get(&id).map(|r| r.config.next_hop) else { return };
+        let Some(flow) = self.registrations.get(&id).map(|r| r.flow) else { return };
         let contact_uri = self.contact_uri(flow);
         let instance = self.config.instance_id.clone();
         let Some(r) = self.registrations.get_mut(&id) else { return };
@@ -198,7 +206,47 @@ impl Endpoint {
         if outbound {
             request.headers.push("Supported", "outbound");
         }
-        self.start_client(now, request, flow, None, Purpose::Register(id));
+        let others: Vec<Flow> = self
+            .registrations
+            .get(&id)
+            .map(|r| r.config.targets.iter().copied().filter(|t| *t != flow).collect())
+            .unwrap_or_default();
+        let rest = self.health.order(now, &others);
+        let key = self.start_client(now, request, flow, None, Purpose::Register(id));
+        self.set_alternatives(now, &key, rest);
+    }
+
+    /// Moves the registration to `flow` (failover) and registers there afresh. `_rest` is
+    /// recomputed by `send_register` from the targets' health.
+    pub(super) fn register_on(
+        &mut self,
+        now: Instant,
+        id: RegistrationId,
+        flow: Flow,
+        _rest: Vec<Flow>,
+    ) {
+        let Some(r) = self.registrations.get_mut(&id) else { return };
+        r.flow = flow;
+        r.public = None;
+        r.challenge = None;
+        r.answered_nonce = None;
+        r.keep_alive = None;
+        self.send_register(now, id);
+    }
+
+    /// Before a new attempt (refresh, retry, re-registration): the best target now, which is
+    /// the first one that is up; a change of target starts over with a fresh challenge.
+    fn choose_target(&mut self, now: Instant, id: RegistrationId) {
+        let Some(r) = self.registrations.get(&id) else { return };
+        let Some(best) = self.health.order(now, &r.config.targets).first().copied() else { return };
+        if best != r.flow {
+            tracing::info!(registration = id.0, from = %r.flow, to = %best, "registering on a better target");
+            let r = self.registrations.get_mut(&id).expect("found above");
+            r.flow = best;
+            r.public = None;
+            r.challenge = None;
+            r.answered_nonce = None;
+        }
     }
 
     pub(super) fn registration_response(
@@ -217,7 +265,7 @@ impl Endpoint {
         if let Some(seen) = seen_address(response) {
             r.public = Some(seen);
         }
-        let (flow, sent_contact) = (r.config.next_hop, r.contact.clone());
+        let (flow, sent_contact) = (r.flow, r.contact.clone());
         let stale_contact = self.contact_uri(flow) != sent_contact;
         let Some(r) = self.registrations.get_mut(&id) else { return };
         if r.state == State::Unregistering && !matches!(status, 401 | 407) {
@@ -322,11 +370,7 @@ impl Endpoint {
             }
             _ => {
                 // RFC 3261 §21.5.4 / RFC 5626 §4.5: honour Retry-After on 503 (and others).
-                let retry_after = response
-                    .headers
-                    .get("Retry-After")
-                    .and_then(|v| v.split([';', ' ']).next()?.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                let retry_after = super::retry_after(&response.headers);
                 self.registration_retry(
                     now,
                     id,
@@ -411,7 +455,7 @@ impl Endpoint {
 
     /// The registration whose flow this is (its Contact and outbound state apply to calls on it).
     pub(super) fn registration_on(&self, flow: Flow) -> Option<&Registration> {
-        self.registrations.values().find(|r| r.config.next_hop == flow)
+        self.registrations.values().find(|r| r.flow == flow)
     }
 
     /// `flow` failed: registrations bound to it say so and register again at once (RFC 5626
@@ -432,7 +476,7 @@ impl Endpoint {
         let on_flow: Vec<(RegistrationId, State)> = self
             .registrations
             .iter()
-            .filter(|(_, r)| r.config.next_hop == flow)
+            .filter(|(_, r)| r.flow == flow)
             .map(|(id, r)| (*id, r.state))
             .collect();
         let mut lost = vec![];
@@ -473,19 +517,20 @@ impl Endpoint {
         error: FlowError,
     ) {
         let Some(r) = self.registrations.get_mut(&id) else { return };
-        let flow = r.config.next_hop;
+        let flow = r.flow;
         r.state = State::Registering;
         r.keep_alive = None;
         r.public = None;
         r.challenge = None;
         r.answered_nonce = None;
         self.outputs.push_back(Output::Event(Event::FlowLost { registration: id, flow, error }));
+        self.choose_target(now, id);
         self.send_register(now, id);
     }
 
     /// A CRLF pong came on `flow`: its keep-alive is answered.
     pub(super) fn registration_pong(&mut self, flow: Flow) {
-        for r in self.registrations.values_mut().filter(|r| r.config.next_hop == flow) {
+        for r in self.registrations.values_mut().filter(|r| r.flow == flow) {
             if let Some(k) = r.keep_alive.as_mut() {
                 k.pong_due = None;
             }
@@ -498,7 +543,7 @@ impl Endpoint {
         let mut pings = vec![];
         for r in self.registrations.values_mut() {
             let Some(k) = r.keep_alive.as_mut() else { continue };
-            let flow = r.config.next_hop;
+            let flow = r.flow;
             if k.pong_due.is_some_and(|due| due <= now) {
                 dead.push(flow);
             } else if k.next_ping <= now {
@@ -536,6 +581,7 @@ impl Endpoint {
             if let Some(r) = self.registrations.get_mut(&id) {
                 r.state = State::Registering;
             }
+            self.choose_target(now, id);
             self.send_register(now, id);
         }
     }
@@ -568,7 +614,7 @@ fn keep_alive(
     response: &Response,
     random: u32,
 ) -> Option<KeepAlive> {
-    let reliable = r.config.next_hop.transport.is_reliable();
+    let reliable = r.flow.transport.is_reliable();
     let outbound = r.config.outbound && response.headers.has_option("Require", "outbound");
     if reliable && !outbound {
         return None;
