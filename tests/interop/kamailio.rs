@@ -200,3 +200,65 @@ fn a_baresip_call_reaches_the_agent_over_its_registered_tls_connection() {
     assert!(listening_tcp_sockets(cli.pid()).is_empty());
     cli.terminate(Duration::from_secs(10));
 }
+
+#[test]
+fn the_password_comes_from_the_os_keyring() {
+    let dir = artifacts("kamailio_keyring");
+    let keyring = switchboard_tests::SecretService::start(&dir);
+    let kamailio = Kamailio::start(&dir, &[]);
+    let account = ["--user", "alice", "--domain", "sip.test"];
+    let (status, events) = switchboard_tests::cli_once(
+        &[&["password", "set"][..], &account].concat(),
+        &keyring.env(),
+        "alice-secret\n",
+        &dir,
+    );
+    assert!(status.success(), "{events:?}");
+    assert_eq!(events[0]["event"], "password-stored");
+    assert_eq!(events[0]["account"], "sip:alice@sip.test");
+    // No SWITCHBOARD_SIP_PASSWORD: the agent reads the keyring.
+    let registrar = format!("sip:127.0.0.1:{}", kamailio.port);
+    let mut cli = Cli::start_with_env(
+        &["register", "--registrar", &registrar, "--domain", "sip.test", "--user", "alice"],
+        &keyring.env(),
+        &dir,
+    );
+    cli.wait_for("registered", Duration::from_secs(10));
+    cli.terminate(Duration::from_secs(10));
+    let stderr = std::fs::read_to_string(dir.join("cli.stderr")).unwrap();
+    assert!(!stderr.contains("alice-secret"), "the password must never be logged");
+    let (status, events) = switchboard_tests::cli_once(
+        &[&["password", "delete"][..], &account].concat(),
+        &keyring.env(),
+        "",
+        &dir,
+    );
+    assert!(status.success(), "{events:?}");
+    assert_eq!(events[0]["existed"], true);
+}
+
+#[test]
+fn no_keyring_is_a_clear_error() {
+    let dir = artifacts("kamailio_no_keyring");
+    let no_bus = format!("unix:path={}", dir.join("no-such-bus").display());
+    let env = [("DBUS_SESSION_BUS_ADDRESS", no_bus.as_str())];
+    let (status, events) = switchboard_tests::cli_once(
+        &[
+            "register",
+            "--registrar",
+            "sip:127.0.0.1:9",
+            "--user",
+            "alice",
+            "--bind",
+            "udp:127.0.0.1:0",
+        ],
+        &env,
+        "",
+        &dir,
+    );
+    assert_eq!(status.code(), Some(1), "{events:?}");
+    let message = events[0]["message"].as_str().unwrap();
+    assert!(message.contains("no OS keyring is available"), "{message}");
+    assert!(message.contains("SWITCHBOARD_SIP_PASSWORD"), "the way out is named: {message}");
+    assert!(events.iter().all(|e| e["event"] != "listening"), "nothing starts: {events:?}");
+}

@@ -541,3 +541,93 @@ impl Drop for Dnsmasq {
         let _ = self.child.wait();
     }
 }
+
+/// A private D-Bus session with an unlocked GNOME Keyring (the Secret Service), for the
+/// keyring tests: children given [`SecretService::env`] store and read secrets in it. The
+/// keyring lives in the test's directory; stopping the bus stops the keyring daemon.
+#[derive(Debug)]
+pub struct SecretService {
+    bus: Child,
+    pub address: String,
+}
+
+impl SecretService {
+    pub fn start(dir: &Path) -> Self {
+        let dbus = require("dbus-daemon", "dbus");
+        let keyring = require("gnome-keyring-daemon", "gnome-keyring");
+        let home = dir.join("keyring");
+        std::fs::create_dir_all(&home).unwrap();
+        let mut bus = Command::new(dbus)
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("dbus.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut address = String::new();
+        BufReader::new(bus.stdout.take().unwrap()).read_line(&mut address).unwrap();
+        let address = address.trim().to_owned();
+        assert!(address.starts_with("unix:"), "dbus-daemon said {address:?}");
+        // A fresh "login" keyring, created unlocked with this password, becomes the default.
+        let mut daemon = Command::new(keyring)
+            .args(["--unlock", "--components=secrets"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("HOME", &home)
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_RUNTIME_DIR", &home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("gnome-keyring.log")).unwrap())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        daemon.stdin.take().unwrap().write_all(b"switchboard-test-keyring").unwrap();
+        let status = daemon.wait().unwrap();
+        assert!(status.success(), "gnome-keyring-daemon failed; see {}", dir.display());
+        Self { bus, address }
+    }
+
+    /// The environment that points a child at this session.
+    pub fn env(&self) -> [(&str, &str); 1] {
+        [("DBUS_SESSION_BUS_ADDRESS", self.address.as_str())]
+    }
+}
+
+impl Drop for SecretService {
+    fn drop(&mut self) {
+        let _ = self.bus.kill();
+        let _ = self.bus.wait();
+    }
+}
+
+/// Runs `switchboard-cli ARGS` to completion with `stdin` and extra environment; returns its
+/// exit status and JSON events.
+pub fn cli_once(
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: &str,
+    dir: &Path,
+) -> (ExitStatus, Vec<serde_json::Value>) {
+    use std::io::Write as _;
+    let mut child = Command::new(cli_binary())
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .envs(env.iter().copied())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("cli-once.stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "switchboard-cli {args:?} did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let events = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (output.status, events)
+}

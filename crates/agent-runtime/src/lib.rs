@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod locate;
+pub mod secrets;
 mod settings;
 
 use std::net::SocketAddr;
@@ -44,6 +45,8 @@ pub enum AgentError {
     Tls(#[from] sip_transport::TlsConfigError),
     #[error(transparent)]
     Locate(#[from] locate::LocateError),
+    #[error(transparent)]
+    Secret(#[from] secrets::SecretError),
 }
 
 /// A running agent.
@@ -235,6 +238,21 @@ pub struct Account {
     pub transport: Option<sip_engine::Transport>,
     /// RFC 5626 outbound: keep this device's flow alive and re-register when it breaks.
     pub outbound: bool,
+}
+
+impl Account {
+    /// The address-of-record, `sip:USER@DOMAIN` (the domain defaulting to the registrar's
+    /// host): the keyring account of its password.
+    pub fn aor(&self) -> Result<String, AgentError> {
+        let domain = match &self.domain {
+            Some(domain) => domain.clone(),
+            None => host_of(&self.registrar).ok_or_else(|| AgentError::Resolve {
+                host: self.registrar.clone(),
+                reason: "no host".into(),
+            })?,
+        };
+        Ok(format!("sip:{}@{domain}", self.user))
+    }
 }
 
 /// The environment variable that carries the SIP password for automation.

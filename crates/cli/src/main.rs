@@ -2,9 +2,10 @@
 //!
 //! Every line on stdout is one JSON event (`listening`, `incoming`, `ringing`, `progress`,
 //! `answered`, `media-changed`, `ended` with a `reason`); logs go to stderr (`RUST_LOG`).
-//! `call` exits 0 when its call ended normally and 1 when it failed; `register` and `listen`
-//! exit 1 when a registration fails for good (missing or refused credentials); usage errors
-//! exit 2.
+//! Registration adds `registered`, `registration-failed` (with a `reason`), `flow-lost` and
+//! `unregistered`. `call` exits 0 when its call ended normally and 1 when it failed; `register`
+//! and `listen` exit 1 when a registration fails for good (missing or refused credentials, no
+//! usable keyring); usage errors exit 2.
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -36,6 +37,28 @@ enum Command {
     /// Show or change settings (the user's file overlaid by managed policy).
     #[command(subcommand)]
     Settings(SettingsCommand),
+    /// Keep the SIP password in the OS keyring (service `switchboard`, account the
+    /// address-of-record).
+    #[command(subcommand)]
+    Password(PasswordCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PasswordCommand {
+    /// Store the password read from the first line of stdin.
+    Set(PasswordAccount),
+    /// Remove the stored password.
+    Delete(PasswordAccount),
+}
+
+#[derive(Debug, Args)]
+struct PasswordAccount {
+    /// The user part of the address-of-record.
+    #[arg(long)]
+    user: String,
+    /// The domain of the address-of-record, e.g. sip.example.com.
+    #[arg(long)]
+    domain: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +208,7 @@ fn main() -> ExitCode {
             }
             Command::Register(args) => listen(args).await,
             Command::Settings(command) => settings(command),
+            Command::Password(command) => password(command).await,
         }
     });
     match result {
@@ -279,18 +303,57 @@ fn settings(command: SettingsCommand) -> Result<ExitCode, AgentError> {
     Ok(ExitCode::SUCCESS)
 }
 
+async fn password(command: PasswordCommand) -> Result<ExitCode, AgentError> {
+    use agent_runtime::secrets;
+    #[derive(Serialize)]
+    #[serde(tag = "event", rename_all = "kebab-case")]
+    enum Done<'a> {
+        PasswordStored { account: &'a str },
+        PasswordDeleted { account: &'a str, existed: bool },
+    }
+    match command {
+        PasswordCommand::Set(who) => {
+            let account = format!("sip:{}@{}", who.user, who.domain);
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| AgentError::Usage(format!("cannot read the password: {e}")))?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                return Err(AgentError::Usage("no password on stdin".into()));
+            }
+            secrets::store_sip_password(&account, &Secret::new(password)).await?;
+            emit(&Done::PasswordStored { account: &account });
+        }
+        PasswordCommand::Delete(who) => {
+            let account = format!("sip:{}@{}", who.user, who.domain);
+            let existed = secrets::delete_sip_password(&account).await?;
+            emit(&Done::PasswordDeleted { account: &account, existed });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The SIP password: from the environment (automation), else from the OS keyring. An
+/// unusable keyring is an error; an empty one means no credentials.
+async fn sip_password(account: &Account) -> Result<Option<Secret>, AgentError> {
+    if let Some(password) = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()) {
+        return Ok(Some(Secret::new(password)));
+    }
+    Ok(agent_runtime::secrets::sip_password(&account.aor()?).await?)
+}
+
 /// Registers the account given on the command line, if any.
-async fn register_account(
-    agent: &Agent,
-    args: &ListenArgs,
-) -> Result<Option<RegistrationId>, AgentError> {
+/// The account given on the command line, if any, with its password (read before the agent
+/// starts, so that a missing keyring is reported first).
+async fn account(args: &ListenArgs) -> Result<Option<Account>, AgentError> {
     let Some(registrar) = args.account.registrar.clone() else { return Ok(None) };
-    let account = Account {
+    let mut account = Account {
         registrar,
         user: args.common.user.clone(),
         domain: args.account.domain.clone(),
         auth_user: args.account.auth_user.clone(),
-        password: std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()).map(Secret::new),
+        password: None,
         expires: args.account.expires,
         transport: match args.account.transport {
             Some(transport) => Some(transport),
@@ -305,12 +368,17 @@ async fn register_account(
         },
         outbound: true,
     };
-    agent.register(&account).await.map(Some)
+    account.password = sip_password(&account).await?;
+    Ok(Some(account))
 }
 
 async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
+    let account = account(&args).await?;
     let mut agent = start(&args.common).await?;
-    let registration = register_account(&agent, &args).await?;
+    let registration = match &account {
+        Some(account) => Some(agent.register(account).await?),
+        None => None,
+    };
     let mut schedule = Schedule::default();
     let mut active: HashSet<CallId> = HashSet::new();
     let mut ended = 0u64;
@@ -348,7 +416,14 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                     }
                     // Missing or refused credentials will not fix themselves.
                     Event::RegistrationFailed { retry_in_ms: None, error, .. } => {
-                        emit(&CliEvent::Fatal { message: &error.to_string() });
+                        let mut message = error.to_string();
+                        if error == sip_engine::RegistrationError::CredentialsNeeded {
+                            message.push_str(
+                                ": store the password with `switchboard-cli password set` or \
+                                 give it in SWITCHBOARD_SIP_PASSWORD",
+                            );
+                        }
+                        emit(&CliEvent::Fatal { message: &message });
                         hang_up_all(&mut agent, &mut active).await;
                         agent.shutdown().await;
                         return Ok(ExitCode::FAILURE);
