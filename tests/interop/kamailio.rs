@@ -262,3 +262,45 @@ fn no_keyring_is_a_clear_error() {
     assert!(message.contains("SWITCHBOARD_SIP_PASSWORD"), "the way out is named: {message}");
     assert!(events.iter().all(|e| e["event"] != "listening"), "nothing starts: {events:?}");
 }
+
+#[test]
+fn a_registered_agent_calls_through_the_registrar_answering_its_challenge() {
+    let dir = artifacts("kamailio_registered_call");
+    let kamailio = Kamailio::start(&dir, &[]);
+    let bob_dir = dir.join("bob");
+    std::fs::create_dir_all(&bob_dir).unwrap();
+    let mut bob = register(&kamailio, &bob_dir, "bob", "bob-secret", &["--auto-answer"]);
+    bob.wait_for("registered", Duration::from_secs(10));
+    // alice registers, then calls bob by his address-of-record through the registrar: the
+    // INVITE comes from her AOR, so Kamailio challenges it (407) and she answers with her
+    // registration's credentials.
+    let registrar = format!("sip:127.0.0.1:{}", kamailio.port);
+    let alice_dir = dir.join("alice");
+    std::fs::create_dir_all(&alice_dir).unwrap();
+    let mut alice = Cli::start_with_env(
+        &[
+            "call",
+            "sip:bob@sip.test",
+            "--registrar",
+            &registrar,
+            "--domain",
+            "sip.test",
+            "--user",
+            "alice",
+            "--hangup-after",
+            "0.5",
+        ],
+        &[("SWITCHBOARD_SIP_PASSWORD", "alice-secret")],
+        &alice_dir,
+    );
+    let status = alice.wait_exit(LIMIT);
+    assert!(status.success(), "{:?}", alice.events);
+    assert_eq!(alice.count("answered"), 1, "{:?}", alice.events);
+    assert_eq!(alice.count("unregistered"), 1, "{:?}", alice.events);
+    let incoming = bob.wait_for("incoming", Duration::ZERO);
+    assert!(incoming["from"].as_str().unwrap().contains("<sip:alice@sip.test>"), "{incoming}");
+    kamailio
+        .wait_for_log("407 challenge for INVITE from sip:alice@sip.test", Duration::from_secs(1));
+    bob.wait_for("ended", Duration::from_secs(5));
+    bob.terminate(Duration::from_secs(10));
+}

@@ -135,7 +135,10 @@ impl Agent {
     /// Registers `account.user` with `account.registrar` (a SIP URI); the address-of-record is
     /// `sip:USER@DOMAIN`, the domain defaulting to the registrar's host. The binding is
     /// refreshed until [`Agent::unregister`]; outcomes arrive as events.
-    pub async fn register(&self, account: &Account) -> Result<RegistrationId, AgentError> {
+    ///
+    /// Without an outbound proxy, calls then go through the registrar (the SBC), on the flow
+    /// the registration keeps open, with its address-of-record and credentials.
+    pub async fn register(&mut self, account: &Account) -> Result<RegistrationId, AgentError> {
         let registrar = account.registrar.trim().trim_matches(['<', '>']);
         let registrar = match account.transport {
             Some(transport) if sip_engine::Transport::from_uri(registrar).is_none() => {
@@ -150,7 +153,9 @@ impl Agent {
                 reason: "no host".into(),
             })?,
         };
-        let via = self.outbound_proxy.as_deref().unwrap_or(&registrar);
+        let via = self.outbound_proxy.clone().unwrap_or_else(|| registrar.clone());
+        self.outbound_proxy = Some(via.clone());
+        let via = via.as_str();
         // RFC 5922 §7.2: the server proves the SIP domain we register in.
         let targets = self.resolve(via, Some(&domain)).await?;
         let config = RegisterConfig {

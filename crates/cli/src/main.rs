@@ -131,6 +131,9 @@ struct CallArgs {
     target: String,
     #[command(flatten)]
     common: Common,
+    /// With --registrar: register first and call through the registrar as that account.
+    #[command(flatten)]
+    account: AccountArgs,
 }
 
 /// A scheduled action of the CLI's own (answer later, hang up later).
@@ -346,16 +349,16 @@ async fn sip_password(account: &Account) -> Result<Option<Secret>, AgentError> {
 /// Registers the account given on the command line, if any.
 /// The account given on the command line, if any, with its password (read before the agent
 /// starts, so that a missing keyring is reported first).
-async fn account(args: &ListenArgs) -> Result<Option<Account>, AgentError> {
-    let Some(registrar) = args.account.registrar.clone() else { return Ok(None) };
+async fn account(common: &Common, args: &AccountArgs) -> Result<Option<Account>, AgentError> {
+    let Some(registrar) = args.registrar.clone() else { return Ok(None) };
     let mut account = Account {
         registrar,
-        user: args.common.user.clone(),
-        domain: args.account.domain.clone(),
-        auth_user: args.account.auth_user.clone(),
+        user: common.user.clone(),
+        domain: args.domain.clone(),
+        auth_user: args.auth_user.clone(),
         password: None,
-        expires: args.account.expires,
-        transport: match args.account.transport {
+        expires: args.expires,
+        transport: match args.transport {
             Some(transport) => Some(transport),
             None => load_config()?
                 .settings()
@@ -373,7 +376,7 @@ async fn account(args: &ListenArgs) -> Result<Option<Account>, AgentError> {
 }
 
 async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
-    let account = account(&args).await?;
+    let account = account(&args.common, &args.account).await?;
     let mut agent = start(&args.common).await?;
     let registration = match &account {
         Some(account) => Some(agent.register(account).await?),
@@ -485,7 +488,26 @@ async fn hang_up_all(agent: &mut Agent, active: &mut HashSet<CallId>) {
 }
 
 async fn call(args: CallArgs) -> Result<ExitCode, AgentError> {
+    let account = account(&args.common, &args.account).await?;
     let mut agent = start(&args.common).await?;
+    let mut registration = None;
+    if let Some(account) = &account {
+        registration = Some(agent.register(account).await?);
+        // The call waits for the binding: it travels on the registration's flow.
+        loop {
+            let Some(event) = agent.next_event().await else { return Err(AgentError::Stopped) };
+            emit(&event);
+            match event {
+                Event::Registered { .. } => break,
+                Event::RegistrationFailed { error, .. } => {
+                    emit(&CliEvent::Fatal { message: &error.to_string() });
+                    agent.shutdown().await;
+                    return Ok(ExitCode::FAILURE);
+                }
+                _ => {}
+            }
+        }
+    }
     let id = agent.invite(&args.target).await?;
     let mut schedule = Schedule::default();
     let mut active = HashSet::from([id]);
@@ -503,7 +525,7 @@ async fn call(args: CallArgs) -> Result<ExitCode, AgentError> {
                         }
                     }
                     Event::Ended { call, reason } if call == id => {
-                        agent.shutdown().await;
+                        stop_agent(agent, registration).await;
                         return Ok(if reason.is_failure() { ExitCode::FAILURE } else { ExitCode::SUCCESS });
                     }
                     _ => {}
@@ -518,7 +540,7 @@ async fn call(args: CallArgs) -> Result<ExitCode, AgentError> {
             }
             _ = &mut stop => {
                 hang_up_all(&mut agent, &mut active).await;
-                agent.shutdown().await;
+                stop_agent(agent, registration).await;
                 return Ok(ExitCode::FAILURE);
             }
         }

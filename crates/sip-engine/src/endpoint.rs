@@ -1239,6 +1239,11 @@ impl Endpoint {
         response: &Response,
     ) {
         let status = response.status;
+        let cancelled = self.calls.get(&id).is_some_and(|c| c.cancelled);
+        if matches!(status, 401 | 407) && !cancelled && self.authenticate_invite(now, id, response)
+        {
+            return;
+        }
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -1343,6 +1348,46 @@ impl Endpoint {
                 self.end_call(now, id, reason);
             }
         }
+    }
+
+    /// RFC 3261 §22.2: answers a 401/407 to our INVITE with the credentials of the
+    /// registration whose flow the call uses: the same INVITE with a new CSeq and branch, and
+    /// Authorization. Once per challenge (a second one means refused credentials, unless it
+    /// says the nonce was stale). False when it cannot answer.
+    fn authenticate_invite(&mut self, now: Instant, id: CallId, response: &Response) -> bool {
+        let Some(call) = self.calls.get(&id) else { return false };
+        let flow = call.flow;
+        let Some(credentials) = self.registration_on(flow).and_then(|r| r.credentials().cloned())
+        else {
+            return false;
+        };
+        let proxy = response.status == 407;
+        let header = if proxy { "Proxy-Authenticate" } else { "WWW-Authenticate" };
+        let challenges = response.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(header));
+        let Ok(challenge) = crate::auth::choose(challenges.map(|(_, v)| v)) else { return false };
+        let Some(call) = self.calls.get_mut(&id) else { return false };
+        if call.authenticated && !challenge.stale {
+            return false;
+        }
+        call.authenticated = true;
+        // A final response ended any early dialog; the new INVITE starts afresh.
+        call.dialog.remote_tag = None;
+        call.dialog.route_set.clear();
+        call.state = CallState::Calling;
+        let seq = call.dialog.next_seq();
+        let mut request = failover::without_hop_headers(&call.invite, seq);
+        request.headers.remove("Authorization");
+        request.headers.remove("Proxy-Authorization");
+        let cnonce = self.random_token(16);
+        let value = challenge.answer(&credentials, "INVITE", &request.uri, 1, &cnonce);
+        request.headers.push(if proxy { "Proxy-Authorization" } else { "Authorization" }, value);
+        self.add_common_request_headers(&mut request, flow, true);
+        let key = self.start_client(now, request.clone(), flow, Some(id), Purpose::InitialInvite);
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.invite = request;
+            call.invite_client = Some(key);
+        }
+        true
     }
 
     fn reinvite_response(

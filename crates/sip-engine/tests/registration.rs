@@ -606,3 +606,34 @@ fn a_down_target_is_avoided_until_its_time_runs_out() {
     }
     assert_eq!(refreshes, [(50, second), (100, first)]);
 }
+
+#[test]
+fn calls_on_the_registration_flow_answer_a_challenge_once() {
+    let mut b = Bench::new(31);
+    let now = b.now;
+    b.ua.register(now, Bench::config("pw", 3600));
+    let first = b.drain().remove(0);
+    accept(&mut b, &first);
+    let now = b.now;
+    let call = b.ua.invite(now, "sip:bob@sip.test", b.flow).unwrap();
+    let invite = b.drain().remove(0);
+    assert!(invite.headers.get("From").unwrap().starts_with("<sip:alice@sip.test>"));
+    let challenge = challenge("n7", false).replace("SHA-256", "MD5");
+    b.reply(&invite, 407, &[("Proxy-Authenticate", &challenge)]);
+    let sent = b.drain();
+    let methods: Vec<String> = sent.iter().map(|r| r.method.to_string()).collect();
+    assert_eq!(methods, ["ACK", "INVITE"]);
+    let again = &sent[1];
+    assert_eq!(again.headers.get("CSeq"), Some("2 INVITE"));
+    assert_eq!(again.headers.get("Call-ID"), invite.headers.get("Call-ID"));
+    let auth = again.headers.get("Proxy-Authorization").unwrap();
+    assert!(auth.contains("username=\"alice\"") && auth.contains("uri=\"sip:bob@sip.test\""));
+    // A second challenge for the same credentials means they are refused: the call ends.
+    b.reply(again, 407, &[("Proxy-Authenticate", &challenge)]);
+    let sent = b.drain();
+    assert_eq!(sent.iter().map(|r| r.method.to_string()).collect::<Vec<_>>(), ["ACK"]);
+    assert!(b.events.iter().any(|e| matches!(
+        e,
+        Event::Ended { call: c, reason: sip_engine::EndReason::Failed { status: 407, .. } } if *c == call
+    )), "{:?}", b.events);
+}

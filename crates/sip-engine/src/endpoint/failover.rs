@@ -212,7 +212,7 @@ impl Endpoint {
 
 /// `request` without the headers a new hop rewrites (Via, Max-Forwards, Contact, User-Agent),
 /// with CSeq `seq`.
-fn without_hop_headers(request: &Request, seq: u32) -> Request {
+pub(super) fn without_hop_headers(request: &Request, seq: u32) -> Request {
     let mut headers = Headers::new();
     for (name, value) in request.headers.iter() {
         if ["Via", "Max-Forwards", "Contact", "User-Agent", "v", "m"]

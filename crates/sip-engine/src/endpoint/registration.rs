@@ -598,6 +598,11 @@ impl Registration {
         self.config.outbound && self.keep_alive.is_some()
     }
 
+    /// The credentials calls on this registration's flow answer challenges with.
+    pub(super) fn credentials(&self) -> Option<&Credentials> {
+        self.config.credentials.as_ref()
+    }
+
     /// The address-of-record (the From of calls placed on this registration's flow).
     pub(super) fn aor(&self) -> &str {
         &self.config.aor
