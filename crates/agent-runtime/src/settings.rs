@@ -64,7 +64,7 @@ pub struct SipSettings {
     pub media_port: u16,
     /// How TLS servers are verified.
     pub tls: sip_transport::TlsSettings,
-    /// This device's RFC 5626 instance URN (see [`crate::config::instance_id`]).
+    /// This device's RFC 5626 instance URN (see [`crate::config::Config::instance_id`]).
     pub instance_id: Option<String>,
     /// Every out-of-dialog request goes here (a SIP URI) instead of to its target's host.
     pub outbound_proxy: Option<String>,
