@@ -16,7 +16,8 @@
 //! );
 //! # #[allow(clippy::disallowed_methods)]
 //! let now = Instant::now();
-//! let call = ua.invite(now, "sip:bob@127.0.0.1:5080", "127.0.0.1:5080".parse().unwrap()).unwrap();
+//! let bob = sip_engine::Flow::udp("127.0.0.1:5080".parse().unwrap());
+//! let call = ua.invite(now, "sip:bob@127.0.0.1:5080", bob).unwrap();
 //! // The INVITE is the first output; the driver sends it and sleeps until the Timeout.
 //! let Output::Transmit(invite) = ua.poll_output(now) else { panic!() };
 //! assert!(invite.data.starts_with(b"INVITE sip:bob@127.0.0.1:5080 SIP/2.0\r\n"));
