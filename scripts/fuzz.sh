@@ -59,6 +59,7 @@ target_options() {
         endpoint_input) echo "-max_len=8192 -dict=$repo_root/fuzz/dicts/sip.dict" ;;
         sdp) echo "-max_len=4096 -dict=$repo_root/fuzz/dicts/sdp.dict" ;;
         stream_framer) echo "-max_len=8192 -dict=$repo_root/fuzz/dicts/sip.dict" ;;
+        rtp_rtcp | srtp) echo "-max_len=1500" ;;
         *) echo "" ;;
     esac
 }

@@ -60,6 +60,7 @@ fn register_and_call_through_the_second_target(dir: &Path, dns: &Dnsmasq, kamail
     );
     alice.wait_for("registered", BUDGET * 5);
     let took = started.elapsed();
+    eprintln!("figure: registered through the second server {took:?} after start");
     assert!(took < BUDGET, "registered after {took:?}");
     kamailio.wait_for_log("REGISTERED alice from", Duration::from_secs(5));
     assert_eq!(alice.count("registration-failed"), 0, "{:?}", alice.events);
@@ -71,6 +72,7 @@ fn register_and_call_through_the_second_target(dir: &Path, dns: &Dnsmasq, kamail
     );
     caller.wait_for("answered", BUDGET * 5);
     let took = started.elapsed();
+    eprintln!("figure: call answered through the second server {took:?} after start");
     // bob rings for 0.2 s before he answers; that is his time, not the failover's.
     assert!(took < BUDGET + Duration::from_millis(200), "answered after {took:?}");
     let status = caller.wait_exit(Duration::from_secs(10));

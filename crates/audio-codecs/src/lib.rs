@@ -1,6 +1,6 @@
-//! Speech codecs behind one encoder/decoder pair of traits: G.711 μ-law and A-law so far
-//! (Opus and G.722 follow). Samples are 16-bit mono PCM at the codec's own sample rate; the
-//! media engine resamples.
+//! Speech codecs behind one encoder/decoder pair of traits: Opus (48 kHz, FEC, DTX, loss
+//! concealment), G.722 (16 kHz) and G.711 μ-law and A-law (8 kHz). Samples are 16-bit mono PCM at
+//! the codec's own sample rate; the media engine resamples.
 //!
 //! ```
 //! use audio_codecs::{Decoder, Encoder, g711::{G711, Law}};
@@ -16,6 +16,8 @@
 #![forbid(unsafe_code)]
 
 pub mod g711;
+pub mod g722;
+pub mod opus;
 
 /// Why a frame could not be encoded or decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -16,4 +16,5 @@
 pub mod dtmf;
 pub mod rtcp;
 pub mod rtp;
+pub mod srtp;
 pub mod stats;

@@ -63,8 +63,9 @@ pub struct RtpPacket<'a> {
 /// The fixed header is 12 bytes.
 pub const HEADER_LEN: usize = 12;
 
-/// Reads an RTP packet.
-pub fn parse(data: &[u8]) -> Result<RtpPacket<'_>, RtpError> {
+/// Reads the header of an RTP or SRTP packet (the payload may be encrypted): the header, its
+/// length on the wire, and whether the padding bit is set.
+pub fn parse_header(data: &[u8]) -> Result<(RtpHeader, usize, bool), RtpError> {
     if data.len() < HEADER_LEN {
         return Err(RtpError::TooShort);
     }
@@ -96,6 +97,13 @@ pub fn parse(data: &[u8]) -> Result<RtpPacket<'_>, RtpError> {
     } else {
         None
     };
+    let header = RtpHeader { marker, payload_type, sequence, timestamp, ssrc, csrcs, extension };
+    Ok((header, at, padding))
+}
+
+/// Reads an RTP packet.
+pub fn parse(data: &[u8]) -> Result<RtpPacket<'_>, RtpError> {
+    let (header, at, padding) = parse_header(data)?;
     let mut end = data.len();
     if padding {
         // RFC 3550 §5.1: the last octet counts the padding, itself included.
@@ -105,7 +113,6 @@ pub fn parse(data: &[u8]) -> Result<RtpPacket<'_>, RtpError> {
         }
         end -= usize::from(count);
     }
-    let header = RtpHeader { marker, payload_type, sequence, timestamp, ssrc, csrcs, extension };
     Ok(RtpPacket { header, payload: &data[at..end] })
 }
 
