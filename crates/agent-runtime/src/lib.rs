@@ -106,8 +106,9 @@ impl Agent {
     /// its A/AAAA records (RFC 3263 NAPTR/SRV selection is not done yet).
     pub async fn invite(&self, target: &str) -> Result<CallId, AgentError> {
         let via = self.outbound_proxy.as_deref().unwrap_or(target);
-        let domain = host_of(target);
-        let targets = self.resolve(via, domain.as_deref()).await?;
+        // The server proves the name of the URI being resolved (RFC 5922 §4): the proxy's when
+        // there is one (with no name of its own, the one registration gave its address stays).
+        let targets = self.resolve(via, None).await?;
         let target = target.to_owned();
         self.request(|reply| Command::Invite { target, targets, reply }).await
     }
@@ -156,8 +157,11 @@ impl Agent {
         let via = self.outbound_proxy.clone().unwrap_or_else(|| registrar.clone());
         self.outbound_proxy = Some(via.clone());
         let via = via.as_str();
-        // RFC 5922 §7.2: the server proves the SIP domain we register in.
-        let targets = self.resolve(via, Some(&domain)).await?;
+        // RFC 5922 §4/§7.2: the server proves the registrar's host name, or, for a registrar
+        // named by IP address, the SIP domain we register in.
+        let named = host_of(via)
+            .filter(|h| h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_err());
+        let targets = self.resolve(via, Some(named.as_deref().unwrap_or(&domain))).await?;
         let config = RegisterConfig {
             registrar: registrar.clone(),
             aor: format!("sip:{}@{domain}", account.user),
@@ -188,14 +192,14 @@ impl Agent {
     }
 
     /// The flows for an out-of-dialog request towards `uri`, best first (RFC 3263); for TLS
-    /// the driver learns the name each server must prove: the SIP `domain` (RFC 5922 §4), not
-    /// the SRV target's name.
-    async fn resolve(&self, uri: &str, domain: Option<&str>) -> Result<Vec<Flow>, AgentError> {
+    /// the driver learns the name each server must prove: `name`, else the URI's host when it
+    /// is a name (RFC 5922 §4), never an SRV target's name.
+    async fn resolve(&self, uri: &str, name: Option<&str>) -> Result<Vec<Flow>, AgentError> {
         let flows = match &self.dns {
             Some(dns) => locate::locate(dns, uri).await?,
             None => locate::locate(&locate::NoDns, uri).await?,
         };
-        let name = domain.map(str::to_owned).or_else(|| host_of(uri));
+        let name = name.map(str::to_owned).or_else(|| host_of(uri));
         let name = name.filter(|h| h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_err());
         if let Some(name) = name {
             for flow in flows.iter().filter(|f| f.transport == sip_engine::Transport::Tls) {

@@ -125,8 +125,13 @@ pub async fn locate(dns: &impl Dns, uri: &str) -> Result<Vec<Flow>, LocateError>
         LookupError::NoRecords => LocateError::NotFound { host: host.clone() },
         LookupError::Failed(reason) => LocateError::Dns { host: host.clone(), reason },
     };
-    let default_transport =
-        d.transport.unwrap_or(if d.secure { Transport::Tls } else { Transport::Udp });
+    // RFC 3261 §26.2: a sips URI goes over TLS whatever its transport parameter says
+    // (`transport=tcp` means TLS over TCP); UDP cannot carry it.
+    if d.secure && d.transport == Some(Transport::Udp) {
+        return Err(LocateError::NotSipUri(format!("{uri} (sips over UDP)")));
+    }
+    let d = if d.secure { Destination { transport: Some(Transport::Tls), ..d } } else { d };
+    let default_transport = d.transport.unwrap_or(Transport::Udp);
     // §4.2: a numeric host, or an explicit port, needs no NAPTR or SRV.
     if let Ok(ip) = d.host.parse::<IpAddr>() {
         let port = d.port.unwrap_or(default_transport.default_port());
@@ -475,6 +480,12 @@ mod tests {
             flows(&[(Transport::Udp, "[2001:db8::1]:5060")])
         );
         assert!(matches!(run(&t, "tel:+15551234").await, Err(LocateError::NotSipUri(_))));
+        assert_eq!(
+            run(&t, "sips:sip.test:5071;transport=tcp").await.expect("TLS"),
+            flows(&[(Transport::Tls, "192.0.2.9:5071")]),
+            "sips means TLS whatever the transport parameter"
+        );
+        assert!(run(&t, "sips:sip.test;transport=udp").await.is_err());
         assert!(matches!(run(&t, "sip:nowhere.test").await, Err(LocateError::NotFound { .. })));
     }
 

@@ -264,8 +264,13 @@ impl RtpSession {
             Err(error) => return tracing_drop(&mut self.outputs, &mut self.dropped, &error),
         };
         let header = packet.header;
-        // Symmetric RTP (RFC 4961): answer where authentic media comes from.
-        if self.latched != Some(from) {
+        // Symmetric RTP (RFC 4961): answer where authentic media comes from. Without SRTP
+        // anyone can send a packet, so only the first source, or the stream we already receive
+        // moving address, may move the target (else one forged packet would steal our audio).
+        let may_latch = self.srtp.is_some()
+            || self.latched.is_none()
+            || self.current_source == Some(header.ssrc);
+        if self.latched != Some(from) && may_latch {
             self.latched = Some(from);
             if from != self.config.remote || self.packets_received() > 0 {
                 self.outputs.push_back(Output::Event(Event::Latched { from }));
@@ -590,5 +595,23 @@ mod tests {
             (h2.sequence.wrapping_sub(h1.sequence), h2.timestamp.wrapping_sub(h1.timestamp)),
             (1, 160)
         );
+    }
+
+    #[test]
+    fn without_srtp_a_forged_stream_cannot_steal_the_audio() {
+        let now = Instant::now();
+        let mut a = session(now, B, 1, false);
+        let mut b = session(now, A, 2, false);
+        b.send_media(&[1; 160], 160, false);
+        let (from_b, _) = drain(&mut b);
+        a.handle_input(now, Input::Receive { from: addr(B), data: &from_b[0].1 });
+        let mut attacker = session(now, A, 9, false);
+        attacker.send_media(&[9; 160], 160, false);
+        let (forged, _) = drain(&mut attacker);
+        a.handle_input(now, Input::Receive { from: addr("203.0.113.66:6666"), data: &forged[0].1 });
+        drain(&mut a);
+        a.send_media(&[0; 160], 160, false);
+        let (sent, _) = drain(&mut a);
+        assert_eq!(sent[0].0, addr(B), "still sending to the real peer");
     }
 }

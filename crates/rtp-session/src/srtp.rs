@@ -6,8 +6,9 @@
 //!   return such a packet unauthenticated);
 //! - the RTP header is parsed by us and handed over, so the clear header is exactly what is on
 //!   the wire (the library recomputes it from its own parse, which can disagree);
-//! - a packet from an SSRC not seen yet is authenticated on a throwaway context first, so junk
-//!   with random SSRCs cannot grow the library's per-SSRC state, which it never frees;
+//! - a packet (RTP or RTCP) from an SSRC not seen yet is authenticated on a throwaway context
+//!   first, so junk with random SSRCs cannot grow the library's per-SSRC state, which it never
+//!   frees;
 //! - MKI, key derivation rates and the `UNENCRYPTED_*` session parameters are declined when the
 //!   offer is read (the library supports none of them).
 
@@ -217,6 +218,7 @@ pub struct SrtpSession {
     inbound: Context,
     remote_key: MasterKey,
     known_sources: HashSet<u32>,
+    known_rtcp_sources: HashSet<u32>,
 }
 
 impl fmt::Debug for SrtpSession {
@@ -265,6 +267,7 @@ impl SrtpSession {
             inbound: inbound_context(suite, remote)?,
             remote_key: remote.clone(),
             known_sources: HashSet::new(),
+            known_rtcp_sources: HashSet::new(),
         })
     }
 
@@ -289,6 +292,7 @@ impl SrtpSession {
             if self.known_sources.len() >= MAX_SOURCES {
                 self.inbound = inbound_context(self.suite, &self.remote_key)?;
                 self.known_sources.clear();
+                self.known_rtcp_sources.clear();
             }
             self.known_sources.insert(header.ssrc);
         }
@@ -319,6 +323,18 @@ impl SrtpSession {
         }
         if packet.len() < 8 + 4 + 4 {
             return Err(SrtpError::TooShort);
+        }
+        // As for RTP: the library keeps state per SSRC before it authenticates.
+        let ssrc = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
+        if !self.known_rtcp_sources.contains(&ssrc) {
+            let mut trial = inbound_context(self.suite, &self.remote_key)?;
+            trial.decrypt_rtcp(packet).map_err(library_error)?;
+            if self.known_rtcp_sources.len() >= MAX_SOURCES {
+                self.inbound = inbound_context(self.suite, &self.remote_key)?;
+                self.known_rtcp_sources.clear();
+                self.known_sources.clear();
+            }
+            self.known_rtcp_sources.insert(ssrc);
         }
         Ok(self.inbound.decrypt_rtcp(packet).map_err(library_error)?.to_vec())
     }

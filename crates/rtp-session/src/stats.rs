@@ -101,7 +101,7 @@ impl ReceiveStats {
         if udelta < MAX_DROPOUT {
             // In order, with a permissible gap.
             if seq < self.max_seq {
-                self.cycles += SEQ_MOD;
+                self.cycles = self.cycles.wrapping_add(SEQ_MOD);
             }
             self.max_seq = seq;
         } else if u32::from(udelta) <= SEQ_MOD - u32::from(MAX_MISORDER) {

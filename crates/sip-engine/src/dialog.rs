@@ -97,11 +97,12 @@ impl Dialog {
         }
         let uri = self.route_set.first().map_or(self.remote_target.as_str(), |r| uri_of(r));
         let secure = uri.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:"));
-        let transport = Transport::from_uri(uri).unwrap_or(if secure {
+        // A sips target stays on TLS whatever its transport parameter says (RFC 3261 §26.2).
+        let transport = if secure {
             Transport::Tls
         } else {
-            Transport::Udp
-        });
+            Transport::from_uri(uri).unwrap_or(Transport::Udp)
+        };
         uri_socket_addr(uri).map_or(flow, |addr| Flow::new(transport, addr))
     }
 

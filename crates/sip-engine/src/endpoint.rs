@@ -1357,7 +1357,9 @@ impl Endpoint {
     fn authenticate_invite(&mut self, now: Instant, id: CallId, response: &Response) -> bool {
         let Some(call) = self.calls.get(&id) else { return false };
         let flow = call.flow;
-        let Some(credentials) = self.registration_on(flow).and_then(|r| r.credentials().cloned())
+        let Some((credentials, realm)) = self
+            .registration_on(flow)
+            .and_then(|r| r.credentials().map(|(c, realm)| (c.clone(), realm.to_owned())))
         else {
             return false;
         };
@@ -1365,11 +1367,16 @@ impl Endpoint {
         let header = if proxy { "Proxy-Authenticate" } else { "WWW-Authenticate" };
         let challenges = response.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(header));
         let Ok(challenge) = crate::auth::choose(challenges.map(|(_, v)| v)) else { return false };
-        let Some(call) = self.calls.get_mut(&id) else { return false };
-        if call.authenticated && !challenge.stale {
+        if !challenge.realm.eq_ignore_ascii_case(&realm) {
+            tracing::info!(call = %id, "a challenge from another realm than the registrar's");
             return false;
         }
-        call.authenticated = true;
+        let Some(call) = self.calls.get_mut(&id) else { return false };
+        // Once, and once more if the server says the nonce was stale.
+        if call.auth_attempts >= 2 || (call.auth_attempts == 1 && !challenge.stale) {
+            return false;
+        }
+        call.auth_attempts += 1;
         // A final response ended any early dialog; the new INVITE starts afresh.
         call.dialog.remote_tag = None;
         call.dialog.route_set.clear();

@@ -286,8 +286,8 @@ pub(crate) struct Call {
     pub(crate) session_timer: Option<crate::endpoint::SessionTimer>,
     /// The peer listed UPDATE in Allow (refreshes then use UPDATE, RFC 4028 §7.4).
     pub(crate) peer_allows_update: bool,
-    /// UAC: our INVITE already answered a digest challenge (RFC 3261 §22.2).
-    pub(crate) authenticated: bool,
+    /// UAC: digest challenges our INVITE answered (RFC 3261 §22.2).
+    pub(crate) auth_attempts: u8,
 }
 
 impl Call {
@@ -325,7 +325,7 @@ impl Call {
             end_reason: None,
             session_timer: None,
             peer_allows_update: false,
-            authenticated: false,
+            auth_attempts: 0,
         }
     }
 

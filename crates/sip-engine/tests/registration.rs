@@ -637,3 +637,81 @@ fn calls_on_the_registration_flow_answer_a_challenge_once() {
         Event::Ended { call: c, reason: sip_engine::EndReason::Failed { status: 407, .. } } if *c == call
     )), "{:?}", b.events);
 }
+
+#[test]
+fn failover_tries_each_target_once_then_backs_off() {
+    let (mut b, config, first, second) = two_targets(24);
+    let now = b.now;
+    b.ua.register(now, config);
+    let to_first = b.drain().remove(0);
+    b.reply(&to_first, 503, &[]);
+    let to_second = b.drain().remove(0);
+    b.reply(&to_second, 503, &[]);
+    assert!(b.drain().is_empty(), "no third REGISTER at once: {:?}", b.sent_to);
+    assert_eq!(b.sent_to, [first, second]);
+    assert!(
+        matches!(b.events.last(), Some(Event::RegistrationFailed { retry_in_ms: Some(_), .. })),
+        "{:?}",
+        b.events
+    );
+}
+
+#[test]
+fn a_refused_connection_fails_over_at_once() {
+    let mut b = Bench::new(25);
+    let (first, second) = (
+        Flow::new(Transport::Tls, addr(REGISTRAR)),
+        Flow::new(Transport::Tls, addr("127.0.0.1:5091")),
+    );
+    b.allowed = vec![first, second];
+    let mut config = Bench::config("pw", 3600);
+    config.targets = vec![first, second];
+    let now = b.now;
+    b.ua.register(now, config);
+    b.drain();
+    let error = FlowError::Certificate { detail: "not valid for sip.test".into() };
+    b.ua.handle_input(now, Input::FlowFailed { flow: first, error });
+    assert_eq!(b.drain().len(), 1);
+    assert_eq!(b.sent_to, [first, second], "straight to the second target");
+}
+
+#[test]
+fn a_hostile_flow_timer_is_clamped() {
+    let (mut b, config) = Bench::outbound(26, Transport::Tcp);
+    let now = b.now;
+    b.ua.register(now, config);
+    let first = b.drain().remove(0);
+    b.reply(&first, 401, &[("WWW-Authenticate", &challenge("n1", false))]);
+    let second = b.drain().remove(0);
+    let contact = format!("{};expires=3600", contact_of(&second));
+    b.reply(
+        &second,
+        200,
+        &[("Contact", &contact), ("Require", "outbound"), ("Flow-Timer", "18446744073709551615")],
+    );
+    b.drain();
+    assert!(matches!(b.events.last(), Some(Event::Registered { .. })));
+    // The first ping comes within an hour (the clamp), not never, and nothing panicked.
+    while b.pings == 0 {
+        b.advance();
+    }
+    assert!(b.elapsed() <= Duration::from_secs(3600), "{:?}", b.elapsed());
+}
+
+#[test]
+fn a_challenge_from_another_realm_gets_no_credentials() {
+    let mut b = Bench::new(27);
+    let now = b.now;
+    b.ua.register(now, Bench::config("pw", 3600));
+    let first = b.drain().remove(0);
+    accept(&mut b, &first);
+    let now = b.now;
+    let call = b.ua.invite(now, "sip:bob@sip.test", b.flow).unwrap();
+    let invite = b.drain().remove(0);
+    // A callee (not the registrar's realm) asks for credentials: it must not get a digest.
+    let foreign = "Digest realm=\"evil.example\", nonce=\"x\", qop=\"auth\"";
+    b.reply(&invite, 401, &[("WWW-Authenticate", foreign)]);
+    let sent = b.drain();
+    assert_eq!(sent.iter().map(|r| r.method.to_string()).collect::<Vec<_>>(), ["ACK"]);
+    assert!(b.events.iter().any(|e| matches!(e, Event::Ended { call: c, .. } if *c == call)));
+}

@@ -245,6 +245,11 @@ impl Driver {
                     }
                 }
                 Output::Event(event) => {
+                    // A lost flow's connection may be half-open (a NAT forgot it, the pong
+                    // never came): close it, so the new REGISTER opens a fresh one.
+                    if let Event::FlowLost { flow, .. } = &event {
+                        self.connections.remove(flow);
+                    }
                     let _ = self.events.send(event);
                 }
                 Output::Timeout(at) => return at,
@@ -254,9 +259,15 @@ impl Driver {
 
     /// Queues bytes on the flow's connection, opening it first when there is none.
     fn send_stream(&mut self, flow: Flow, data: Vec<u8>) {
-        if let Some(connection) = self.connections.get(&flow)
-            && connection.send(data.clone())
-        {
+        if let Some(connection) = self.connections.get(&flow) {
+            if connection.send(data.clone()) {
+                return;
+            }
+            // The connection ended and its Closed report is still queued: the engine must learn
+            // of it now (a registration on it re-registers), and this message is lost with it.
+            self.connections.remove(&flow);
+            let error = FlowError::Closed;
+            self.endpoint.handle_input(Instant::now(), Input::FlowFailed { flow, error });
             return;
         }
         let generation = self.next_generation;

@@ -77,6 +77,9 @@ const KEEP_ALIVE_UDP: Duration = Duration::from_secs(30);
 /// A CRLF ping not answered within this time means the flow is dead (RFC 5626 §4.4.1).
 const PONG_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Stale-nonce challenges answered in a row before the credentials count as refused.
+const MAX_STALE_ANSWERS: u8 = 2;
+
 /// The shortest binding we accept as a success (RFC 3261 §10.2.1.1 suggests hours; a registrar
 /// that grants seconds would make refreshes a flood).
 const MIN_GRANTED: u32 = 10;
@@ -110,6 +113,11 @@ pub(crate) struct Registration {
     keep_alive: Option<KeepAlive>,
     /// We already re-registered once because the registrar saw another address.
     readdressed: bool,
+    /// Targets this attempt has not tried yet: failover goes through each once, then the
+    /// attempt fails and waits for its backoff.
+    untried: Vec<Flow>,
+    /// Stale-nonce challenges answered in a row (a server that always says stale is refused).
+    stale_answers: u8,
     call_id: String,
     local_tag: String,
     cseq: u32,
@@ -146,9 +154,12 @@ impl Endpoint {
             public: None,
             keep_alive: None,
             readdressed: false,
+            untried: vec![],
+            stale_answers: 0,
             config,
         };
         self.registrations.insert(id, registration);
+        self.choose_target(now, id);
         self.send_register(now, id);
         id
     }
@@ -206,27 +217,23 @@ impl Endpoint {
         if outbound {
             request.headers.push("Supported", "outbound");
         }
-        let others: Vec<Flow> = self
-            .registrations
-            .get(&id)
-            .map(|r| r.config.targets.iter().copied().filter(|t| *t != flow).collect())
-            .unwrap_or_default();
-        let rest = self.health.order(now, &others);
+        let rest = self.registrations.get(&id).map(|r| r.untried.clone()).unwrap_or_default();
         let key = self.start_client(now, request, flow, None, Purpose::Register(id));
         self.set_alternatives(now, &key, rest);
     }
 
-    /// Moves the registration to `flow` (failover) and registers there afresh. `_rest` is
-    /// recomputed by `send_register` from the targets' health.
+    /// Moves the registration to `flow` (failover) and registers there afresh; `rest` are the
+    /// targets this attempt has still not tried.
     pub(super) fn register_on(
         &mut self,
         now: Instant,
         id: RegistrationId,
         flow: Flow,
-        _rest: Vec<Flow>,
+        rest: Vec<Flow>,
     ) {
         let Some(r) = self.registrations.get_mut(&id) else { return };
         r.flow = flow;
+        r.untried = rest;
         r.public = None;
         r.challenge = None;
         r.answered_nonce = None;
@@ -238,7 +245,13 @@ impl Endpoint {
     /// the first one that is up; a change of target starts over with a fresh challenge.
     fn choose_target(&mut self, now: Instant, id: RegistrationId) {
         let Some(r) = self.registrations.get(&id) else { return };
-        let Some(best) = self.health.order(now, &r.config.targets).first().copied() else { return };
+        let ordered = self.health.order(now, &r.config.targets);
+        let Some(best) = ordered.first().copied() else { return };
+        let untried = ordered[1..].to_vec();
+        if let Some(r) = self.registrations.get_mut(&id) {
+            r.untried = untried;
+        }
+        let Some(r) = self.registrations.get(&id) else { return };
         if best != r.flow {
             tracing::info!(registration = id.0, from = %r.flow, to = %best, "registering on a better target");
             let r = self.registrations.get_mut(&id).expect("found above");
@@ -298,6 +311,7 @@ impl Endpoint {
                     return;
                 }
                 r.failures = 0;
+                r.stale_answers = 0;
                 r.readdressed = false;
                 r.answered_nonce = None;
                 // RFC 3261 §10.2.4: refresh before the binding expires: at half its lifetime,
@@ -339,7 +353,14 @@ impl Endpoint {
                     (Some(_), Ok(c)) if !c.stale && r.answered_nonce.is_some() => {
                         Err(RegistrationError::BadCredentials { status })
                     }
+                    // A server that calls every nonce stale would keep us answering for ever.
+                    (Some(_), Ok(c)) if c.stale && r.stale_answers >= MAX_STALE_ANSWERS => {
+                        Err(RegistrationError::BadCredentials { status })
+                    }
                     (Some(_), Ok(c)) => {
+                        if c.stale && r.answered_nonce.is_some() {
+                            r.stale_answers += 1;
+                        }
                         r.answered_nonce = Some(c.nonce.clone());
                         r.challenge = Some((c, proxy, 0));
                         Ok(())
@@ -470,9 +491,23 @@ impl Endpoint {
         flow: Flow,
         error: &FlowError,
     ) -> Vec<RegistrationId> {
-        // Their transactions die with the flow (finished ones too: nothing more can come).
-        self.clients
-            .retain(|_, c| c.destination != flow || !matches!(c.purpose, Purpose::Register(_)));
+        // Their transactions die with the flow (finished ones too: nothing more can come). A
+        // REGISTER still waiting moves on to the next target when its attempt has one.
+        let pending: Vec<(super::ClientKey, bool)> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.destination == flow && matches!(c.purpose, Purpose::Register(_)))
+            .map(|(k, c)| (k.clone(), !c.alternatives.is_empty() && !c.tx.is_terminated()))
+            .collect();
+        for (key, can_fail_over) in pending {
+            if can_fail_over {
+                self.mark_down(now, flow, None);
+                if self.fail_over(now, &key) {
+                    continue;
+                }
+            }
+            self.clients.remove(&key);
+        }
         let on_flow: Vec<(RegistrationId, State)> = self
             .registrations
             .iter()
@@ -550,7 +585,8 @@ impl Endpoint {
                 // RFC 5626 §4.4.1: a double CRLF ping; on a stream a single CRLF pong follows.
                 pings.push(flow);
                 k.next_ping = now + k.interval;
-                if flow.transport.is_reliable() {
+                // An earlier ping still unanswered keeps its deadline.
+                if flow.transport.is_reliable() && k.pong_due.is_none() {
                     k.pong_due = Some(now + PONG_TIMEOUT);
                 }
             }
@@ -598,9 +634,12 @@ impl Registration {
         self.config.outbound && self.keep_alive.is_some()
     }
 
-    /// The credentials calls on this registration's flow answer challenges with.
-    pub(super) fn credentials(&self) -> Option<&Credentials> {
-        self.config.credentials.as_ref()
+    /// The credentials calls on this registration's flow answer challenges with, and the
+    /// realm the registrar challenged in: only a challenge in that realm gets them (a callee
+    /// that challenges must not obtain a digest of the account's password).
+    pub(super) fn credentials(&self) -> Option<(&Credentials, &str)> {
+        let realm = self.challenge.as_ref().map(|(c, _, _)| c.realm.as_str())?;
+        Some((self.config.credentials.as_ref()?, realm))
     }
 
     /// The address-of-record (the From of calls placed on this registration's flow).
@@ -628,7 +667,8 @@ fn keep_alive(
         .headers
         .get("Flow-Timer")
         .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|s| *s >= 1)
+        // From the network: a sane range only (a huge value would overflow the arithmetic).
+        .map(|s| s.clamp(5, 3600))
         .map(Duration::from_secs);
     let base = flow_timer.unwrap_or(if reliable { KEEP_ALIVE_RELIABLE } else { KEEP_ALIVE_UDP });
     let interval = base * 4 / 5 + base / 5 * (random % 1000) / 1000;
