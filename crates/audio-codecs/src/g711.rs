@@ -95,10 +95,8 @@ impl Decoder for G711 {
         Ok(())
     }
 
-    fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) {
-        // G.711 has no concealment of its own (Appendix I is a separate algorithm): silence.
-        out.resize(out.len() + samples, 0);
-    }
+    // G.711 has no concealment of its own (Appendix I is a separate algorithm): the default
+    // `conceal`, silence.
 }
 
 #[cfg(test)]

@@ -44,7 +44,9 @@ pub trait Decoder: Send {
     fn sample_rate(&self) -> u32;
     /// Decodes one payload, appending the samples to `out`.
     fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) -> Result<(), CodecError>;
-    /// A packet was lost: appends `samples` of concealment (packet loss concealment where the
-    /// codec has it, else silence).
-    fn conceal(&mut self, samples: usize, out: &mut Vec<i16>);
+    /// A packet was lost: appends `samples` of concealment. Codecs with packet loss
+    /// concealment override this; the default is silence.
+    fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) {
+        out.resize(out.len() + samples, 0);
+    }
 }

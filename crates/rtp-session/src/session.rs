@@ -11,13 +11,14 @@
 //!  close(now) ──> Transmit (RTCP BYE)
 //! ```
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::rtcp::{self, RtcpPacket, SenderInfo};
 use crate::rtp::{self, RtpHeader};
-use crate::srtp::SrtpSession;
+use crate::srtp::{SrtpError, SrtpSession};
 use crate::stats::ReceiveStats;
 
 /// RFC 3550 §6.2: the minimum report interval for a small session.
@@ -208,15 +209,9 @@ impl RtpSession {
     fn send_rtp(&mut self, header: &RtpHeader, payload: &[u8]) {
         let mut packet = Vec::with_capacity(rtp::HEADER_LEN + payload.len() + 16);
         rtp::write(header, payload, &mut packet);
-        let data = match &mut self.srtp {
-            Some(srtp) => match srtp.protect_rtp(&packet) {
-                Ok(data) => data,
-                Err(error) => {
-                    tracing_drop(&mut self.outputs, &mut self.dropped, &error);
-                    return;
-                }
-            },
-            None => packet,
+        let data = match self.protect(packet, false) {
+            Ok(data) => data,
+            Err(error) => return self.record_drop(&error),
         };
         self.sequence = self.sequence.wrapping_add(1);
         self.packets_sent += 1;
@@ -248,20 +243,13 @@ impl RtpSession {
     }
 
     fn receive_rtp(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        let clear;
-        let data = match &mut self.srtp {
-            Some(srtp) => match srtp.unprotect_rtp(data) {
-                Ok(plain) => {
-                    clear = plain;
-                    &clear[..]
-                }
-                Err(error) => return tracing_drop(&mut self.outputs, &mut self.dropped, &error),
-            },
-            None => data,
+        let data = match self.unprotect(data, false) {
+            Ok(data) => data,
+            Err(error) => return self.record_drop(&error),
         };
-        let packet = match rtp::parse(data) {
+        let packet = match rtp::parse(&data) {
             Ok(p) => p,
-            Err(error) => return tracing_drop(&mut self.outputs, &mut self.dropped, &error),
+            Err(error) => return self.record_drop(&error),
         };
         let header = packet.header;
         // Symmetric RTP (RFC 4961): answer where authentic media comes from. Without SRTP
@@ -315,20 +303,13 @@ impl RtpSession {
     }
 
     fn receive_rtcp(&mut self, now: Instant, data: &[u8]) {
-        let clear;
-        let data = match &mut self.srtp {
-            Some(srtp) => match srtp.unprotect_rtcp(data) {
-                Ok(plain) => {
-                    clear = plain;
-                    &clear[..]
-                }
-                Err(error) => return tracing_drop(&mut self.outputs, &mut self.dropped, &error),
-            },
-            None => data,
+        let data = match self.unprotect(data, true) {
+            Ok(data) => data,
+            Err(error) => return self.record_drop(&error),
         };
-        let packets = match rtcp::parse(data) {
+        let packets = match rtcp::parse(&data) {
             Ok(p) => p,
-            Err(error) => return tracing_drop(&mut self.outputs, &mut self.dropped, &error),
+            Err(error) => return self.record_drop(&error),
         };
         for packet in packets {
             let reports = match packet {
@@ -392,15 +373,40 @@ impl RtpSession {
         if bye {
             rtcp::write(&RtcpPacket::Bye { ssrcs: vec![self.ssrc], reason: None }, &mut compound);
         }
-        let data = match &mut self.srtp {
-            Some(srtp) => match srtp.protect_rtcp(&compound) {
-                Ok(data) => data,
-                Err(error) => return tracing_drop(&mut self.outputs, &mut self.dropped, &error),
-            },
-            None => compound,
+        let data = match self.protect(compound, true) {
+            Ok(data) => data,
+            Err(error) => return self.record_drop(&error),
         };
         let to = self.rtcp_target();
         self.outputs.push_back(Output::Transmit { to, data });
+    }
+
+    /// SRTP-protects an RTP or RTCP packet when the session is keyed.
+    fn protect(&mut self, packet: Vec<u8>, rtcp: bool) -> Result<Vec<u8>, SrtpError> {
+        match &mut self.srtp {
+            None => Ok(packet),
+            Some(srtp) if rtcp => srtp.protect_rtcp(&packet),
+            Some(srtp) => srtp.protect_rtp(&packet),
+        }
+    }
+
+    /// Authenticates and decrypts a received packet when the session is keyed.
+    fn unprotect<'a>(&mut self, data: &'a [u8], rtcp: bool) -> Result<Cow<'a, [u8]>, SrtpError> {
+        match &mut self.srtp {
+            None => Ok(Cow::Borrowed(data)),
+            Some(srtp) if rtcp => srtp.unprotect_rtcp(data).map(Cow::Owned),
+            Some(srtp) => srtp.unprotect_rtp(data).map(Cow::Owned),
+        }
+    }
+
+    /// Counts a packet we refused and reports it (the first ten, then at powers of two: a peer
+    /// sending junk is worth seeing, but not a flood of events).
+    fn record_drop(&mut self, error: &dyn std::fmt::Display) {
+        self.dropped += 1;
+        if self.dropped <= 10 || self.dropped.is_power_of_two() {
+            let reason = error.to_string();
+            self.outputs.push_back(Output::Event(Event::Dropped { reason }));
+        }
     }
 
     /// The call is over: a last report with BYE (RFC 3550 §6.6).
@@ -430,14 +436,6 @@ impl RtpSession {
             rtt_ms: self.rtt.map(|r| r.as_secs_f64() * 1000.0),
             dropped: self.dropped,
         }
-    }
-}
-
-fn tracing_drop(outputs: &mut VecDeque<Output>, dropped: &mut u64, error: &dyn std::fmt::Display) {
-    *dropped += 1;
-    // One event per kind would flood nobody: a peer sending junk is worth seeing.
-    if *dropped <= 10 || dropped.is_power_of_two() {
-        outputs.push_back(Output::Event(Event::Dropped { reason: error.to_string() }));
     }
 }
 
