@@ -147,20 +147,13 @@ impl Agent {
             }
             _ => registrar.to_owned(),
         };
-        let domain = match &account.domain {
-            Some(domain) => domain.clone(),
-            None => host_of(&registrar).ok_or_else(|| AgentError::Resolve {
-                host: registrar.clone(),
-                reason: "no host".into(),
-            })?,
-        };
+        let domain = account.domain()?;
         let via = self.outbound_proxy.clone().unwrap_or_else(|| registrar.clone());
         self.outbound_proxy = Some(via.clone());
         let via = via.as_str();
         // RFC 5922 §4/§7.2: the server proves the registrar's host name, or, for a registrar
         // named by IP address, the SIP domain we register in.
-        let named = host_of(via)
-            .filter(|h| h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_err());
+        let named = host_name(via);
         let targets = self.resolve(via, Some(named.as_deref().unwrap_or(&domain))).await?;
         let config = RegisterConfig {
             registrar: registrar.clone(),
@@ -199,8 +192,7 @@ impl Agent {
             Some(dns) => locate::locate(dns, uri).await?,
             None => locate::locate(&locate::NoDns, uri).await?,
         };
-        let name = name.map(str::to_owned).or_else(|| host_of(uri));
-        let name = name.filter(|h| h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_err());
+        let name = name.map(str::to_owned).or_else(|| host_name(uri));
         if let Some(name) = name {
             for flow in flows.iter().filter(|f| f.transport == sip_engine::Transport::Tls) {
                 let (remote, name) = (flow.remote, name.clone());
@@ -253,30 +245,33 @@ impl Account {
     /// The address-of-record, `sip:USER@DOMAIN` (the domain defaulting to the registrar's
     /// host): the keyring account of its password.
     pub fn aor(&self) -> Result<String, AgentError> {
-        let domain = match &self.domain {
-            Some(domain) => domain.clone(),
+        Ok(format!("sip:{}@{}", self.user, self.domain()?))
+    }
+
+    /// The domain of the address-of-record: as given, else the registrar's host.
+    pub fn domain(&self) -> Result<String, AgentError> {
+        match &self.domain {
+            Some(domain) => Ok(domain.clone()),
             None => host_of(&self.registrar).ok_or_else(|| AgentError::Resolve {
                 host: self.registrar.clone(),
                 reason: "no host".into(),
-            })?,
-        };
-        Ok(format!("sip:{}@{domain}", self.user))
+            }),
+        }
     }
 }
 
 /// The environment variable that carries the SIP password for automation.
 pub const PASSWORD_ENV: &str = "SWITCHBOARD_SIP_PASSWORD";
 
-/// The host part of a SIP URI (without port or parameters).
+/// The host part of a SIP URI (without port or parameters; an IPv6 address in brackets).
 fn host_of(uri: &str) -> Option<String> {
-    let uri = uri.trim().trim_matches(['<', '>']);
-    let rest = uri.split_once(':')?.1;
-    let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h).split([';', '?']).next()?;
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => format!("[{}]", v6.split_once(']')?.0),
-        None => host_port.split(':').next()?.to_owned(),
-    };
-    (!host.is_empty()).then_some(host)
+    let host = locate::host(uri)?;
+    Some(if host.contains(':') { format!("[{host}]") } else { host })
+}
+
+/// The host of a SIP URI when it is a name, not an IP address (what a TLS server proves).
+fn host_name(uri: &str) -> Option<String> {
+    locate::host(uri).filter(|h| h.parse::<std::net::IpAddr>().is_err())
 }
 
 #[cfg(test)]
@@ -288,5 +283,8 @@ mod tests {
         assert_eq!(host_of("sip:sip.test:5080;transport=udp").as_deref(), Some("sip.test"));
         assert_eq!(host_of("<sip:u@[::1]:5060>").as_deref(), Some("[::1]"));
         assert_eq!(host_of("sip:"), None);
+        assert_eq!(host_name("sips:sbc.example.com:5061").as_deref(), Some("sbc.example.com"));
+        assert_eq!(host_name("sip:[::1]:5060"), None);
+        assert_eq!(host_name("sip:bob@192.0.2.1"), None);
     }
 }

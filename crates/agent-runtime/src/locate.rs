@@ -103,6 +103,11 @@ fn parse(uri: &str) -> Result<Destination, LocateError> {
     Ok(Destination { secure, host: host.to_owned(), port, transport: Transport::from_uri(uri) })
 }
 
+/// The host of a SIP or SIPS URI (an IPv6 address without brackets).
+pub(crate) fn host(uri: &str) -> Option<String> {
+    parse(uri).ok().map(|d| d.host)
+}
+
 /// The SRV service name for a transport (RFC 3263 §4.1).
 fn srv_name(transport: Transport, host: &str) -> String {
     let service = match transport {

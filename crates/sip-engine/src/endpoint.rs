@@ -315,7 +315,7 @@ impl Endpoint {
             Input::Receive { flow, data } => self.receive(now, flow, data),
             Input::Timeout => self.handle_timeout(now),
             Input::FlowFailed { flow, error } => self.flow_failed(now, flow, error),
-            Input::KeepAliveAnswered { flow } => self.keep_alive_answered(flow),
+            Input::KeepAliveAnswered { flow } => self.registration_pong(flow),
             Input::NetworkChanged => self.network_changed(now),
         }
     }
@@ -335,10 +335,6 @@ impl Endpoint {
         }
     }
 
-    fn keep_alive_answered(&mut self, flow: Flow) {
-        self.registration_pong(flow);
-    }
-
     fn network_changed(&mut self, now: Instant) {
         tracing::info!("network changed: registering again");
         self.registrations_network_changed(now);
@@ -355,11 +351,8 @@ impl Endpoint {
             let Some(entry) = self.clients.get_mut(&key) else { continue };
             let effects = entry.tx.on_transport_error();
             let (id, purpose) = (entry.call, entry.purpose);
-            if effects.contains(&TxEffect::TransportError) {
-                self.mark_down_if_alternatives(now, &key);
-                if !self.fail_over(now, &key) {
-                    self.client_failed(now, id, purpose, EndReason::TransportError);
-                }
+            if effects.contains(&TxEffect::TransportError) && !self.fail_over(now, &key, None) {
+                self.client_failed(now, id, purpose, EndReason::TransportError);
             }
             self.reap_client(&key);
         }
@@ -1174,8 +1167,7 @@ impl Endpoint {
             match effect {
                 TxEffect::Transmit(data) => self.transmit(destination, data),
                 TxEffect::PassUp if unavailable => {
-                    self.mark_down(now, destination, retry_after(&response.headers));
-                    self.fail_over(now, &key);
+                    self.fail_over(now, &key, retry_after(&response.headers));
                 }
                 TxEffect::PassUp => self.response_to_tu(now, &key, &essentials, &response),
                 TxEffect::Timeout | TxEffect::TransportError | TxEffect::Terminated => {}
@@ -1479,8 +1471,7 @@ impl Endpoint {
                     TxEffect::TransportError => EndReason::TransportError,
                     TxEffect::PassUp | TxEffect::Terminated => continue,
                 };
-                self.mark_down_if_alternatives(now, &key);
-                if !self.fail_over(now, &key) {
+                if !self.fail_over(now, &key, None) {
                     self.client_failed(now, id, purpose, reason);
                 }
             }

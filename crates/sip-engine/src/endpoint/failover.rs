@@ -81,7 +81,7 @@ impl Health {
 
 impl Endpoint {
     /// Marks `flow` down for `retry_after` (clamped to 1 s – 30 min) or the default period.
-    pub(super) fn mark_down(&mut self, now: Instant, flow: Flow, retry_after: Option<Duration>) {
+    fn mark_down(&mut self, now: Instant, flow: Flow, retry_after: Option<Duration>) {
         let period = retry_after
             .map_or(self.config.failover.down_for, |r| r.clamp(Duration::from_secs(1), MAX_DOWN));
         tracing::info!(%flow, seconds = period.as_secs(), "target down");
@@ -91,14 +91,22 @@ impl Endpoint {
         entry.until = entry.until.max(now + period);
     }
 
-    /// Gives the failed request's transaction up and sends the request to the next target.
-    /// Returns false when there is none (the caller reports the failure as usual).
-    pub(super) fn fail_over(&mut self, now: Instant, key: &ClientKey) -> bool {
+    /// The request's target failed (silence, transport error, 503): marks it down (for
+    /// `retry_after`, else the default period), gives the transaction up and sends the request
+    /// to the next target. Returns false, changing nothing, when there is no next target (the
+    /// caller reports the failure as usual).
+    pub(super) fn fail_over(
+        &mut self,
+        now: Instant,
+        key: &ClientKey,
+        retry_after: Option<Duration>,
+    ) -> bool {
         let Some(entry) = self.clients.get(key) else { return false };
         if entry.alternatives.is_empty() {
             return false;
         }
         let entry = self.clients.remove(key).expect("just found");
+        self.mark_down(now, entry.destination, retry_after);
         let ordered = self.health.order(now, &entry.alternatives);
         let (next, rest) = (ordered[0], ordered[1..].to_vec());
         tracing::info!(from = %entry.destination, to = %next, "failing over");
@@ -126,16 +134,6 @@ impl Endpoint {
         true
     }
 
-    /// A transaction that failed on its own (timer, transport) takes its target down with it
-    /// when there is somewhere else to go.
-    pub(super) fn mark_down_if_alternatives(&mut self, now: Instant, key: &ClientKey) {
-        let flow =
-            self.clients.get(key).filter(|c| !c.alternatives.is_empty()).map(|c| c.destination);
-        if let Some(flow) = flow {
-            self.mark_down(now, flow, None);
-        }
-    }
-
     /// Arms failover on a fresh client transaction.
     pub(super) fn set_alternatives(&mut self, now: Instant, key: &ClientKey, rest: Vec<Flow>) {
         let timeout = self.config.failover.target_timeout;
@@ -147,15 +145,14 @@ impl Endpoint {
 
     /// Client transactions whose target stayed silent too long.
     pub(super) fn failover_timers(&mut self, now: Instant) {
-        let silent: Vec<(ClientKey, Flow)> = self
+        let silent: Vec<ClientKey> = self
             .clients
             .iter()
             .filter(|(_, c)| c.failover_at.is_some_and(|at| at <= now))
-            .map(|(k, c)| (k.clone(), c.destination))
+            .map(|(k, _)| k.clone())
             .collect();
-        for (key, flow) in silent {
-            self.mark_down(now, flow, None);
-            self.fail_over(now, &key);
+        for key in silent {
+            self.fail_over(now, &key, None);
         }
         self.probe_down_targets(now);
     }

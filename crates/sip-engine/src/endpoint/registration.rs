@@ -500,11 +500,8 @@ impl Endpoint {
             .map(|(k, c)| (k.clone(), !c.alternatives.is_empty() && !c.tx.is_terminated()))
             .collect();
         for (key, can_fail_over) in pending {
-            if can_fail_over {
-                self.mark_down(now, flow, None);
-                if self.fail_over(now, &key) {
-                    continue;
-                }
+            if can_fail_over && self.fail_over(now, &key, None) {
+                continue;
             }
             self.clients.remove(&key);
         }
