@@ -453,6 +453,8 @@ impl Endpoint {
         self.add_common_request_headers(&mut request, next_hop, true);
         request.headers.push("Allow", ALLOW);
         request.headers.push("Supported", SUPPORTED);
+        let encrypted = next_hop.transport == Transport::Tls;
+        self.negotiator.signalling(id, crate::Signalling { encrypted });
         let body = self.negotiator.create_offer(id, Direction::SendRecv);
         set_body(&mut request, body);
         let mut dialog = dialog;
@@ -869,6 +871,8 @@ impl Endpoint {
         };
         // An offer we cannot take is refused now, before anything rings (RFC 3261 §13.3.1.1);
         // the answer itself is made again when the call is answered.
+        let encrypted = source.transport == Transport::Tls;
+        self.negotiator.signalling(id, crate::Signalling { encrypted });
         if !request.body.is_empty()
             && let Err(error) = self.negotiator.answer_offer(id, &request.body, Direction::SendRecv)
         {
@@ -1236,6 +1240,9 @@ impl Endpoint {
         {
             return;
         }
+        if status == 488 && !cancelled && self.reoffer_invite(now, id) {
+            return;
+        }
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -1369,24 +1376,51 @@ impl Endpoint {
             return false;
         }
         call.auth_attempts += 1;
-        // A final response ended any early dialog; the new INVITE starts afresh.
-        call.dialog.remote_tag = None;
-        call.dialog.route_set.clear();
-        call.state = CallState::Calling;
-        let seq = call.dialog.next_seq();
-        let mut request = failover::without_hop_headers(&call.invite, seq);
+        let Some(mut request) = self.next_invite(id) else { return false };
         request.headers.remove("Authorization");
         request.headers.remove("Proxy-Authorization");
         let cnonce = self.random_token(16);
         let value = challenge.answer(&credentials, "INVITE", &request.uri, 1, &cnonce);
         request.headers.push(if proxy { "Proxy-Authorization" } else { "Authorization" }, value);
+        self.send_next_invite(now, id, request);
+        true
+    }
+
+    /// A 488 to our INVITE: the negotiator may offer something else once (RFC 3261 §21.4.26),
+    /// as the same INVITE with a new CSeq and body (credentials kept).
+    fn reoffer_invite(&mut self, now: Instant, id: CallId) -> bool {
+        let Some(call) = self.calls.get_mut(&id) else { return false };
+        if call.reoffered {
+            return false;
+        }
+        call.reoffered = true;
+        let Some(body) = self.negotiator.offer_refused(id) else { return false };
+        let Some(mut request) = self.next_invite(id) else { return false };
+        set_body(&mut request, body);
+        self.send_next_invite(now, id, request);
+        true
+    }
+
+    /// The call's INVITE again with the next CSeq, after a final response ended the last one
+    /// (and any early dialog: the new INVITE starts afresh).
+    fn next_invite(&mut self, id: CallId) -> Option<Request> {
+        let call = self.calls.get_mut(&id)?;
+        call.dialog.remote_tag = None;
+        call.dialog.route_set.clear();
+        call.state = CallState::Calling;
+        let seq = call.dialog.next_seq();
+        Some(failover::without_hop_headers(&call.invite, seq))
+    }
+
+    fn send_next_invite(&mut self, now: Instant, id: CallId, mut request: Request) {
+        let Some(flow) = self.calls.get(&id).map(|c| c.flow) else { return };
         self.add_common_request_headers(&mut request, flow, true);
         let key = self.start_client(now, request.clone(), flow, Some(id), Purpose::InitialInvite);
         if let Some(call) = self.calls.get_mut(&id) {
             call.invite = request;
             call.invite_client = Some(key);
+            call.offer = OfferState::LocalOffer;
         }
-        true
     }
 
     fn reinvite_response(

@@ -54,7 +54,7 @@ pub use endpoint::{
     ALLOW, CallError, Config, Endpoint, FailoverConfig, Input, Output, RegisterConfig,
     RegistrationError, RegistrationId, SUPPORTED, Transmit,
 };
-pub use negotiator::{NegotiationError, Negotiator, PcmuNegotiator};
+pub use negotiator::{NegotiationError, Negotiator, PcmuNegotiator, Signalling};
 pub use sdp::Direction;
 pub use session::{CallId, EndReason, Event};
 pub use timers::TimerConfig;

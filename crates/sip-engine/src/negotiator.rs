@@ -41,6 +41,23 @@ pub trait Negotiator: Send {
     fn apply_answer(&mut self, call: CallId, answer: &[u8]) -> Result<(), NegotiationError>;
     /// The call is over: release whatever belongs to it.
     fn release(&mut self, call: CallId);
+
+    /// Tells what carries the call's signalling, before its first offer or answer: SDES keys
+    /// (RFC 4568 §8.3) may only travel where the signalling is encrypted.
+    fn signalling(&mut self, _call: CallId, _context: Signalling) {}
+
+    /// The peer refused our initial offer with 488: a different offer to try once (SRTP
+    /// `preferred` falls back to RTP/AVP), or `None` to end the call.
+    fn offer_refused(&mut self, _call: CallId) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// How a call's signalling travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signalling {
+    /// Over TLS (the first hop; RFC 3261 §26.2 gives no more than that).
+    pub encrypted: bool,
 }
 
 /// A placeholder negotiator: PCMU and telephone-event only, no media flows.

@@ -288,6 +288,8 @@ pub(crate) struct Call {
     pub(crate) peer_allows_update: bool,
     /// UAC: digest challenges our INVITE answered (RFC 3261 §22.2).
     pub(crate) auth_attempts: u8,
+    /// A 488 to the initial offer was answered with another offer.
+    pub(crate) reoffered: bool,
 }
 
 impl Call {
@@ -326,6 +328,7 @@ impl Call {
             session_timer: None,
             peer_allows_update: false,
             auth_attempts: 0,
+            reoffered: false,
         }
     }
 

@@ -434,3 +434,99 @@ fn a_new_call_fails_over_from_a_silent_server_and_its_dialog_stays_put() {
     assert_eq!(invites.first().map(String::as_str), Some("CSeq: 1 INVITE"));
     assert_eq!(invites.last().map(String::as_str), Some("CSeq: 2 INVITE"), "a new transaction");
 }
+
+/// Offers RTP/SAVP first and, when that is refused, `fallbacks` more offers (the last of
+/// which is plain RTP/AVP), counting what the engine told it.
+struct FallbackNegotiator {
+    inner: sip_engine::PcmuNegotiator,
+    fallbacks: Vec<Vec<u8>>,
+    refusals: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl sip_engine::Negotiator for FallbackNegotiator {
+    fn create_offer(&mut self, call: CallId, direction: Direction) -> Vec<u8> {
+        let plain = String::from_utf8(self.inner.create_offer(call, direction)).unwrap();
+        plain.replace("RTP/AVP", "RTP/SAVP").into_bytes()
+    }
+    fn answer_offer(
+        &mut self,
+        call: CallId,
+        offer: &[u8],
+        local: Direction,
+    ) -> Result<Vec<u8>, sip_engine::NegotiationError> {
+        self.inner.answer_offer(call, offer, local)
+    }
+    fn apply_answer(
+        &mut self,
+        call: CallId,
+        answer: &[u8],
+    ) -> Result<(), sip_engine::NegotiationError> {
+        self.inner.apply_answer(call, answer)
+    }
+    fn release(&mut self, call: CallId) {
+        self.inner.release(call);
+    }
+    fn offer_refused(&mut self, _call: CallId) -> Option<Vec<u8>> {
+        self.refusals.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        (!self.fallbacks.is_empty()).then(|| self.fallbacks.remove(0))
+    }
+}
+
+fn fallback_world(
+    seed: u64,
+    fallbacks: Vec<Vec<u8>>,
+) -> (World, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use rand_chacha::rand_core::SeedableRng;
+    let mut w = World::new(seed);
+    let refusals = std::sync::Arc::default();
+    let local = addr(A);
+    let negotiator = FallbackNegotiator {
+        inner: sip_engine::PcmuNegotiator::new(local.ip(), 40000),
+        fallbacks,
+        refusals: std::sync::Arc::clone(&refusals),
+    };
+    *w.ua(A) = sip_engine::Endpoint::new(
+        sip_engine::Config::new(local),
+        Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(seed)),
+        Box::new(negotiator),
+    );
+    (w, refusals)
+}
+
+const PLAIN_OFFER: &[u8] = b"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n\
+    t=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+#[test]
+fn a_refused_offer_is_replaced_once_by_the_negotiators_fallback() {
+    let (mut w, refusals) = fallback_world(40, vec![PLAIN_OFFER.to_vec()]);
+    let now = w.now;
+    w.ua(A).invite(now, "sip:bob@127.0.0.1:5062", addr(B)).unwrap();
+    let b = incoming(&mut w);
+    let now = w.now;
+    w.ua(B).answer(now, b).unwrap();
+    assert!(w.run_until_event(A, 5 * SECOND, |e| matches!(e, Event::Answered { .. })).is_some());
+    let invites = w.sent_by(A, "INVITE");
+    assert_eq!(invites.len(), 2, "the refused INVITE and its replacement");
+    assert!(invites[0].text().contains("RTP/SAVP") && invites[0].text().contains("CSeq: 1 INVITE"));
+    assert!(invites[1].text().contains("m=audio 40000 RTP/AVP 0"));
+    assert!(invites[1].text().contains("CSeq: 2 INVITE"));
+    let call_id = |s: &harness::Sent| {
+        s.text().lines().find(|l| l.starts_with("Call-ID:")).unwrap().to_owned()
+    };
+    assert_eq!(call_id(invites[0]), call_id(invites[1]), "the same call");
+    assert_eq!(w.sent_by(A, "ACK").len(), 2, "the 488 and the 200 are acknowledged");
+    assert_eq!(refusals.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_second_488_ends_the_call() {
+    // The fallback is refused too: no third INVITE, the call ends with the 488.
+    let savp = String::from_utf8(PLAIN_OFFER.to_vec()).unwrap().replace("RTP/AVP", "RTP/SAVP");
+    let (mut w, refusals) = fallback_world(41, vec![savp.into_bytes(), PLAIN_OFFER.to_vec()]);
+    let now = w.now;
+    w.ua(A).invite(now, "sip:bob@127.0.0.1:5062", addr(B)).unwrap();
+    let reason = ended(&mut w, A, 5 * SECOND);
+    assert_eq!(reason, EndReason::IncompatibleMedia { status: 488 });
+    assert_eq!(w.sent_by(A, "INVITE").len(), 2);
+    assert_eq!(refusals.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
