@@ -49,4 +49,14 @@ pub trait Decoder: Send {
     fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) {
         out.resize(out.len() + samples, 0);
     }
+    /// Rebuilds the frame lost just before `next` from redundancy `next` carries (Opus in-band
+    /// FEC), appending `samples`; `Ok(false)` when the codec carries none (conceal instead).
+    fn recover(
+        &mut self,
+        _next: &[u8],
+        _samples: usize,
+        _out: &mut Vec<i16>,
+    ) -> Result<bool, CodecError> {
+        Ok(false)
+    }
 }

@@ -97,29 +97,33 @@ impl OpusDecoder {
         let inner = opus::Decoder::new(SAMPLE_RATE, Channels::Mono).map_err(internal)?;
         Ok(Self { inner, frame: 960 })
     }
-
-    /// Rebuilds the frame lost just before `next` from the FEC data `next` carries (RFC 6716
-    /// §2.1.7); `samples` is the lost frame's length. Concealment when `next` has none.
-    pub fn recover(
-        &mut self,
-        next: &[u8],
-        samples: usize,
-        out: &mut Vec<i16>,
-    ) -> Result<(), CodecError> {
-        let start = out.len();
-        out.resize(start + samples, 0);
-        let n = self
-            .inner
-            .decode(next, &mut out[start..], true)
-            .map_err(|e| CodecError::Corrupt(e.to_string()))?;
-        out.truncate(start + n);
-        Ok(())
-    }
 }
 
 impl Decoder for OpusDecoder {
     fn sample_rate(&self) -> u32 {
         SAMPLE_RATE
+    }
+
+    /// Decodes the FEC data `next` carries for the frame before it (RFC 6716 §2.1.7); the
+    /// decoder conceals when `next` has none.
+    fn recover(
+        &mut self,
+        next: &[u8],
+        samples: usize,
+        out: &mut Vec<i16>,
+    ) -> Result<bool, CodecError> {
+        let start = out.len();
+        out.resize(start + samples, 0);
+        match self.inner.decode(next, &mut out[start..], true) {
+            Ok(n) => {
+                out.truncate(start + n);
+                Ok(true)
+            }
+            Err(error) => {
+                out.truncate(start);
+                Err(CodecError::Corrupt(error.to_string()))
+            }
+        }
     }
 
     fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) -> Result<(), CodecError> {
@@ -205,7 +209,7 @@ mod tests {
         let (mut fec, mut plc) = (OpusDecoder::new().expect("d"), OpusDecoder::new().expect("d"));
         for (i, p) in packets.iter().enumerate() {
             if i % 10 == 5 && i + 1 < packets.len() {
-                fec.recover(&packets[i + 1], 960, &mut with_fec).expect("recovers");
+                assert!(fec.recover(&packets[i + 1], 960, &mut with_fec).expect("recovers"));
                 plc.conceal(960, &mut with_plc);
             } else {
                 fec.decode(p, &mut with_fec).expect("decodes");

@@ -1,7 +1,11 @@
-//! The media side of a call. Built so far: the SDP media rules ([`negotiate`]): what audio
-//! section we offer and what we accept from a peer's offer. The per-call pipeline (sockets,
-//! capture and playout, jitter buffer) and its wiring into the SIP core's `Negotiator` are not
-//! built yet; see `docs/media.md`.
+//! The per-call media pipeline: the SDP media rules SBCs check ([`negotiate`]), the negotiator
+//! the SIP engine calls ([`negotiator`]), one call's audio sans-IO ([`pipeline`]), its UDP
+//! driver ([`driver`]), and the WAV files and resampling the CLI's `--play`/`--record` use.
 #![forbid(unsafe_code)]
 
+pub mod driver;
 pub mod negotiate;
+pub mod negotiator;
+pub mod pipeline;
+pub mod resample;
+pub mod wav;

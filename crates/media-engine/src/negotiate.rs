@@ -48,7 +48,28 @@ impl Codec {
         }
     }
 
-    fn rtpmap_line(self) -> &'static str {
+    /// The codec's PCM sample rate (G.722 samples 16 kHz on an 8 kHz RTP clock).
+    pub fn sample_rate(self) -> u32 {
+        match self {
+            Codec::Opus => 48_000,
+            Codec::G722 => 16_000,
+            Codec::Pcmu | Codec::Pcma => 8_000,
+        }
+    }
+
+    /// The codec by its usual name: `opus`, `g722`, `pcmu` or `pcma` (any case).
+    pub fn from_name(name: &str) -> Option<Codec> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "opus" => Codec::Opus,
+            "g722" | "g.722" => Codec::G722,
+            "pcmu" | "g711u" | "ulaw" => Codec::Pcmu,
+            "pcma" | "g711a" | "alaw" => Codec::Pcma,
+            _ => return None,
+        })
+    }
+
+    /// The rtpmap value we write: `opus/48000/2`, `G722/8000`, `PCMU/8000`, `PCMA/8000`.
+    pub fn rtpmap_line(self) -> &'static str {
         match self {
             Codec::Opus => "opus/48000/2",
             Codec::G722 => "G722/8000",

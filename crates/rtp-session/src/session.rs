@@ -201,6 +201,12 @@ impl RtpSession {
         self.send_rtp(&header, payload);
     }
 
+    /// Lets the media clock run on by `samples` without sending (Opus DTX, after a key press):
+    /// the next packet's timestamp shows the gap (RFC 3550 §5.1).
+    pub fn advance(&mut self, samples: u32) {
+        self.samples = self.samples.wrapping_add(samples);
+    }
+
     /// The RTP timestamp the next frame will carry.
     pub fn next_timestamp(&self) -> u32 {
         self.timestamp_base.wrapping_add(self.samples)

@@ -874,7 +874,7 @@ impl Endpoint {
         let encrypted = source.transport == Transport::Tls;
         self.negotiator.signalling(id, crate::Signalling { encrypted });
         if !request.body.is_empty()
-            && let Err(error) = self.negotiator.answer_offer(id, &request.body, Direction::SendRecv)
+            && let Err(error) = self.negotiator.check_offer(id, &request.body)
         {
             self.negotiator.release(id);
             let mut response = self.response_for(&request, 488, Some(&local_tag));

@@ -23,6 +23,9 @@ pub enum NegotiationError {
     NoCommonCodec { offered: Vec<String> },
     #[error("unsupported media transport {0}")]
     UnsupportedTransport(String),
+    /// Anything else the media side cannot accept (keys, policy), in its words.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Offer/answer for the calls of one endpoint.
@@ -37,6 +40,11 @@ pub trait Negotiator: Send {
         offer: &[u8],
         local: Direction,
     ) -> Result<Vec<u8>, NegotiationError>;
+    /// Whether an incoming call's offer could be answered, before the phone rings (nothing
+    /// starts: the answer is made by [`Negotiator::answer_offer`] when the call is answered).
+    fn check_offer(&mut self, call: CallId, offer: &[u8]) -> Result<(), NegotiationError> {
+        self.answer_offer(call, offer, Direction::SendRecv).map(|_| ())
+    }
     /// Applies the remote answer to our offer.
     fn apply_answer(&mut self, call: CallId, answer: &[u8]) -> Result<(), NegotiationError>;
     /// The call is over: release whatever belongs to it.

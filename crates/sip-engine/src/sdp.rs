@@ -37,15 +37,15 @@ impl Direction {
         })
     }
 
-    fn sends(self) -> bool {
+    pub fn sends(self) -> bool {
         matches!(self, Direction::SendRecv | Direction::SendOnly)
     }
 
-    fn receives(self) -> bool {
+    pub fn receives(self) -> bool {
         matches!(self, Direction::SendRecv | Direction::RecvOnly)
     }
 
-    fn from_flags(send: bool, recv: bool) -> Self {
+    pub fn from_flags(send: bool, recv: bool) -> Self {
         match (send, recv) {
             (true, true) => Direction::SendRecv,
             (true, false) => Direction::SendOnly,
@@ -214,7 +214,7 @@ pub fn audio_direction(body: &[u8]) -> Option<Direction> {
 }
 
 /// Writes an SDP line with CRLF (RFC 8866 §5).
-pub(crate) fn line(out: &mut String, kind: char, value: fmt::Arguments<'_>) {
+pub fn line(out: &mut String, kind: char, value: fmt::Arguments<'_>) {
     // Writing into a String cannot fail.
     let _ = write!(out, "{kind}={value}\r\n");
 }

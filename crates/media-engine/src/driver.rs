@@ -1,0 +1,302 @@
+//! The thin async side of media: one tokio task per call moving datagrams between its UDP
+//! sockets and its [`CallPipeline`], ticking it every frame, and writing what it decodes to
+//! the recording. The negotiator's [`MediaUpdate`]s start, change and stop the tasks.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
+use sip_engine::CallId;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::negotiator::{MediaSockets, MediaUpdate};
+use crate::pipeline::{CallPipeline, MediaEvent, MediaPlan, MediaStats};
+use crate::wav::{Clip, Recorder};
+
+/// What every call plays and records (the CLI's `--play` and `--record`; the desktop app will
+/// use devices instead).
+#[derive(Debug, Clone, Default)]
+pub struct MediaOptions {
+    /// Sent as the microphone; silence after it ends.
+    pub play: Option<Arc<Clip>>,
+    /// Received audio, written as it is decoded (at the codec's sample rate).
+    pub record: Option<PathBuf>,
+}
+
+/// What the agent hears about a call's media.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaNotice {
+    Started {
+        plan: MediaPlan,
+    },
+    Event(MediaEvent),
+    /// A recording or the source could not be used; the call goes on.
+    Problem {
+        message: String,
+    },
+    /// The call's media stopped; the final figures.
+    Ended {
+        stats: MediaStats,
+    },
+}
+
+/// Commands for a running call's media.
+#[derive(Debug)]
+enum Control {
+    Change(MediaPlan),
+    Mute(bool),
+    Dtmf(String),
+    Stop,
+}
+
+/// Commands from the agent.
+#[derive(Debug)]
+pub enum MediaCommand {
+    Mute { call: CallId, muted: bool },
+    Dtmf { call: CallId, keys: String },
+}
+
+/// Runs the media of every call until `updates` closes.
+pub async fn run(
+    mut updates: mpsc::UnboundedReceiver<MediaUpdate>,
+    mut commands: mpsc::UnboundedReceiver<MediaCommand>,
+    options: MediaOptions,
+    notices: mpsc::UnboundedSender<(CallId, MediaNotice)>,
+) {
+    let mut calls: HashMap<CallId, mpsc::UnboundedSender<Control>> = HashMap::new();
+    let cname = format!("{:016x}", StdRng::from_os_rng().next_u64());
+    loop {
+        tokio::select! {
+            update = updates.recv() => {
+                let Some(update) = update else { break };
+                match update {
+                    MediaUpdate::Start { call, plan, sockets } => {
+                        let (tx, rx) = mpsc::unbounded_channel();
+                        calls.insert(call, tx);
+                        let task = CallTask {
+                            call,
+                            options: options.clone(),
+                            cname: cname.clone(),
+                            notices: notices.clone(),
+                        };
+                        tokio::spawn(task.run(plan, sockets, rx));
+                    }
+                    MediaUpdate::Change { call, plan } => send(&calls, call, Control::Change(plan)),
+                    MediaUpdate::Stop { call } => {
+                        send(&calls, call, Control::Stop);
+                        calls.remove(&call);
+                    }
+                }
+            }
+            Some(command) = commands.recv() => match command {
+                MediaCommand::Mute { call, muted } => send(&calls, call, Control::Mute(muted)),
+                MediaCommand::Dtmf { call, keys } => send(&calls, call, Control::Dtmf(keys)),
+            },
+        }
+    }
+    for (_, call) in calls.drain() {
+        let _ = call.send(Control::Stop);
+    }
+}
+
+fn send(calls: &HashMap<CallId, mpsc::UnboundedSender<Control>>, call: CallId, control: Control) {
+    if let Some(tx) = calls.get(&call) {
+        let _ = tx.send(control);
+    }
+}
+
+/// NTP time now (RFC 3550 §4: seconds since 1900 in the upper half, fraction in the lower).
+fn ntp_now() -> u64 {
+    let since_unix = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let seconds = since_unix.as_secs() + 2_208_988_800;
+    let fraction = (u64::from(since_unix.subsec_nanos()) << 32) / 1_000_000_000;
+    (seconds << 32) | fraction
+}
+
+struct CallTask {
+    call: CallId,
+    options: MediaOptions,
+    cname: String,
+    notices: mpsc::UnboundedSender<(CallId, MediaNotice)>,
+}
+
+/// A call's sockets on the runtime.
+struct Sockets {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+}
+
+impl CallTask {
+    fn notify(&self, notice: MediaNotice) {
+        let _ = self.notices.send((self.call, notice));
+    }
+
+    /// The source resampled to the codec's rate (off the runtime's thread: it takes a moment).
+    async fn source(&self, plan: &MediaPlan) -> Vec<i16> {
+        let Some(clip) = self.options.play.clone() else { return vec![] };
+        let rate = plan.codec.sample_rate();
+        let converted = tokio::task::spawn_blocking(move || {
+            crate::resample::resample(&clip.samples, clip.sample_rate, rate)
+        })
+        .await;
+        match converted {
+            Ok(Ok(samples)) => samples,
+            Ok(Err(error)) => {
+                self.notify(MediaNotice::Problem { message: error.to_string() });
+                vec![]
+            }
+            Err(error) => {
+                self.notify(MediaNotice::Problem { message: error.to_string() });
+                vec![]
+            }
+        }
+    }
+
+    fn pipeline(&self, plan: MediaPlan, source: Vec<i16>) -> Option<CallPipeline> {
+        let mut rng = StdRng::from_os_rng();
+        let random = Box::new(move || rng.random::<u32>());
+        let now = Instant::now().into_std();
+        match CallPipeline::new(now, plan, source, self.cname.clone(), ntp_now(), random) {
+            Ok(pipeline) => Some(pipeline),
+            Err(error) => {
+                self.notify(MediaNotice::Problem { message: format!("media failed: {error}") });
+                None
+            }
+        }
+    }
+
+    fn recorder(&self, rate: u32) -> Option<Recorder> {
+        let path = self.options.record.as_ref()?;
+        match Recorder::create(path, rate) {
+            Ok(recorder) => Some(recorder),
+            Err(error) => {
+                self.notify(MediaNotice::Problem { message: error.to_string() });
+                None
+            }
+        }
+    }
+
+    async fn run(
+        self,
+        plan: MediaPlan,
+        sockets: MediaSockets,
+        mut control: mpsc::UnboundedReceiver<Control>,
+    ) {
+        let sockets = match adopt(sockets) {
+            Ok(sockets) => sockets,
+            Err(error) => {
+                self.notify(MediaNotice::Problem { message: format!("media sockets: {error}") });
+                return;
+            }
+        };
+        let source = self.source(&plan).await;
+        let Some(mut pipeline) = self.pipeline(plan.clone(), source.clone()) else { return };
+        self.notify(MediaNotice::Started { plan });
+        let mut recorder = self.recorder(pipeline.decoded_rate());
+        let mut ticker = tokio::time::interval(pipeline.interval());
+        // A late tick sends the frames it owes at once: the far end's buffer absorbs a burst
+        // better than a clock that runs slow.
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        let (mut rtp_buf, mut rtcp_buf) = (vec![0u8; 2048], vec![0u8; 2048]);
+        let started = Instant::now();
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => pipeline.tick(Instant::now().into_std()),
+                received = sockets.rtp.recv_from(&mut rtp_buf) => {
+                    if let Ok((n, from)) = received {
+                        pipeline.receive(Instant::now().into_std(), from, &rtp_buf[..n]);
+                    }
+                }
+                received = sockets.rtcp.recv_from(&mut rtcp_buf) => {
+                    if let Ok((n, from)) = received {
+                        pipeline.receive(Instant::now().into_std(), from, &rtcp_buf[..n]);
+                    }
+                }
+                command = control.recv() => match command {
+                    Some(Control::Change(plan)) => {
+                        let current = pipeline.plan();
+                        let same_stream = MediaPlan { send: current.send, receive: current.receive, ..plan.clone() } == *current;
+                        if same_stream {
+                            pipeline.set_direction(plan.send, plan.receive);
+                        } else {
+                            // A new address, codec or keys: a new stream (RFC 3264 §8.3).
+                            let played = ((Instant::now() - started).as_millis() as usize)
+                                * plan.codec.sample_rate() as usize / 1000;
+                            let rest = source.get(played.min(source.len())..).unwrap_or_default().to_vec();
+                            if let Some(next) = self.pipeline(plan.clone(), rest) {
+                                pipeline = next;
+                                ticker = tokio::time::interval(pipeline.interval());
+                                self.notify(MediaNotice::Started { plan });
+                            }
+                        }
+                    }
+                    Some(Control::Mute(muted)) => pipeline.set_muted(muted),
+                    Some(Control::Dtmf(keys)) => {
+                        for key in keys.chars() {
+                            if !pipeline.send_dtmf(key) {
+                                self.notify(MediaNotice::Problem {
+                                    message: format!("cannot send key {key:?}: the peer takes no telephone-events"),
+                                });
+                            }
+                        }
+                    }
+                    Some(Control::Stop) | None => break,
+                },
+            }
+            flush(&mut pipeline, &sockets, &mut recorder, &self).await;
+        }
+        let stats = pipeline.close(Instant::now().into_std());
+        flush(&mut pipeline, &sockets, &mut recorder, &self).await;
+        if let Some(recorder) = recorder
+            && let Err(error) = recorder.finish()
+        {
+            self.notify(MediaNotice::Problem { message: error.to_string() });
+        }
+        self.notify(MediaNotice::Ended { stats });
+    }
+}
+
+fn adopt(sockets: MediaSockets) -> std::io::Result<Sockets> {
+    sockets.rtp.set_nonblocking(true)?;
+    sockets.rtcp.set_nonblocking(true)?;
+    Ok(Sockets { rtp: UdpSocket::from_std(sockets.rtp)?, rtcp: UdpSocket::from_std(sockets.rtcp)? })
+}
+
+/// Sends what the pipeline has to send, records what it decoded, reports what happened.
+async fn flush(
+    pipeline: &mut CallPipeline,
+    sockets: &Sockets,
+    recorder: &mut Option<Recorder>,
+    task: &CallTask,
+) {
+    let mux = pipeline.plan().rtcp_mux;
+    while let Some((to, data)) = pipeline.poll_transmit() {
+        let socket =
+            if !mux && rtp_session::rtp::is_rtcp(&data) { &sockets.rtcp } else { &sockets.rtp };
+        send_to(socket, &data, to).await;
+    }
+    let audio = pipeline.take_audio();
+    if !audio.is_empty()
+        && let Some(writer) = recorder
+        && let Err(error) = writer.write(&audio)
+    {
+        task.notify(MediaNotice::Problem { message: error.to_string() });
+        *recorder = None;
+    }
+    while let Some(event) = pipeline.poll_event() {
+        task.notify(MediaNotice::Event(event));
+    }
+}
+
+async fn send_to(socket: &UdpSocket, data: &[u8], to: SocketAddr) {
+    // A send error (no route, ICMP unreachable reported late) loses one packet, not the call.
+    if let Err(error) = socket.send_to(data, to).await {
+        tracing::debug!(%error, %to, "media send failed");
+    }
+}

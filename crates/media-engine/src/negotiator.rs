@@ -1,0 +1,617 @@
+//! The SIP engine's [`Negotiator`] for real media: offers and answers by the rules in
+//! [`crate::negotiate`], a pair of UDP ports per call, SDES keys from the injected RNG, and the
+//! agreed [`MediaPlan`] handed to the media driver as [`MediaUpdate`]s.
+//!
+//! SDES keys travel in the SDP, so they are only offered or answered when the call's
+//! signalling is TLS (RFC 4568 §8.3), unless `sdes_over_clear_signalling` (a `dangerous`
+//! setting for labs) allows it. Under SRTP `preferred` a call over clear signalling is offered
+//! RTP/AVP; under `required` it cannot be made. A peer that refuses an RTP/SAVP offer with 488
+//! gets one RTP/AVP offer under `preferred`.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+
+use rand::RngCore;
+use rtp_session::srtp::{CryptoAttribute, MasterKey, Suite};
+use sip_engine::sdp::{self, Direction, Media, SessionDescription};
+use sip_engine::{CallId, NegotiationError, Negotiator, Signalling};
+use tokio::sync::mpsc;
+
+use crate::negotiate::{self, Agreement, Codec, OfferParams, Refusal, SrtpPolicy};
+use crate::pipeline::{MediaPlan, SrtpKeys};
+
+/// What the negotiator offers and accepts.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// The address media is bound to and advertised at.
+    pub address: IpAddr,
+    /// Codecs in the order to prefer them (a subset of [`Codec::PRIORITY`]).
+    pub codecs: Vec<Codec>,
+    pub srtp: SrtpPolicy,
+    /// `dangerous`: offer and answer SDES keys over unencrypted signalling.
+    pub sdes_over_clear_signalling: bool,
+    /// The RTP port range (even ports; RTCP on the next one).
+    pub ports: (u16, u16),
+}
+
+impl MediaSettings {
+    pub fn new(address: IpAddr) -> Self {
+        Self {
+            address,
+            codecs: Codec::PRIORITY.to_vec(),
+            srtp: SrtpPolicy::default(),
+            sdes_over_clear_signalling: false,
+            ports: (16384, 32766),
+        }
+    }
+}
+
+/// A call's RTP and RTCP sockets.
+#[derive(Debug)]
+pub struct MediaSockets {
+    pub rtp: UdpSocket,
+    pub rtcp: UdpSocket,
+}
+
+/// What the media driver is told.
+#[derive(Debug)]
+pub enum MediaUpdate {
+    /// The first agreement of a call: its audio starts.
+    Start { call: CallId, plan: MediaPlan, sockets: MediaSockets },
+    /// A later offer/answer changed something (direction for hold, address, codec, keys).
+    Change { call: CallId, plan: MediaPlan },
+    /// The call is over.
+    Stop { call: CallId },
+}
+
+struct CallMedia {
+    sockets: Option<MediaSockets>,
+    port: u16,
+    /// o= session id and version (RFC 3264 §8: the version goes up with each description).
+    origin: (u64, u64),
+    encrypted_signalling: bool,
+    /// Our keys for this call, one per suite, made when first needed.
+    keys: Vec<(Suite, MasterKey)>,
+    /// The outstanding offer was RTP/SAVP.
+    offered_srtp: bool,
+    /// Our direction in the outstanding offer.
+    offered_direction: Direction,
+    /// A 488 made us fall back to RTP/AVP.
+    plain: bool,
+    started: bool,
+    plan: Option<MediaPlan>,
+}
+
+/// The negotiator of one agent.
+pub struct MediaNegotiator {
+    settings: MediaSettings,
+    rng: Box<dyn RngCore + Send>,
+    calls: HashMap<CallId, CallMedia>,
+    updates: mpsc::UnboundedSender<MediaUpdate>,
+}
+
+impl std::fmt::Debug for MediaNegotiator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaNegotiator").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl MediaNegotiator {
+    /// Agreements go to `updates`; keys, ports and SDP session ids come from `rng`.
+    pub fn new(
+        settings: MediaSettings,
+        rng: Box<dyn RngCore + Send>,
+        updates: mpsc::UnboundedSender<MediaUpdate>,
+    ) -> Self {
+        Self { settings, rng, calls: HashMap::new(), updates }
+    }
+
+    /// Whether SDES keys may go into this call's SDP: over TLS, or when a lab allows it.
+    fn keys_may_travel(&self, call: &CallMedia) -> bool {
+        call.encrypted_signalling || self.settings.sdes_over_clear_signalling
+    }
+
+    /// The SRTP policy for a call's offers: `preferred` offers plain RTP where keys may not
+    /// travel, and after a 488 to an RTP/SAVP offer.
+    fn offer_policy(&self, call: &CallMedia) -> SrtpPolicy {
+        match self.settings.srtp {
+            SrtpPolicy::Preferred if call.plain || !self.keys_may_travel(call) => SrtpPolicy::Off,
+            policy => policy,
+        }
+    }
+
+    fn call(&mut self, id: CallId) -> Result<&mut CallMedia, NegotiationError> {
+        if !self.calls.contains_key(&id) {
+            let sockets = bind_pair(self.settings.address, self.settings.ports, &mut *self.rng)
+                .map_err(|e| NegotiationError::Refused(format!("no media port: {e}")))?;
+            let port = sockets.rtp.local_addr().map(|a| a.port()).unwrap_or(0);
+            let session_id = u64::from(self.rng.next_u32() >> 1);
+            self.calls.insert(
+                id,
+                CallMedia {
+                    sockets: Some(sockets),
+                    port,
+                    origin: (session_id, 0),
+                    encrypted_signalling: false,
+                    keys: vec![],
+                    offered_srtp: false,
+                    offered_direction: Direction::SendRecv,
+                    plain: false,
+                    started: false,
+                    plan: None,
+                },
+            );
+        }
+        self.calls.get_mut(&id).ok_or(NegotiationError::NoAudio)
+    }
+
+    fn ensure_keys(&mut self, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        if call.keys.is_empty() {
+            let rng = &mut self.rng;
+            call.keys = Suite::OFFER
+                .iter()
+                .map(|suite| (*suite, MasterKey::generate(*suite, |buf| rng.fill_bytes(buf))))
+                .collect();
+        }
+    }
+
+    /// A whole description: session lines, the audio section(s), our direction.
+    fn describe(&mut self, id: CallId, media: &str, direction: Direction) -> Vec<u8> {
+        let address = self.settings.address;
+        let Some(call) = self.calls.get_mut(&id) else { return vec![] };
+        call.origin.1 += 1;
+        let (session, version) = call.origin;
+        let kind = if address.is_ipv4() { "IP4" } else { "IP6" };
+        let mut out = String::new();
+        sdp::line(&mut out, 'v', format_args!("0"));
+        sdp::line(&mut out, 'o', format_args!("- {session} {version} IN {kind} {address}"));
+        sdp::line(&mut out, 's', format_args!("-"));
+        sdp::line(&mut out, 'c', format_args!("IN {kind} {address}"));
+        sdp::line(&mut out, 't', format_args!("0 0"));
+        out.push_str(media);
+        sdp::line(&mut out, 'a', format_args!("{direction}"));
+        out.into_bytes()
+    }
+
+    /// Hands the agreement to the driver: the sockets with the first one, changes after.
+    fn agreed(&mut self, id: CallId, plan: MediaPlan) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        if call.plan.as_ref() == Some(&plan) {
+            return;
+        }
+        call.plan = Some(plan.clone());
+        let update = match (call.started, call.sockets.take()) {
+            (false, Some(sockets)) => {
+                call.started = true;
+                MediaUpdate::Start { call: id, plan, sockets }
+            }
+            _ => MediaUpdate::Change { call: id, plan },
+        };
+        // The driver gone means the agent is stopping; nothing to tell.
+        let _ = self.updates.send(update);
+    }
+
+    /// Chooses what to answer to an offer: the first usable audio section and the agreement.
+    fn choose(
+        &self,
+        keys_may_travel: bool,
+        offer: &SessionDescription,
+    ) -> Result<(usize, Agreement), NegotiationError> {
+        let policy = match self.settings.srtp {
+            SrtpPolicy::Preferred if !keys_may_travel => SrtpPolicy::Off,
+            policy => policy,
+        };
+        let mut refusal = None;
+        for (index, media) in offer.media.iter().enumerate() {
+            if media.kind != "audio" || media.port == 0 {
+                continue;
+            }
+            if media.proto == "RTP/SAVP" && !keys_may_travel {
+                refusal = Some(NegotiationError::Refused(
+                    "SDES keys offered over unencrypted signalling (they only travel over TLS)"
+                        .into(),
+                ));
+                continue;
+            }
+            match negotiate::choose(media, &self.settings.codecs, policy) {
+                Ok(agreement) => return Ok((index, agreement)),
+                Err(error) => refusal = Some(refused(error)),
+            }
+        }
+        Err(refusal.unwrap_or(NegotiationError::NoAudio))
+    }
+}
+
+fn refused(refusal: Refusal) -> NegotiationError {
+    match refusal {
+        Refusal::NoCommonCodec(offered) => NegotiationError::NoCommonCodec { offered },
+        Refusal::Transport(proto) => NegotiationError::UnsupportedTransport(proto),
+        Refusal::Crypto(reason) => NegotiationError::Refused(reason),
+    }
+}
+
+/// The peer's media address: the section's (or session's) connection address and its port.
+fn remote_of(media: &Media, connection: Option<&str>) -> Result<SocketAddr, NegotiationError> {
+    let ip: IpAddr = connection
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| NegotiationError::Refused("no usable c= address for audio".into()))?;
+    Ok(SocketAddr::new(ip, media.port))
+}
+
+/// Whether the fmtp of payload type `pt` asks for Opus in-band FEC.
+fn wants_fec(media: &Media, pt: u8) -> bool {
+    let prefix = format!("{pt} ");
+    media.attributes.iter().any(|(name, value)| {
+        name == "fmtp"
+            && value.starts_with(&prefix)
+            && value[prefix.len()..]
+                .split(';')
+                .any(|p| p.trim().eq_ignore_ascii_case("useinbandfec=1"))
+    })
+}
+
+/// Binds an even RTP port and the RTCP port after it, somewhere in `range`.
+fn bind_pair(
+    ip: IpAddr,
+    range: (u16, u16),
+    rng: &mut dyn RngCore,
+) -> std::io::Result<MediaSockets> {
+    let (low, high) = (range.0.max(1024) & !1, range.1.max(range.0));
+    let pairs = u32::from((high - low) / 2).max(1);
+    let mut last_error = None;
+    for _ in 0..64 {
+        let port = low + 2 * (rng.next_u32() % pairs) as u16;
+        let rtp = match UdpSocket::bind((ip, port)) {
+            Ok(socket) => socket,
+            Err(e) => {
+                last_error = Some(e);
+                continue;
+            }
+        };
+        match UdpSocket::bind((ip, port + 1)) {
+            Ok(rtcp) => return Ok(MediaSockets { rtp, rtcp }),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| std::io::Error::other("no free port pair")))
+}
+
+impl Negotiator for MediaNegotiator {
+    fn signalling(&mut self, id: CallId, context: Signalling) {
+        if let Ok(call) = self.call(id) {
+            call.encrypted_signalling = context.encrypted;
+        }
+    }
+
+    fn create_offer(&mut self, id: CallId, direction: Direction) -> Vec<u8> {
+        if self.call(id).is_err() {
+            tracing::warn!(call = %id, "no media port for an offer");
+            return self.describe(id, "m=audio 0 RTP/AVP 0\r\n", Direction::Inactive);
+        }
+        let Some(call) = self.calls.get(&id) else { return vec![] };
+        let port = call.port;
+        // A re-offer keeps what the call agreed (the same keys keep the SRTP session going).
+        let agreed_srtp = call.plan.as_ref().map(|p| p.srtp.is_some());
+        let mut policy = self.offer_policy(call);
+        if let Some(secure) = agreed_srtp {
+            policy = if secure { SrtpPolicy::Required } else { SrtpPolicy::Off };
+        }
+        let keys_may_travel = self.keys_may_travel(call);
+        let mut params =
+            OfferParams { port, codecs: self.settings.codecs.clone(), policy, keys: vec![] };
+        if policy != SrtpPolicy::Off && keys_may_travel {
+            self.ensure_keys(id);
+            params.keys = self.calls.get(&id).map(|c| c.keys.clone()).unwrap_or_default();
+        }
+        let mut media = negotiate::write_offer(&params);
+        if policy == SrtpPolicy::Required && params.keys.is_empty() {
+            // SRTP required over clear signalling: offer a stream nobody can take.
+            tracing::warn!(call = %id, "SRTP required but the signalling is not TLS");
+            media = "m=audio 0 RTP/SAVP 0\r\n".to_owned();
+        }
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.offered_srtp = media.starts_with(&format!("m=audio {port} RTP/SAVP"));
+            call.offered_direction = direction;
+        }
+        self.describe(id, &media, direction)
+    }
+
+    fn check_offer(&mut self, id: CallId, offer: &[u8]) -> Result<(), NegotiationError> {
+        let offer = SessionDescription::parse(offer)?;
+        let call = self.call(id)?;
+        let keys_may_travel = call.encrypted_signalling || self.settings.sdes_over_clear_signalling;
+        self.choose(keys_may_travel, &offer).map(|_| ())
+    }
+
+    fn answer_offer(
+        &mut self,
+        id: CallId,
+        offer: &[u8],
+        local: Direction,
+    ) -> Result<Vec<u8>, NegotiationError> {
+        let offer = SessionDescription::parse(offer)?;
+        self.call(id)?;
+        let call = self.calls.get(&id).ok_or(NegotiationError::NoAudio)?;
+        let (chosen, agreement) = self.choose(self.keys_may_travel(call), &offer)?;
+        let port = call.port;
+        let media = &offer.media[chosen];
+        let connection = media.connection.as_deref().or(offer.connection.as_deref());
+        let remote = remote_of(media, connection)?;
+        let srtp = match &agreement.srtp {
+            Some((suite, remote_key, _)) => {
+                self.ensure_keys(id);
+                let local = self
+                    .calls
+                    .get(&id)
+                    .and_then(|c| c.keys.iter().find(|(s, _)| s == suite))
+                    .map(|(_, k)| k.clone())
+                    .ok_or_else(|| NegotiationError::Refused("no key for the suite".into()))?;
+                Some(SrtpKeys { suite: *suite, local, remote: remote_key.clone() })
+            }
+            None => None,
+        };
+        let direction = Direction::answer(media.direction(offer.direction), local);
+        let mut lines = String::new();
+        for (index, other) in offer.media.iter().enumerate() {
+            if index == chosen {
+                let key = srtp.as_ref().map(|k| &k.local);
+                lines.push_str(&negotiate::write_answer(port, media, &agreement, key));
+            } else {
+                // RFC 3264 §6: a refused stream keeps its line with port 0.
+                lines.push_str(&format!(
+                    "m={} 0 {} {}\r\n",
+                    other.kind,
+                    other.proto,
+                    other.formats.join(" ")
+                ));
+            }
+        }
+        let plan = MediaPlan {
+            remote,
+            codec: agreement.codec,
+            payload_type: agreement.pt,
+            event_payload_type: agreement.event_pt,
+            rtcp_mux: agreement.rtcp_mux,
+            ptime: agreement.ptime,
+            srtp,
+            peer_wants_fec: wants_fec(media, agreement.pt),
+            send: direction.sends(),
+            receive: direction.receives(),
+        };
+        let answer = self.describe(id, &lines, direction);
+        self.agreed(id, plan);
+        Ok(answer)
+    }
+
+    fn apply_answer(&mut self, id: CallId, answer: &[u8]) -> Result<(), NegotiationError> {
+        let answer = SessionDescription::parse(answer)?;
+        let call = self.calls.get(&id).ok_or(NegotiationError::NoAudio)?;
+        let (media, connection) = answer.audio().ok_or(NegotiationError::NoAudio)?;
+        if media.port == 0 {
+            return Err(NegotiationError::NoCommonCodec { offered: vec![] });
+        }
+        let expected = if call.offered_srtp { "RTP/SAVP" } else { "RTP/AVP" };
+        if media.proto != expected {
+            return Err(NegotiationError::UnsupportedTransport(media.proto.clone()));
+        }
+        // The first format of the answer that is one of ours (by name and clock rate).
+        let (codec, pt) = media
+            .formats
+            .iter()
+            .filter_map(|f| {
+                let pt = f.parse::<u8>().ok()?;
+                let (name, rate) = media.rtpmap(f)?;
+                let codec = self.settings.codecs.iter().find(|c| c.rtpmap() == (&*name, rate))?;
+                Some((*codec, pt))
+            })
+            .next()
+            .ok_or_else(|| NegotiationError::NoCommonCodec { offered: media.formats.clone() })?;
+        let clock = codec.rtpmap().1;
+        let event_payload_type = media
+            .formats
+            .iter()
+            .find(|f| media.rtpmap(f).is_some_and(|(n, r)| n == "TELEPHONE-EVENT" && r == clock))
+            .and_then(|f| f.parse().ok());
+        let srtp = if call.offered_srtp {
+            // The answer carries one a=crypto, with the tag and suite of one of our offered
+            // keys (RFC 4568 §7.1.2); a key for something we did not offer is refused.
+            let value = media
+                .attributes
+                .iter()
+                .find(|(n, _)| n == "crypto")
+                .map(|(_, v)| v)
+                .ok_or_else(|| NegotiationError::Refused("no a=crypto in the answer".into()))?;
+            let attr = CryptoAttribute::parse(value)
+                .map_err(|e| NegotiationError::Refused(format!("answer's a=crypto: {e}")))?;
+            let (suite, local) = call
+                .keys
+                .get(attr.tag.wrapping_sub(1) as usize)
+                .filter(|(suite, _)| *suite == attr.suite)
+                .ok_or_else(|| {
+                    NegotiationError::Refused(format!(
+                        "the answer's key {} {} matches no offered a=crypto",
+                        attr.tag,
+                        attr.suite.name()
+                    ))
+                })?;
+            Some(SrtpKeys { suite: *suite, local: local.clone(), remote: attr.key })
+        } else {
+            None
+        };
+        let attr = |name: &str| media.attributes.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+        let ptime = attr("ptime").and_then(|v| v.trim().parse().ok()).unwrap_or(20);
+        let peer = media.direction(answer.direction);
+        let ours = call.offered_direction;
+        let plan = MediaPlan {
+            remote: remote_of(media, connection)?,
+            codec,
+            payload_type: pt,
+            event_payload_type,
+            rtcp_mux: attr("rtcp-mux").is_some(),
+            ptime,
+            srtp,
+            peer_wants_fec: wants_fec(media, pt),
+            send: ours.sends() && peer.receives(),
+            receive: ours.receives() && peer.sends(),
+        };
+        self.agreed(id, plan);
+        Ok(())
+    }
+
+    fn offer_refused(&mut self, id: CallId) -> Option<Vec<u8>> {
+        let call = self.calls.get_mut(&id)?;
+        if !call.offered_srtp || self.settings.srtp != SrtpPolicy::Preferred {
+            return None;
+        }
+        tracing::info!(call = %id, "RTP/SAVP refused: offering RTP/AVP");
+        call.plain = true;
+        let direction = call.offered_direction;
+        Some(self.create_offer(id, direction))
+    }
+
+    fn release(&mut self, id: CallId) {
+        if let Some(call) = self.calls.remove(&id)
+            && call.started
+        {
+            let _ = self.updates.send(MediaUpdate::Stop { call: id });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+
+    fn negotiator(
+        policy: SrtpPolicy,
+        seed: u64,
+    ) -> (MediaNegotiator, mpsc::UnboundedReceiver<MediaUpdate>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut settings = MediaSettings::new("127.0.0.1".parse().expect("ip"));
+        settings.srtp = policy;
+        (MediaNegotiator::new(settings, Box::new(StdRng::seed_from_u64(seed)), tx), rx)
+    }
+
+    fn plan_of(rx: &mut mpsc::UnboundedReceiver<MediaUpdate>) -> MediaPlan {
+        match rx.try_recv().expect("an update") {
+            MediaUpdate::Start { plan, sockets, .. } => {
+                let port = sockets.rtp.local_addr().expect("bound").port();
+                assert_eq!(port % 2, 0, "RTP on an even port");
+                assert_eq!(sockets.rtcp.local_addr().expect("bound").port(), port + 1);
+                plan
+            }
+            MediaUpdate::Change { plan, .. } => plan,
+            MediaUpdate::Stop { .. } => panic!("stopped"),
+        }
+    }
+
+    const TLS: Signalling = Signalling { encrypted: true };
+    const CLEAR: Signalling = Signalling { encrypted: false };
+
+    #[test]
+    fn an_srtp_call_over_tls_agrees_on_opus_and_crossed_keys() {
+        let (mut alice, mut alice_rx) = negotiator(SrtpPolicy::Preferred, 1);
+        let (mut bob, mut bob_rx) = negotiator(SrtpPolicy::Required, 2);
+        let call = CallId(1);
+        alice.signalling(call, TLS);
+        bob.signalling(call, TLS);
+        let offer = alice.create_offer(call, Direction::SendRecv);
+        let text = String::from_utf8(offer.clone()).expect("utf8");
+        assert!(text.contains(" RTP/SAVP 111 9 0 8 110 101\r\n"), "{text}");
+        assert!(text.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"));
+        bob.check_offer(call, &offer).expect("acceptable");
+        assert!(bob_rx.try_recv().is_err(), "checking starts nothing");
+        let answer = bob.answer_offer(call, &offer, Direction::SendRecv).expect("answer");
+        alice.apply_answer(call, &answer).expect("applies");
+        let (a, b) = (plan_of(&mut alice_rx), plan_of(&mut bob_rx));
+        assert_eq!((a.codec, a.payload_type, a.event_payload_type), (Codec::Opus, 111, Some(110)));
+        assert_eq!((b.codec, b.payload_type), (Codec::Opus, 111));
+        assert!(a.rtcp_mux && b.rtcp_mux && a.peer_wants_fec && b.peer_wants_fec);
+        let (ka, kb) = (a.srtp.expect("alice keyed"), b.srtp.expect("bob keyed"));
+        assert_eq!(ka.suite, Suite::AesCm128HmacSha1_80);
+        assert_eq!((&ka.local, &ka.remote), (&kb.remote, &kb.local), "each sends with its own");
+        assert_ne!(ka.local, kb.local);
+        // Hold: a re-offer keeps the keys; only the direction changes.
+        let hold = alice.create_offer(call, Direction::SendOnly);
+        let answer = bob.answer_offer(call, &hold, Direction::SendRecv).expect("answer");
+        assert!(String::from_utf8_lossy(&answer).contains("a=recvonly"));
+        alice.apply_answer(call, &answer).expect("applies");
+        let held = plan_of(&mut alice_rx);
+        assert!(held.send && !held.receive);
+        assert_eq!(held.srtp.expect("still keyed").local, ka.local);
+        alice.release(call);
+        assert!(matches!(alice_rx.try_recv(), Ok(MediaUpdate::Stop { .. })));
+    }
+
+    #[test]
+    fn keys_never_travel_over_clear_signalling() {
+        let (mut alice, _rx) = negotiator(SrtpPolicy::Preferred, 3);
+        alice.signalling(CallId(1), CLEAR);
+        let offer =
+            String::from_utf8(alice.create_offer(CallId(1), Direction::SendRecv)).expect("utf8");
+        assert!(offer.contains(" RTP/AVP ") && !offer.contains("crypto"), "{offer}");
+        // Required cannot be met: the stream is offered disabled.
+        let (mut strict, _rx) = negotiator(SrtpPolicy::Required, 4);
+        strict.signalling(CallId(1), CLEAR);
+        let offer =
+            String::from_utf8(strict.create_offer(CallId(1), Direction::SendRecv)).expect("utf8");
+        assert!(offer.contains("m=audio 0 RTP/SAVP") && !offer.contains("crypto"), "{offer}");
+        // An SDES offer over clear signalling is refused rather than answered in the clear.
+        let (mut tls_side, _rx) = negotiator(SrtpPolicy::Preferred, 5);
+        tls_side.signalling(CallId(2), TLS);
+        let savp = tls_side.create_offer(CallId(2), Direction::SendRecv);
+        let (mut bob, _rx) = negotiator(SrtpPolicy::Preferred, 6);
+        bob.signalling(CallId(2), CLEAR);
+        let refusal = bob.check_offer(CallId(2), &savp).expect_err("refused");
+        assert!(refusal.to_string().contains("TLS"), "{refusal}");
+        // A lab may allow it.
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let mut settings = MediaSettings::new("127.0.0.1".parse().expect("ip"));
+        settings.sdes_over_clear_signalling = true;
+        let mut lab = MediaNegotiator::new(settings, Box::new(StdRng::seed_from_u64(7)), tx);
+        lab.signalling(CallId(2), CLEAR);
+        assert!(lab.answer_offer(CallId(2), &savp, Direction::SendRecv).is_ok());
+    }
+
+    #[test]
+    fn preferred_falls_back_to_plain_rtp_once_after_488() {
+        let (mut alice, _rx) = negotiator(SrtpPolicy::Preferred, 8);
+        alice.signalling(CallId(1), TLS);
+        let first =
+            String::from_utf8(alice.create_offer(CallId(1), Direction::SendRecv)).expect("utf8");
+        assert!(first.contains("RTP/SAVP"));
+        let second =
+            String::from_utf8(alice.offer_refused(CallId(1)).expect("a fallback")).expect("utf8");
+        assert!(second.contains(" RTP/AVP ") && !second.contains("crypto"), "{second}");
+        assert!(second.contains("o=- ") && second.contains(" 2 IN IP4 "), "version 2: {second}");
+        assert!(alice.offer_refused(CallId(1)).is_none(), "once");
+        let (mut strict, _rx) = negotiator(SrtpPolicy::Required, 9);
+        strict.signalling(CallId(1), TLS);
+        strict.create_offer(CallId(1), Direction::SendRecv);
+        assert!(strict.offer_refused(CallId(1)).is_none(), "required never falls back");
+    }
+
+    #[test]
+    fn an_answer_with_a_key_we_did_not_offer_is_refused() {
+        let (mut alice, _rx) = negotiator(SrtpPolicy::Required, 10);
+        alice.signalling(CallId(1), TLS);
+        alice.create_offer(CallId(1), Direction::SendRecv);
+        // baresip answers AES_CM_128_HMAC_SHA1_80 under tag 3 (which we offered as GCM).
+        let answer = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+            m=audio 5000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+            a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n";
+        let error = alice.apply_answer(CallId(1), answer).expect_err("refused");
+        assert!(error.to_string().contains("matches no offered"), "{error}");
+        // A plain answer to an RTP/SAVP offer is not an answer to it.
+        let plain = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+            m=audio 5000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+        assert!(matches!(
+            alice.apply_answer(CallId(1), plain),
+            Err(NegotiationError::UnsupportedTransport(_))
+        ));
+    }
+}
