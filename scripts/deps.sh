@@ -13,6 +13,9 @@ packages=(build-essential pkg-config ca-certificates curl cmake)
 if [ "$want" = test ]; then
   packages+=(sip-tester kamailio kamailio-tls-modules openssl baresip-core iproute2 dnsmasq-base)
   packages+=(dbus gnome-keyring dbus-x11)
+  # Speech scoring and packet captures: espeak-ng and sox make the reference, PyPI pesq
+  # (scripts/speech-env.sh) builds against python3-dev, tshark captures calls.
+  packages+=(espeak-ng sox python3-venv python3-dev tshark)
 fi
 
 missing=()

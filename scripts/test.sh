@@ -30,6 +30,7 @@ stage "cargo deny" cargo deny --locked check bans licenses sources
 stage "clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 stage "rustdoc" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 stage "build" cargo build --workspace --bins --locked
+stage "speech scorer" scripts/speech-env.sh
 if command -v cargo-nextest >/dev/null 2>&1; then
   stage "tests (nextest)" cargo nextest run --workspace --locked --no-fail-fast
 else

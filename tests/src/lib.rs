@@ -10,6 +10,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+pub mod speech;
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -256,8 +258,19 @@ pub fn free_port_both() -> u16 {
     }
 }
 
+/// A port P where P (UDP and TCP) and P+1 (TCP, for TLS) were free a moment ago: what
+/// baresip's `sip_listen` binds.
+pub fn free_sip_port() -> u16 {
+    loop {
+        let port = free_port_both();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// Sends a signal to a process (or, with a negative id, a process group) with kill(1).
-fn signal(signal: &str, target: &str) {
+pub(crate) fn signal(signal: &str, target: &str) {
     let _ = Command::new("kill")
         .args([signal, "--", target])
         .stdout(Stdio::null())

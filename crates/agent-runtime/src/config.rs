@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub sip: SipSection,
+    pub media: MediaSection,
     /// Settings that weaken security, kept apart so that nobody sets one by accident.
     pub dangerous: DangerousSection,
 }
@@ -36,6 +37,90 @@ pub struct Settings {
 pub struct DangerousSection {
     /// Accept any TLS server certificate (no trust chain, no name check).
     pub tls_accept_invalid_certificates: bool,
+    /// Put SDES-SRTP keys into SDP carried over UDP or TCP, where anyone on the path reads
+    /// them (RFC 4568 §8.3); without it keys only travel over TLS.
+    pub sdes_over_clear_signalling: bool,
+}
+
+/// `[media]`: codecs, encryption and ports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaSection {
+    /// Codecs in order of preference, comma-separated: `opus`, `g722`, `pcmu`, `pcma`.
+    pub codecs: String,
+    /// `off` (RTP/AVP), `preferred` (offer SRTP, fall back to RTP) or `required`.
+    pub srtp: SrtpSetting,
+    /// The UDP port range for RTP (even ports) and RTCP (the next odd one).
+    pub rtp_port_min: u16,
+    pub rtp_port_max: u16,
+}
+
+/// `media.srtp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SrtpSetting {
+    Off,
+    #[default]
+    Preferred,
+    Required,
+}
+
+impl std::str::FromStr for SrtpSetting {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(Self::Off),
+            "preferred" => Ok(Self::Preferred),
+            "required" => Ok(Self::Required),
+            other => Err(format!("'{other}': expected off, preferred or required")),
+        }
+    }
+}
+
+impl From<SrtpSetting> for media_engine::negotiate::SrtpPolicy {
+    fn from(setting: SrtpSetting) -> Self {
+        match setting {
+            SrtpSetting::Off => Self::Off,
+            SrtpSetting::Preferred => Self::Preferred,
+            SrtpSetting::Required => Self::Required,
+        }
+    }
+}
+
+impl Default for MediaSection {
+    fn default() -> Self {
+        Self {
+            codecs: "opus,g722,pcmu,pcma".to_owned(),
+            srtp: SrtpSetting::Preferred,
+            rtp_port_min: 16384,
+            rtp_port_max: 32767,
+        }
+    }
+}
+
+/// Parses a comma-separated codec list, best first.
+pub fn parse_codecs(list: &str) -> Result<Vec<media_engine::negotiate::Codec>, ConfigError> {
+    let codecs = list
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            media_engine::negotiate::Codec::from_name(name).ok_or_else(|| ConfigError::BadValue {
+                key: "media.codecs".into(),
+                value: list.to_owned(),
+                message: format!("unknown codec '{name}' (opus, g722, pcmu, pcma)"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if codecs.is_empty() {
+        return Err(ConfigError::BadValue {
+            key: "media.codecs".into(),
+            value: list.to_owned(),
+            message: "no codec".into(),
+        });
+    }
+    Ok(codecs)
 }
 
 /// `[sip]`: the SIP account and transport.
@@ -219,6 +304,27 @@ impl Config {
                 .dangerous
                 .tls_accept_invalid_certificates,
         }
+    }
+
+    /// The media settings for an agent whose media binds to `address`.
+    pub fn media(
+        &self,
+        address: std::net::IpAddr,
+    ) -> Result<media_engine::negotiator::MediaSettings, ConfigError> {
+        let section = &self.effective.media;
+        let mut media = media_engine::negotiator::MediaSettings::new(address);
+        media.codecs = parse_codecs(&section.codecs)?;
+        media.srtp = section.srtp.into();
+        media.sdes_over_clear_signalling = self.effective.dangerous.sdes_over_clear_signalling;
+        if section.rtp_port_min >= section.rtp_port_max {
+            return Err(ConfigError::BadValue {
+                key: "media.rtp_port_min".into(),
+                value: section.rtp_port_min.to_string(),
+                message: "must be below media.rtp_port_max".into(),
+            });
+        }
+        media.ports = (section.rtp_port_min, section.rtp_port_max);
+        Ok(media)
     }
 
     /// The DNS servers settings name (port 53 unless given).

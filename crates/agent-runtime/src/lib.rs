@@ -1,8 +1,9 @@
 //! The headless Switchboard agent: settings and the wiring of the SIP engine on tokio.
 //!
 //! [`Agent::start`] binds the SIP socket, builds the sans-IO [`sip_engine::Endpoint`] with an
-//! OS-seeded RNG and the media negotiator, and runs the [`sip_transport`] driver on a task. The
-//! CLI (and later the desktop app) talk to the agent only through its methods and events.
+//! OS-seeded RNG and the media negotiator, and runs the [`sip_transport`] driver and the
+//! [`media_engine::driver`] on tasks. The CLI (and later the desktop app) talk to the agent only
+//! through its methods and [`AgentEvent`]s.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -12,11 +13,14 @@ mod settings;
 
 use std::net::SocketAddr;
 
+use media_engine::driver::{MediaCommand, MediaNotice};
+use media_engine::negotiate::SrtpPolicy;
+use media_engine::negotiator::MediaNegotiator;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sip_engine::{
-    CallError, CallId, Config, Credentials, Endpoint, Event, Flow, PcmuNegotiator, RegisterConfig,
-    RegistrationId, Secret,
+    CallError, CallId, Config, Credentials, Endpoint, Event, Flow, RegisterConfig, RegistrationId,
+    Secret,
 };
 use sip_transport::{Command, DriverConfig, DriverError};
 use tokio::net::UdpSocket;
@@ -47,6 +51,18 @@ pub enum AgentError {
     Locate(#[from] locate::LocateError),
     #[error(transparent)]
     Secret(#[from] secrets::SecretError),
+    #[error(
+        "SRTP is required (media.srtp), but this call's signalling is not TLS and SDES keys \
+         only travel over TLS: use a sips: or ;transport=tls target"
+    )]
+    SrtpNeedsTls,
+}
+
+/// What the agent reports: the SIP engine's events and each call's media.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentEvent {
+    Sip(Event),
+    Media { call: CallId, notice: MediaNotice },
 }
 
 /// A running agent.
@@ -58,6 +74,11 @@ pub struct Agent {
     outbound_proxy: Option<String>,
     dns: Option<locate::HickoryDns>,
     driver: JoinHandle<Result<(), DriverError>>,
+    media_commands: mpsc::UnboundedSender<MediaCommand>,
+    media_notices: mpsc::UnboundedReceiver<(CallId, MediaNotice)>,
+    media: JoinHandle<()>,
+    /// SRTP required and SDES keys only over TLS: calls must be made over TLS.
+    needs_tls: bool,
 }
 
 impl Agent {
@@ -74,7 +95,19 @@ impl Agent {
         config.user = settings.user.clone();
         config.display_name = settings.display_name.clone();
         config.instance_id = settings.instance_id.clone();
-        let negotiator = PcmuNegotiator::new(local_addr.ip(), settings.media_port);
+        let mut media = settings.media.clone();
+        media.address = media_address(local_addr.ip());
+        let needs_tls = media.srtp == SrtpPolicy::Required && !media.sdes_over_clear_signalling;
+        let (updates, update_rx) = mpsc::unbounded_channel();
+        let negotiator = MediaNegotiator::new(media, Box::new(StdRng::from_os_rng()), updates);
+        let (media_commands, media_command_rx) = mpsc::unbounded_channel();
+        let (notice_tx, media_notices) = mpsc::unbounded_channel();
+        let media = tokio::spawn(media_engine::driver::run(
+            update_rx,
+            media_command_rx,
+            settings.media_options.clone(),
+            notice_tx,
+        ));
         let endpoint = Endpoint::new(config, Box::new(StdRng::from_os_rng()), Box::new(negotiator));
         let (commands, command_rx) = mpsc::channel(64);
         let (event_tx, events) = mpsc::unbounded_channel();
@@ -90,7 +123,18 @@ impl Agent {
             locate::HickoryDns::with_servers(&settings.dns_servers)
         };
         let dns = dns.inspect_err(|error| tracing::warn!(%error, "no DNS")).ok();
-        Ok(Self { commands, events, local_addr, outbound_proxy, dns, driver })
+        Ok(Self {
+            commands,
+            events,
+            local_addr,
+            outbound_proxy,
+            dns,
+            driver,
+            media_commands,
+            media_notices,
+            media,
+            needs_tls,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -98,8 +142,24 @@ impl Agent {
     }
 
     /// The next event, or `None` once the driver has stopped.
-    pub async fn next_event(&mut self) -> Option<Event> {
-        self.events.recv().await
+    pub async fn next_event(&mut self) -> Option<AgentEvent> {
+        tokio::select! {
+            Some((call, notice)) = self.media_notices.recv() => Some(AgentEvent::Media { call, notice }),
+            event = self.events.recv() => event.map(AgentEvent::Sip),
+        }
+    }
+
+    /// Mutes or unmutes a call's microphone (silence is sent; the peer sees no change).
+    pub fn mute(&self, call: CallId, muted: bool) -> Result<(), AgentError> {
+        self.media_commands
+            .send(MediaCommand::Mute { call, muted })
+            .map_err(|_| AgentError::Stopped)
+    }
+
+    /// Sends key presses (RFC 4733 telephone-events), one after another.
+    pub fn send_dtmf(&self, call: CallId, keys: &str) -> Result<(), AgentError> {
+        let keys = keys.to_owned();
+        self.media_commands.send(MediaCommand::Dtmf { call, keys }).map_err(|_| AgentError::Stopped)
     }
 
     /// Calls a SIP URI. The next hop is the URI's host: an IP literal, or a name resolved to
@@ -109,6 +169,11 @@ impl Agent {
         // The server proves the name of the URI being resolved (RFC 5922 §4): the proxy's when
         // there is one (with no name of its own, the one registration gave its address stays).
         let targets = self.resolve(via, None).await?;
+        if self.needs_tls
+            && targets.first().is_some_and(|f| f.transport != sip_engine::Transport::Tls)
+        {
+            return Err(AgentError::SrtpNeedsTls);
+        }
         let target = target.to_owned();
         self.request(|reply| Command::Invite { target, targets, reply }).await
     }
@@ -210,6 +275,9 @@ impl Agent {
     pub async fn shutdown(self) {
         drop(self.commands);
         let _ = self.driver.await;
+        // The engine (and its negotiator) went with the driver: media stops too.
+        drop(self.media_commands);
+        let _ = self.media.await;
     }
 
     async fn request<T>(
@@ -267,6 +335,30 @@ pub const PASSWORD_ENV: &str = "SWITCHBOARD_SIP_PASSWORD";
 fn host_of(uri: &str) -> Option<String> {
     let host = locate::host(uri)?;
     Some(if host.contains(':') { format!("[{host}]") } else { host })
+}
+
+/// The address to put in SDP for media: the SIP socket's, or for a wildcard bind the address
+/// the default route leaves from (a connected UDP socket sends nothing), else loopback.
+fn media_address(sip: std::net::IpAddr) -> std::net::IpAddr {
+    if !sip.is_unspecified() {
+        return sip;
+    }
+    let probe: SocketAddr = if sip.is_ipv4() {
+        ([192, 0, 2, 1], 9).into()
+    } else {
+        (std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 9).into()
+    };
+    std::net::UdpSocket::bind(SocketAddr::new(sip, 0))
+        .and_then(|socket| {
+            socket.connect(probe)?;
+            socket.local_addr()
+        })
+        .map(|a| a.ip())
+        .unwrap_or(if sip.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        })
 }
 
 /// The host of a SIP URI when it is a name, not an IP address (what a TLS server proves).

@@ -1,5 +1,5 @@
 //! What the running agent needs: the bind address and the SIP identity, TLS trust, the device's
-//! instance URN and an outbound proxy. [`crate::config`] reads them from files.
+//! instance URN, an outbound proxy, and the media settings. [`crate::config`] reads them from files.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -53,15 +53,17 @@ impl fmt::Display for BindAddr {
     }
 }
 
-/// What the SIP side of the agent needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the agent needs: SIP and media.
+#[derive(Debug, Clone)]
 pub struct SipSettings {
     pub bind: BindAddr,
     /// User part of our Contact and From.
     pub user: String,
     pub display_name: Option<String>,
-    /// The RTP port advertised in SDP (no media flows until the audio engine lands).
-    pub media_port: u16,
+    /// Codecs, SRTP policy and RTP ports (the media address is filled in at start).
+    pub media: media_engine::negotiator::MediaSettings,
+    /// What calls play and record (the CLI's files).
+    pub media_options: media_engine::driver::MediaOptions,
     /// How TLS servers are verified.
     pub tls: sip_transport::TlsSettings,
     /// This device's RFC 5626 instance URN (see [`crate::config::Config::instance_id`]).
@@ -78,7 +80,8 @@ impl SipSettings {
             bind,
             user: "switchboard".to_owned(),
             display_name: None,
-            media_port: 40000,
+            media: media_engine::negotiator::MediaSettings::new(bind.addr.ip()),
+            media_options: media_engine::driver::MediaOptions::default(),
             tls: sip_transport::TlsSettings::default(),
             instance_id: None,
             outbound_proxy: None,

@@ -2,6 +2,8 @@
 //!
 //! Every line on stdout is one JSON event (`listening`, `incoming`, `ringing`, `progress`,
 //! `answered`, `media-changed`, `ended` with a `reason`); logs go to stderr (`RUST_LOG`).
+//! Media adds `media-started` (codec, SRTP suite, address), `dtmf`, `media-problem` and, when a
+//! call's audio stops, `call-stats` with its figures.
 //! Registration adds `registered`, `registration-failed` (with a `reason`), `flow-lost` and
 //! `unregistered`. `call` exits 0 when its call ended normally and 1 when it failed; `register`
 //! and `listen` exit 1 when a registration fails for good (missing or refused credentials, no
@@ -12,8 +14,10 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use agent_runtime::{Account, Agent, AgentError, BindAddr, PASSWORD_ENV, SipSettings};
+use agent_runtime::{Account, Agent, AgentError, AgentEvent, BindAddr, PASSWORD_ENV, SipSettings};
 use clap::{Args, Parser, Subcommand};
+use media_engine::driver::MediaNotice;
+use media_engine::pipeline::{MediaEvent, MediaStats};
 use serde::Serialize;
 use sip_engine::{CallId, Event, RegistrationId, Secret};
 use tokio::time::Instant;
@@ -103,6 +107,26 @@ struct Common {
     /// (setting `sip.outbound_proxy`).
     #[arg(long, value_name = "SIP-URI")]
     outbound_proxy: Option<String>,
+    /// Send this WAV file as the microphone (any rate, mixed to mono); silence after it.
+    #[arg(long, value_name = "FILE.wav")]
+    play: Option<std::path::PathBuf>,
+    /// Write the received audio to this WAV file as it is decoded (16-bit mono at the codec's
+    /// rate: 48 kHz Opus, 16 kHz G.722, 8 kHz G.711).
+    #[arg(long, value_name = "FILE.wav")]
+    record: Option<std::path::PathBuf>,
+    /// Codecs to offer and accept, best first, e.g. `opus,pcmu` (setting `media.codecs`).
+    #[arg(long, value_name = "LIST")]
+    codec: Option<String>,
+    /// Media encryption (setting `media.srtp`): RTP/AVP only, SRTP offered with RTP fallback,
+    /// or SRTP only.
+    #[arg(long, value_name = "off|preferred|required")]
+    srtp: Option<agent_runtime::config::SrtpSetting>,
+    /// Send these keys (0-9, *, #, A-D) as RFC 4733 events once the call is answered.
+    #[arg(long, value_name = "KEYS")]
+    dtmf: Option<String>,
+    /// With --dtmf: how long after the answer to send them.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, requires = "dtmf")]
+    dtmf_after: f64,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +165,7 @@ struct CallArgs {
 enum Action {
     Answer(CallId),
     Hangup(CallId),
+    Dtmf(CallId),
 }
 
 #[derive(Debug, Default)]
@@ -175,6 +200,90 @@ enum CliEvent<'a> {
     Fatal {
         message: &'a str,
     },
+}
+
+/// A media notice as a JSON line (never with keys: plans carry them, summaries do not).
+#[derive(Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+enum MediaLine<'a> {
+    MediaStarted {
+        call: CallId,
+        codec: &'static str,
+        payload_type: u8,
+        srtp: Option<&'static str>,
+        rtcp_mux: bool,
+        remote: String,
+        send: bool,
+        receive: bool,
+    },
+    Dtmf {
+        call: CallId,
+        key: char,
+        duration_ms: u32,
+    },
+    MediaLatched {
+        call: CallId,
+        from: String,
+    },
+    MediaDropped {
+        call: CallId,
+        reason: &'a str,
+    },
+    MediaProblem {
+        call: CallId,
+        message: &'a str,
+    },
+    CallStats {
+        call: CallId,
+        #[serde(flatten)]
+        stats: &'a MediaStats,
+    },
+}
+
+fn emit_event(event: &AgentEvent) {
+    let AgentEvent::Media { call, notice } = event else {
+        if let AgentEvent::Sip(event) = event {
+            emit(event);
+        }
+        return;
+    };
+    let call = *call;
+    match notice {
+        MediaNotice::Started { plan } => emit(&MediaLine::MediaStarted {
+            call,
+            codec: plan.codec.rtpmap_line(),
+            payload_type: plan.payload_type,
+            srtp: plan.srtp_suite(),
+            rtcp_mux: plan.rtcp_mux,
+            remote: plan.remote.to_string(),
+            send: plan.send,
+            receive: plan.receive,
+        }),
+        MediaNotice::Event(MediaEvent::Dtmf { key, duration_ms }) => {
+            emit(&MediaLine::Dtmf { call, key: *key, duration_ms: *duration_ms });
+        }
+        MediaNotice::Event(MediaEvent::Latched { from }) => {
+            emit(&MediaLine::MediaLatched { call, from: from.to_string() });
+        }
+        MediaNotice::Event(MediaEvent::Dropped { reason }) => {
+            emit(&MediaLine::MediaDropped { call, reason });
+        }
+        MediaNotice::Problem { message } => emit(&MediaLine::MediaProblem { call, message }),
+        MediaNotice::Ended { stats } => emit(&MediaLine::CallStats { call, stats }),
+    }
+}
+
+/// After a call ended: its media's last notices, up to the figures (at most 2 s).
+async fn await_call_stats(agent: &mut Agent, call: CallId) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, agent.next_event()).await {
+        emit_event(&event);
+        if let AgentEvent::Media { call: c, notice: MediaNotice::Ended { .. } } = event
+            && c == call
+        {
+            return;
+        }
+    }
 }
 
 fn emit<T: Serialize>(event: &T) {
@@ -239,6 +348,20 @@ fn load_config() -> Result<agent_runtime::config::Config, AgentError> {
 async fn start(common: &Common) -> Result<Agent, AgentError> {
     let config = load_config()?;
     let mut settings = SipSettings::new(common.bind);
+    settings.media = config.media(common.bind.addr.ip())?;
+    if let Some(list) = &common.codec {
+        settings.media.codecs = agent_runtime::config::parse_codecs(list)
+            .map_err(|e| AgentError::Usage(format!("--codec: {e}")))?;
+    }
+    if let Some(srtp) = common.srtp {
+        settings.media.srtp = srtp.into();
+    }
+    if let Some(path) = &common.play {
+        let clip =
+            media_engine::wav::read(path).map_err(|e| AgentError::Usage(format!("--play: {e}")))?;
+        settings.media_options.play = Some(std::sync::Arc::new(clip));
+    }
+    settings.media_options.record = common.record.clone();
     settings.user = common.user.clone();
     settings.tls = config.tls();
     settings.instance_id = Some(config.instance_id()?);
@@ -391,7 +514,8 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
         tokio::select! {
             event = agent.next_event() => {
                 let Some(event) = event else { return Err(AgentError::Stopped) };
-                emit(&event);
+                emit_event(&event);
+                let AgentEvent::Sip(event) = event else { continue };
                 match event {
                     Event::Incoming { call, .. } => {
                         active.insert(call);
@@ -408,11 +532,15 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                         if let Some(secs) = args.common.hangup_after {
                             schedule.add(secs, Action::Hangup(call));
                         }
+                        if args.common.dtmf.is_some() {
+                            schedule.add(args.common.dtmf_after, Action::Dtmf(call));
+                        }
                     }
                     Event::Ended { call, .. } => {
                         active.remove(&call);
                         ended += 1;
                         if args.max_calls.is_some_and(|max| ended >= max) {
+                            await_call_stats(&mut agent, call).await;
                             stop_agent(agent, registration).await;
                             return Ok(ExitCode::SUCCESS);
                         }
@@ -440,6 +568,9 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                     let _ = match action {
                         Action::Answer(call) => agent.answer(call).await,
                         Action::Hangup(call) => agent.hangup(call).await,
+                        Action::Dtmf(call) => {
+                            agent.send_dtmf(call, args.common.dtmf.as_deref().unwrap_or_default())
+                        }
                     };
                 }
             }
@@ -459,8 +590,8 @@ async fn stop_agent(mut agent: Agent, registration: Option<RegistrationId>) {
     {
         let deadline = Instant::now() + Duration::from_secs(5);
         while let Ok(Some(event)) = tokio::time::timeout_at(deadline, agent.next_event()).await {
-            emit(&event);
-            if matches!(event, Event::Unregistered { .. }) {
+            emit_event(&event);
+            if matches!(event, AgentEvent::Sip(Event::Unregistered { .. })) {
                 break;
             }
         }
@@ -477,8 +608,8 @@ async fn hang_up_all(agent: &mut Agent, active: &mut HashSet<CallId>) {
     while !active.is_empty() {
         match tokio::time::timeout_at(deadline, agent.next_event()).await {
             Ok(Some(event)) => {
-                emit(&event);
-                if let Event::Ended { call, .. } = event {
+                emit_event(&event);
+                if let AgentEvent::Sip(Event::Ended { call, .. }) = event {
                     active.remove(&call);
                 }
             }
@@ -496,7 +627,8 @@ async fn call(args: CallArgs) -> Result<ExitCode, AgentError> {
         // The call waits for the binding: it travels on the registration's flow.
         loop {
             let Some(event) = agent.next_event().await else { return Err(AgentError::Stopped) };
-            emit(&event);
+            emit_event(&event);
+            let AgentEvent::Sip(event) = event else { continue };
             match event {
                 Event::Registered { .. } => break,
                 Event::RegistrationFailed { error, .. } => {
@@ -517,14 +649,19 @@ async fn call(args: CallArgs) -> Result<ExitCode, AgentError> {
         tokio::select! {
             event = agent.next_event() => {
                 let Some(event) = event else { return Err(AgentError::Stopped) };
-                emit(&event);
+                emit_event(&event);
+                let AgentEvent::Sip(event) = event else { continue };
                 match event {
                     Event::Answered { call } if call == id => {
                         if let Some(secs) = args.common.hangup_after {
                             schedule.add(secs, Action::Hangup(call));
                         }
+                        if args.common.dtmf.is_some() {
+                            schedule.add(args.common.dtmf_after, Action::Dtmf(call));
+                        }
                     }
                     Event::Ended { call, reason } if call == id => {
+                        await_call_stats(&mut agent, call).await;
                         stop_agent(agent, registration).await;
                         return Ok(if reason.is_failure() { ExitCode::FAILURE } else { ExitCode::SUCCESS });
                     }
@@ -533,9 +670,12 @@ async fn call(args: CallArgs) -> Result<ExitCode, AgentError> {
             }
             _ = sleep_until(schedule.next_deadline()) => {
                 for action in schedule.take_due(Instant::now()) {
-                    { let (Action::Hangup(call) | Action::Answer(call)) = action;
-                        let _ = agent.hangup(call).await;
-                    }
+                    let _ = match action {
+                        Action::Dtmf(call) => {
+                            agent.send_dtmf(call, args.common.dtmf.as_deref().unwrap_or_default())
+                        }
+                        Action::Hangup(call) | Action::Answer(call) => agent.hangup(call).await,
+                    };
                 }
             }
             _ = &mut stop => {

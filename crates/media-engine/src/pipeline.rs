@@ -102,6 +102,8 @@ pub struct MediaStats {
     pub packets_late: u64,
     pub frames_concealed: u64,
     pub frames_recovered_by_fec: u64,
+    /// Key presses sent (RFC 4733, each to its last end packet).
+    pub dtmf_sent: u32,
     /// Key presses received (RFC 4733), in order.
     pub dtmf_received: String,
     /// Seconds of audio decoded.
@@ -319,6 +321,7 @@ impl CallPipeline {
             // The event covered this much of the media clock; audio resumes after it.
             self.session.advance(u32::from(packet.payload.duration));
             self.talkspurt = true;
+            self.stats.dtmf_sent += 1;
         }
         self.last_sent = now;
         true
@@ -613,6 +616,7 @@ mod tests {
         assert!(!a.send_dtmf('x'), "not a key");
         run(&mut a, &mut b, start, 50, |_| false);
         assert_eq!(b.stats().dtmf_received, "5#");
+        assert_eq!(a.stats().dtmf_sent, 2);
         // Lost start packets do not lose the key: the end packets carry it.
         let mut a = pipeline(plan(Codec::Pcmu, B, None), vec![], 7, start);
         let mut b = pipeline(plan(Codec::Pcmu, A, None), vec![], 8, start);
