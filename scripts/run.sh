@@ -11,6 +11,7 @@ cat >&2 <<MSG
 Switchboard agent: answering calls on ${bind} (Ctrl-C to stop; events are JSON lines below).
 Call it from another terminal, for example:
   target/release/switchboard-cli call sip:agent@${bind#udp:} --bind udp:127.0.0.1:0 --hangup-after 3
+  (add --play speech.wav --record heard.wav to either side to send and keep audio)
   sipp -sn uac ${bind#udp:} -m 10 -r 5 -i 127.0.0.1     (Debian package sip-tester)
 The desktop app is not built yet; this is the headless agent it will run on.
 MSG
