@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use libfuzzer_sys::fuzz_target;
 use media_engine::negotiate::Codec;
 use media_engine::negotiator::{MediaNegotiator, MediaSettings};
-use media_engine::pipeline::{CallPipeline, MediaPlan};
+use media_engine::pipeline::{CallPipeline, MediaPlan, SrtpKeys};
+use rtp_session::srtp::{MasterKey, Suite};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use sip_engine::sdp::{Direction, SessionDescription};
@@ -27,7 +28,8 @@ fuzz_target!(|data: &[u8]| {
 
 fn negotiate(control: u8, sdp: &[u8]) {
     let (updates, _drop_them) = tokio::sync::mpsc::unbounded_channel();
-    let mut settings = MediaSettings::new("192.0.2.10".parse().expect("ip"));
+    // Loopback: the negotiator binds its ports there.
+    let mut settings = MediaSettings::new("127.0.0.1".parse().expect("ip"));
     settings.sdes_over_clear_signalling = control & 1 != 0;
     let clear_forbids_keys = control & 3 == 0;
     let rng = Box::new(ChaCha8Rng::seed_from_u64(u64::from(control)));
@@ -45,9 +47,13 @@ fn negotiate(control: u8, sdp: &[u8]) {
     }
     negotiator.release(CallId(1));
     negotiator.signalling(CallId(2), Signalling { encrypted });
-    let _ = negotiator.create_offer(CallId(2), Direction::SendRecv);
+    let offer = negotiator.create_offer(CallId(2), Direction::SendRecv);
+    let offer = String::from_utf8_lossy(&offer).into_owned();
+    assert!(!(clear_forbids_keys && offer.contains("a=crypto")), "a key over clear signalling");
     let _ = negotiator.apply_answer(CallId(2), sdp);
-    let _ = negotiator.offer_refused(CallId(2));
+    if let Some(fallback) = negotiator.offer_refused(CallId(2)) {
+        assert!(!String::from_utf8_lossy(&fallback).contains("a=crypto"), "keys in a fallback");
+    }
     negotiator.release(CallId(2));
 }
 
@@ -60,7 +66,12 @@ fn pipeline(control: u8, datagrams: &[u8]) {
         event_payload_type: Some(101),
         rtcp_mux: control & 0x10 != 0,
         ptime: [10, 20, 30, 40, 60, 120][usize::from(control >> 5) % 6],
-        srtp: None,
+        // Half the inputs keyed, so datagrams also go through SRTP unprotect first.
+        srtp: (control & 0x02 != 0).then(|| SrtpKeys {
+            suite: Suite::AesCm128HmacSha1_80,
+            local: MasterKey { key: vec![1; 16], salt: vec![2; 14] },
+            remote: MasterKey { key: vec![3; 16], salt: vec![4; 14] },
+        }),
         peer_wants_fec: true,
         send: true,
         receive: true,

@@ -211,20 +211,19 @@ fn check_wire(
     let audio: Vec<&Datagram> =
         sent.iter().copied().filter(|d| d.payload[1] & 0x7f == payload_type).collect();
     assert!(audio.len() > 100, "only {} audio packets sent", audio.len());
-    // The negotiated payload type, 20 ms apart on the RTP clock (a key press in between
-    // leaves a gap: only consecutive sequence numbers are compared).
+    // The negotiated payload type, and timestamps one frame per sequence number: 20 ms of
+    // clock per packet, and across a key press the frames its packets took.
     let header = |d: &Datagram| {
         let p = &d.payload;
         let seq = u16::from_be_bytes([p[2], p[3]]);
         let ts = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
         (seq, ts)
     };
-    let steps: Vec<u32> = audio
-        .windows(2)
-        .filter(|w| header(w[1]).0 == header(w[0]).0.wrapping_add(1))
-        .map(|w| header(w[1]).1.wrapping_sub(header(w[0]).1))
-        .collect();
-    assert!(steps.iter().all(|s| *s == codec.units), "timestamp steps {steps:?}");
+    for pair in audio.windows(2) {
+        let ((s0, t0), (s1, t1)) = (header(pair[0]), header(pair[1]));
+        let frames = u32::from(s1.wrapping_sub(s0));
+        assert_eq!(t1.wrapping_sub(t0), frames * codec.units, "seq {s0}→{s1}, ts {t0}→{t1}");
+    }
     // SRTP: a 10-byte tag on every packet, and payloads without the codec's structure.
     if codec.name != "opus" {
         assert!(audio.iter().all(|d| d.payload.len() == 12 + 160 + 10), "SRTP-sized packets");
@@ -252,8 +251,8 @@ fn check_wire(
         .filter(|d| (d.to == ours || d.to.port() == ours.port() + 1) && is_rtcp(&d.payload))
         .count();
     assert!(rtcp_out >= 1 && rtcp_in >= 1, "RTCP out {rtcp_out}, in {rtcp_in}");
-    // Key presses: telephone-events, each ending with three packets marked end (E bit) with
-    // the same timestamp. Their payloads are encrypted; the headers are not.
+    // Key presses: telephone-events, seven packets each (four updates, three end packets; the
+    // E bits are inside the encrypted payload), the first marked, all with one timestamp.
     let Some(event_pt) = codec.event_pt else { return };
     let events: Vec<&&Datagram> = sent.iter().filter(|d| d.payload[1] & 0x7f == event_pt).collect();
     let per_key = 100 / 20 + 2;

@@ -277,7 +277,7 @@ impl Config {
         let effective: Settings =
             toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| {
                 let message = e.message().to_owned();
-                if message.contains("unknown field") || message.contains("unknown variant") {
+                if message.contains("unknown field") {
                     ConfigError::UnknownKey { key: key.to_owned() }
                 } else {
                     ConfigError::BadValue { key: key.to_owned(), value: value.to_owned(), message }
@@ -316,11 +316,11 @@ impl Config {
         media.codecs = parse_codecs(&section.codecs)?;
         media.srtp = section.srtp.into();
         media.sdes_over_clear_signalling = self.effective.dangerous.sdes_over_clear_signalling;
-        if section.rtp_port_min >= section.rtp_port_max {
+        if section.rtp_port_min < 1024 || section.rtp_port_min >= section.rtp_port_max {
             return Err(ConfigError::BadValue {
                 key: "media.rtp_port_min".into(),
                 value: section.rtp_port_min.to_string(),
-                message: "must be below media.rtp_port_max".into(),
+                message: "must be 1024 or more and below media.rtp_port_max".into(),
             });
         }
         media.ports = (section.rtp_port_min, section.rtp_port_max);
@@ -504,5 +504,30 @@ mod tests {
         assert_eq!(id.len(), "urn:uuid:".len() + 36, "{id}");
         assert_eq!(&id[23..24], "4", "version 4: {id}");
         assert_eq!(config.instance_id().expect("kept"), id, "stable across calls");
+    }
+
+    #[test]
+    fn media_settings_are_checked_where_they_are_set_or_used() {
+        let dir = temp_dir("media");
+        let mut config = Config::load(paths(&dir)).expect("loads");
+        let ip = "127.0.0.1".parse().expect("ip");
+        let media = config.media(ip).expect("defaults are valid");
+        assert_eq!(media.codecs, media_engine::negotiate::Codec::PRIORITY);
+        assert_eq!(media.srtp, media_engine::negotiate::SrtpPolicy::Preferred);
+        assert!(!media.sdes_over_clear_signalling, "keys only over TLS by default");
+        config.set("media.codecs", "pcmu, opus").expect("settable");
+        config.set("media.srtp", "required").expect("settable");
+        let media = config.media(ip).expect("valid");
+        use media_engine::negotiate::Codec;
+        assert_eq!(media.codecs, [Codec::Pcmu, Codec::Opus]);
+        assert!(matches!(
+            config.set("media.srtp", "sometimes"),
+            Err(ConfigError::BadValue { .. })
+        ));
+        config.set("media.codecs", "opus,g729").expect("a string is stored");
+        assert!(config.media(ip).expect_err("unknown codec").to_string().contains("g729"));
+        config.set("media.codecs", "opus").expect("settable");
+        config.set("media.rtp_port_min", "100").expect("a number is stored");
+        assert!(config.media(ip).is_err(), "privileged ports refused");
     }
 }

@@ -137,12 +137,15 @@ impl CallTask {
         let _ = self.notices.send((self.call, notice));
     }
 
-    /// The source resampled to the codec's rate (off the runtime's thread: it takes a moment).
-    async fn source(&self, plan: &MediaPlan) -> Vec<i16> {
+    /// The source from `from_seconds` on, resampled to the codec's rate (off the runtime's
+    /// thread: it takes a moment).
+    async fn source(&self, plan: &MediaPlan, from_seconds: f64) -> Vec<i16> {
         let Some(clip) = self.options.play.clone() else { return vec![] };
         let rate = plan.codec.sample_rate();
         let converted = tokio::task::spawn_blocking(move || {
-            crate::resample::resample(&clip.samples, clip.sample_rate, rate)
+            let skip =
+                ((from_seconds * f64::from(clip.sample_rate)) as usize).min(clip.samples.len());
+            crate::resample::resample(&clip.samples[skip..], clip.sample_rate, rate)
         })
         .await;
         match converted {
@@ -171,6 +174,40 @@ impl CallTask {
         }
     }
 
+    /// A new address, codec or keys: the old stream ends (its RTCP BYE goes out) and a new one
+    /// starts where the source has got to (RFC 3264 §8.3). A recording continues only at the
+    /// same sample rate.
+    async fn restart(
+        &self,
+        pipeline: &mut CallPipeline,
+        sockets: &Sockets,
+        recorder: &mut Option<Recorder>,
+        plan: MediaPlan,
+        started: Instant,
+    ) -> Option<CallPipeline> {
+        pipeline.close(Instant::now().into_std());
+        flush(pipeline, sockets, recorder, self).await;
+        let elapsed = (Instant::now() - started).as_secs_f64();
+        let source = self.source(&plan, elapsed).await;
+        let next = self.pipeline(plan.clone(), source)?;
+        if let Some(writer) = recorder.as_ref()
+            && writer.sample_rate() != next.decoded_rate()
+        {
+            if let Some(writer) = recorder.take() {
+                let _ = writer.finish();
+            }
+            self.notify(MediaNotice::Problem {
+                message: format!(
+                    "recording stopped: the call changed to {} at {} Hz",
+                    plan.codec.rtpmap_line(),
+                    next.decoded_rate()
+                ),
+            });
+        }
+        self.notify(MediaNotice::Started { plan });
+        Some(next)
+    }
+
     fn recorder(&self, rate: u32) -> Option<Recorder> {
         let path = self.options.record.as_ref()?;
         match Recorder::create(path, rate) {
@@ -195,8 +232,8 @@ impl CallTask {
                 return;
             }
         };
-        let source = self.source(&plan).await;
-        let Some(mut pipeline) = self.pipeline(plan.clone(), source.clone()) else { return };
+        let source = self.source(&plan, 0.0).await;
+        let Some(mut pipeline) = self.pipeline(plan.clone(), source) else { return };
         self.notify(MediaNotice::Started { plan });
         let mut recorder = self.recorder(pipeline.decoded_rate());
         let mut ticker = tokio::time::interval(pipeline.interval());
@@ -221,19 +258,16 @@ impl CallTask {
                 command = control.recv() => match command {
                     Some(Control::Change(plan)) => {
                         let current = pipeline.plan();
-                        let same_stream = MediaPlan { send: current.send, receive: current.receive, ..plan.clone() } == *current;
+                        let same_stream = MediaPlan {
+                            send: current.send,
+                            receive: current.receive,
+                            ..plan.clone()
+                        } == *current;
                         if same_stream {
                             pipeline.set_direction(plan.send, plan.receive);
-                        } else {
-                            // A new address, codec or keys: a new stream (RFC 3264 §8.3).
-                            let played = ((Instant::now() - started).as_millis() as usize)
-                                * plan.codec.sample_rate() as usize / 1000;
-                            let rest = source.get(played.min(source.len())..).unwrap_or_default().to_vec();
-                            if let Some(next) = self.pipeline(plan.clone(), rest) {
-                                pipeline = next;
-                                ticker = tokio::time::interval(pipeline.interval());
-                                self.notify(MediaNotice::Started { plan });
-                            }
+                        } else if let Some(next) = self.restart(&mut pipeline, &sockets, &mut recorder, plan, started).await {
+                            pipeline = next;
+                            ticker = tokio::time::interval(pipeline.interval());
                         }
                     }
                     Some(Control::Mute(muted)) => pipeline.set_muted(muted),

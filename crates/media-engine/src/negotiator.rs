@@ -120,29 +120,38 @@ impl MediaNegotiator {
         }
     }
 
-    fn call(&mut self, id: CallId) -> Result<&mut CallMedia, NegotiationError> {
-        if !self.calls.contains_key(&id) {
-            let sockets = bind_pair(self.settings.address, self.settings.ports, &mut *self.rng)
-                .map_err(|e| NegotiationError::Refused(format!("no media port: {e}")))?;
-            let port = sockets.rtp.local_addr().map(|a| a.port()).unwrap_or(0);
-            let session_id = u64::from(self.rng.next_u32() >> 1);
-            self.calls.insert(
-                id,
-                CallMedia {
-                    sockets: Some(sockets),
-                    port,
-                    origin: (session_id, 0),
-                    encrypted_signalling: false,
-                    keys: vec![],
-                    offered_srtp: false,
-                    offered_direction: Direction::SendRecv,
-                    plain: false,
-                    started: false,
-                    plan: None,
-                },
-            );
+    /// The call's state, made on first use (without ports: see [`MediaNegotiator::bind`]).
+    fn call(&mut self, id: CallId) -> &mut CallMedia {
+        let rng = &mut self.rng;
+        self.calls.entry(id).or_insert_with(|| CallMedia {
+            sockets: None,
+            port: 0,
+            origin: (u64::from(rng.next_u32() >> 1), 0),
+            encrypted_signalling: false,
+            keys: vec![],
+            offered_srtp: false,
+            offered_direction: Direction::SendRecv,
+            plain: false,
+            started: false,
+            plan: None,
+        })
+    }
+
+    /// The call's RTP port, binding the port pair the first time.
+    fn bind(&mut self, id: CallId) -> Result<u16, NegotiationError> {
+        let (address, ports) = (self.settings.address, self.settings.ports);
+        if let Some(call) = self.calls.get(&id)
+            && call.port != 0
+        {
+            return Ok(call.port);
         }
-        self.calls.get_mut(&id).ok_or(NegotiationError::NoAudio)
+        let sockets = bind_pair(address, ports, &mut *self.rng)
+            .map_err(|e| NegotiationError::Refused(format!("no media port: {e}")))?;
+        let port = sockets.rtp.local_addr().map(|a| a.port()).unwrap_or(0);
+        let call = self.call(id);
+        call.sockets = Some(sockets);
+        call.port = port;
+        Ok(port)
     }
 
     fn ensure_keys(&mut self, id: CallId) {
@@ -159,7 +168,7 @@ impl MediaNegotiator {
     /// A whole description: session lines, the audio section(s), our direction.
     fn describe(&mut self, id: CallId, media: &str, direction: Direction) -> Vec<u8> {
         let address = self.settings.address;
-        let Some(call) = self.calls.get_mut(&id) else { return vec![] };
+        let call = self.call(id);
         call.origin.1 += 1;
         let (session, version) = call.origin;
         let kind = if address.is_ipv4() { "IP4" } else { "IP6" };
@@ -251,17 +260,22 @@ fn wants_fec(media: &Media, pt: u8) -> bool {
     })
 }
 
-/// Binds an even RTP port and the RTCP port after it, somewhere in `range`.
+/// Binds an even RTP port and the RTCP port after it, somewhere in `range` (1024 and up).
 fn bind_pair(
     ip: IpAddr,
     range: (u16, u16),
     rng: &mut dyn RngCore,
 ) -> std::io::Result<MediaSockets> {
-    let (low, high) = (range.0.max(1024) & !1, range.1.max(range.0));
-    let pairs = u32::from((high - low) / 2).max(1);
+    // Even RTP ports from the first even one in range; the last pair must fit below the top.
+    let low = u32::from(range.0.max(1024)).next_multiple_of(2);
+    let high = u32::from(range.1);
+    if high < low + 1 {
+        return Err(std::io::Error::other(format!("no port pair in {}-{}", range.0, range.1)));
+    }
+    let pairs = (high - low).div_ceil(2);
     let mut last_error = None;
     for _ in 0..64 {
-        let port = low + 2 * (rng.next_u32() % pairs) as u16;
+        let port = (low + 2 * (rng.next_u32() % pairs)) as u16;
         let rtp = match UdpSocket::bind((ip, port)) {
             Ok(socket) => socket,
             Err(e) => {
@@ -279,18 +293,20 @@ fn bind_pair(
 
 impl Negotiator for MediaNegotiator {
     fn signalling(&mut self, id: CallId, context: Signalling) {
-        if let Ok(call) = self.call(id) {
-            call.encrypted_signalling = context.encrypted;
-        }
+        self.call(id).encrypted_signalling = context.encrypted;
     }
 
     fn create_offer(&mut self, id: CallId, direction: Direction) -> Vec<u8> {
-        if self.call(id).is_err() {
-            tracing::warn!(call = %id, "no media port for an offer");
-            return self.describe(id, "m=audio 0 RTP/AVP 0\r\n", Direction::Inactive);
-        }
+        let port = match self.bind(id) {
+            Ok(port) => port,
+            Err(error) => {
+                // A disabled stream: the peer refuses it or answers it disabled, and the call
+                // fails with the reason in the log rather than going out without SDP.
+                tracing::warn!(call = %id, %error, "no media port for an offer");
+                return self.describe(id, "m=audio 0 RTP/AVP 0\r\n", direction);
+            }
+        };
         let Some(call) = self.calls.get(&id) else { return vec![] };
-        let port = call.port;
         // A re-offer keeps what the call agreed (the same keys keep the SRTP session going).
         let agreed_srtp = call.plan.as_ref().map(|p| p.srtp.is_some());
         let mut policy = self.offer_policy(call);
@@ -310,16 +326,17 @@ impl Negotiator for MediaNegotiator {
             tracing::warn!(call = %id, "SRTP required but the signalling is not TLS");
             media = "m=audio 0 RTP/SAVP 0\r\n".to_owned();
         }
-        if let Some(call) = self.calls.get_mut(&id) {
-            call.offered_srtp = media.starts_with(&format!("m=audio {port} RTP/SAVP"));
-            call.offered_direction = direction;
-        }
+        let call = self.call(id);
+        // What the answer must match: RTP/SAVP whenever the policy asked for it (even the
+        // disabled stream of `required` over clear signalling, so no plain answer is taken).
+        call.offered_srtp = policy != SrtpPolicy::Off;
+        call.offered_direction = direction;
         self.describe(id, &media, direction)
     }
 
     fn check_offer(&mut self, id: CallId, offer: &[u8]) -> Result<(), NegotiationError> {
         let offer = SessionDescription::parse(offer)?;
-        let call = self.call(id)?;
+        let call = self.call(id);
         let keys_may_travel = call.encrypted_signalling || self.settings.sdes_over_clear_signalling;
         self.choose(keys_may_travel, &offer).map(|_| ())
     }
@@ -331,10 +348,12 @@ impl Negotiator for MediaNegotiator {
         local: Direction,
     ) -> Result<Vec<u8>, NegotiationError> {
         let offer = SessionDescription::parse(offer)?;
-        self.call(id)?;
-        let call = self.calls.get(&id).ok_or(NegotiationError::NoAudio)?;
-        let (chosen, agreement) = self.choose(self.keys_may_travel(call), &offer)?;
-        let port = call.port;
+        let keys_may_travel = {
+            let call = self.call(id);
+            call.encrypted_signalling || self.settings.sdes_over_clear_signalling
+        };
+        let (chosen, agreement) = self.choose(keys_may_travel, &offer)?;
+        let port = self.bind(id)?;
         let media = &offer.media[chosen];
         let connection = media.connection.as_deref().or(offer.connection.as_deref());
         let remote = remote_of(media, connection)?;
@@ -392,7 +411,8 @@ impl Negotiator for MediaNegotiator {
             return Err(NegotiationError::NoCommonCodec { offered: vec![] });
         }
         let expected = if call.offered_srtp { "RTP/SAVP" } else { "RTP/AVP" };
-        if media.proto != expected {
+        let required = self.settings.srtp == SrtpPolicy::Required;
+        if media.proto != expected || (required && media.proto != "RTP/SAVP") {
             return Err(NegotiationError::UnsupportedTransport(media.proto.clone()));
         }
         // The first format of the answer that is one of ours (by name and clock rate).
@@ -466,6 +486,14 @@ impl Negotiator for MediaNegotiator {
         }
         tracing::info!(call = %id, "RTP/SAVP refused: offering RTP/AVP");
         call.plain = true;
+        // An early answer (reliable 18x) may have started media: that session is over; the new
+        // offer starts afresh on new ports.
+        call.plan = None;
+        if std::mem::take(&mut call.started) {
+            call.port = 0;
+            call.sockets = None;
+            let _ = self.updates.send(MediaUpdate::Stop { call: id });
+        }
         let direction = call.offered_direction;
         Some(self.create_offer(id, direction))
     }
@@ -613,5 +641,87 @@ mod tests {
             alice.apply_answer(CallId(1), plain),
             Err(NegotiationError::UnsupportedTransport(_))
         ));
+    }
+
+    const PLAIN_ANSWER: &[u8] = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n\
+        t=0 0\r\nm=audio 5000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+    #[test]
+    fn required_never_takes_a_plain_answer() {
+        for signalling in [CLEAR, TLS] {
+            let (mut strict, mut rx) = negotiator(SrtpPolicy::Required, 11);
+            strict.signalling(CallId(1), signalling);
+            // Over clear signalling this is the disabled stream (also the offer in a 2xx to an
+            // INVITE without SDP); either way a plain answer must not start media.
+            strict.create_offer(CallId(1), Direction::SendRecv);
+            assert!(strict.apply_answer(CallId(1), PLAIN_ANSWER).is_err(), "{signalling:?}");
+            assert!(rx.try_recv().is_err(), "nothing started");
+        }
+    }
+
+    #[test]
+    fn keys_follow_the_transport_of_each_exchange() {
+        let (mut alice, mut alice_rx) = negotiator(SrtpPolicy::Preferred, 12);
+        let (mut bob, _bob_rx) = negotiator(SrtpPolicy::Preferred, 13);
+        alice.signalling(CallId(1), TLS);
+        bob.signalling(CallId(1), TLS);
+        let offer = alice.create_offer(CallId(1), Direction::SendRecv);
+        let answer = bob.answer_offer(CallId(1), &offer, Direction::SendRecv).expect("answer");
+        alice.apply_answer(CallId(1), &answer).expect("applies");
+        assert!(plan_of(&mut alice_rx).srtp.is_some());
+        // A re-INVITE over UDP: its answer would go back over UDP, so no key goes into it.
+        let reoffer = bob.create_offer(CallId(1), Direction::SendOnly);
+        alice.signalling(CallId(1), CLEAR);
+        let refusal = alice.answer_offer(CallId(1), &reoffer, Direction::SendRecv);
+        assert!(refusal.is_err(), "an SDES re-offer over clear signalling is refused");
+        // Our own re-offer over a clear transport carries no key either.
+        let ours =
+            String::from_utf8(alice.create_offer(CallId(1), Direction::SendOnly)).expect("utf8");
+        assert!(!ours.contains("a=crypto"), "{ours}");
+    }
+
+    #[test]
+    fn a_refused_offer_after_early_media_starts_afresh() {
+        let (mut alice, mut rx) = negotiator(SrtpPolicy::Preferred, 14);
+        alice.signalling(CallId(1), TLS);
+        let first =
+            String::from_utf8(alice.create_offer(CallId(1), Direction::SendRecv)).expect("utf8");
+        // A reliable 183 with an answer started early media...
+        let (mut bob, _) = negotiator(SrtpPolicy::Preferred, 15);
+        bob.signalling(CallId(1), TLS);
+        let answer = bob.answer_offer(CallId(1), first.as_bytes(), Direction::SendRecv).expect("a");
+        alice.apply_answer(CallId(1), &answer).expect("applies");
+        let early = plan_of(&mut rx);
+        assert!(early.srtp.is_some());
+        // ...then the INVITE failed with 488: that media stops, and the plain offer is new.
+        let second =
+            String::from_utf8(alice.offer_refused(CallId(1)).expect("fallback")).expect("utf8");
+        assert!(matches!(rx.try_recv(), Ok(MediaUpdate::Stop { .. })));
+        assert!(second.contains(" RTP/AVP ") && !second.contains("a=crypto"), "{second}");
+        alice.apply_answer(CallId(1), PLAIN_ANSWER).expect("plain answer");
+        match rx.try_recv() {
+            Ok(MediaUpdate::Start { plan, .. }) => assert!(plan.srtp.is_none()),
+            other => panic!("a new start: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn port_ranges_are_checked() {
+        let mut rng = StdRng::seed_from_u64(16);
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        assert!(bind_pair(ip, (100, 500), &mut rng).is_err(), "below 1024 nothing is left");
+        // A range holding exactly one pair (an odd start rounds up to the even port).
+        let free = loop {
+            let port = UdpSocket::bind((ip, 0)).expect("bind").local_addr().expect("addr").port();
+            let even = port & !1;
+            if even > 1024
+                && UdpSocket::bind((ip, even)).is_ok()
+                && UdpSocket::bind((ip, even + 1)).is_ok()
+            {
+                break even;
+            }
+        };
+        let pair = bind_pair(ip, (free - 1, free + 1), &mut rng).expect("the one pair");
+        assert_eq!(pair.rtp.local_addr().expect("bound").port(), free);
     }
 }

@@ -123,6 +123,9 @@ pub enum MediaEvent {
 
 /// The longest gap concealed frame by frame; beyond it the stream restarted.
 const MAX_CONCEALED: u16 = 10;
+/// How far behind the expected sequence number a packet counts as late (RFC 3550 A.1 allows
+/// 100 misordered); further behind, the sender restarted its numbering.
+const MAX_MISORDER: u16 = 100;
 /// RFC 6263: keep NAT bindings open at least every 15 s when nothing else is sent.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 /// An RTP payload type we never negotiate (RFC 6263 §4.6 "unknown payload type" keep-alive).
@@ -271,7 +274,11 @@ impl CallPipeline {
     /// and keep-alives run.
     pub fn tick(&mut self, now: Instant) {
         let frame = self.next_frame();
-        if self.plan.send && !self.next_key_packet(now) {
+        if !self.plan.send {
+            // On hold the media clock runs on, so the timestamps after resuming match the time
+            // that passed (RFC 3550 §5.1).
+            self.session.advance(self.frame_units);
+        } else if !self.next_key_packet(now) {
             self.send_frame(now, &frame);
         }
         if !self.plan.rtcp_mux && now.duration_since(self.last_sent) >= KEEPALIVE {
@@ -317,9 +324,10 @@ impl CallPipeline {
         }
         let Some(packet) = self.key_packets.pop_front() else { return false };
         self.session.send_other(pt, &packet.payload.to_bytes(), packet.marker, packet.timestamp);
+        // Each packet of the train took a frame interval of the media clock; audio resumes
+        // where the clock is then (RFC 4733 §2.5.1.3).
+        self.session.advance(self.frame_units);
         if packet.payload.end && self.key_packets.is_empty() {
-            // The event covered this much of the media clock; audio resumes after it.
-            self.session.advance(u32::from(packet.payload.duration));
             self.talkspurt = true;
             self.stats.dtmf_sent += 1;
         }
@@ -382,11 +390,13 @@ impl CallPipeline {
         let missing = match self.expected {
             Some((current, expected)) if current == ssrc => {
                 let ahead = sequence.wrapping_sub(expected);
-                if ahead >= 0x8000 {
-                    // Behind what was already played: late or a duplicate.
+                let behind = expected.wrapping_sub(sequence);
+                if ahead >= 0x8000 && behind <= MAX_MISORDER {
+                    // Just behind what was already played: late or a duplicate.
                     self.stats.packets_late += 1;
                     return;
                 }
+                // Far behind or far ahead: the sender restarted its numbering; follow it.
                 if ahead > MAX_CONCEALED { 0 } else { ahead }
             }
             _ => 0,
@@ -540,25 +550,43 @@ mod tests {
         .expect("pipeline")
     }
 
-    /// Runs both ends for `frames` frame intervals; `drop` decides, per datagram A→B (index),
-    /// whether the network loses it. Returns B's decoded audio.
+    /// The RTP headers A sent in a run: (payload type, sequence, timestamp).
+    type Sent = Vec<(u8, u16, u32)>;
+
+    /// Runs both ends for `frames` frame intervals; `drop` decides, per RTP packet A→B (index),
+    /// whether the network loses it (RTCP always arrives). Returns B's decoded audio.
     fn run(
         a: &mut CallPipeline,
         b: &mut CallPipeline,
         start: Instant,
         frames: u32,
-        mut drop: impl FnMut(usize) -> bool,
+        drop: impl FnMut(usize) -> bool,
     ) -> Vec<i16> {
+        run_logged(a, b, start, frames, drop).0
+    }
+
+    fn run_logged(
+        a: &mut CallPipeline,
+        b: &mut CallPipeline,
+        start: Instant,
+        frames: u32,
+        mut drop: impl FnMut(usize) -> bool,
+    ) -> (Vec<i16>, Sent) {
         let mut heard = vec![];
-        let mut sent_ab = 0;
+        let mut sent = vec![];
         for n in 0..frames {
             let now = start + Duration::from_millis(20 * u64::from(n));
             a.tick(now);
             b.tick(now);
             while let Some((to, data)) = a.poll_transmit() {
                 assert_eq!(to, addr(B));
-                let lost = drop(sent_ab);
-                sent_ab += 1;
+                let lost = if rtp_session::rtp::is_rtcp(&data) {
+                    false
+                } else {
+                    let (header, _, _) = rtp_session::rtp::parse_header(&data).expect("rtp");
+                    sent.push((header.payload_type, header.sequence, header.timestamp));
+                    drop(sent.len() - 1)
+                };
                 if !lost {
                     b.receive(now + Duration::from_millis(5), addr(A), &data);
                 }
@@ -569,7 +597,7 @@ mod tests {
             }
             heard.extend(b.take_audio());
         }
-        heard
+        (heard, sent)
     }
 
     #[test]
@@ -614,9 +642,21 @@ mod tests {
         let mut b = pipeline(plan(Codec::Pcmu, A, Some((2, 1))), vec![], 6, start);
         assert!(a.send_dtmf('5') && a.send_dtmf('#'));
         assert!(!a.send_dtmf('x'), "not a key");
-        run(&mut a, &mut b, start, 50, |_| false);
+        let (_, sent) = run_logged(&mut a, &mut b, start, 50, |_| false);
         assert_eq!(b.stats().dtmf_received, "5#");
         assert_eq!(a.stats().dtmf_sent, 2);
+        // Two trains of seven packets (four updates, three ends), each with one timestamp,
+        // then audio whose timestamp accounts for the 14 frame intervals they took.
+        let events: Vec<_> = sent.iter().filter(|(pt, _, _)| *pt == 101).collect();
+        assert_eq!(events.len(), 14);
+        assert!(events[..7].iter().all(|(_, _, t)| *t == events[0].2));
+        assert!(events[7..].iter().all(|(_, _, t)| *t == events[7].2));
+        assert_eq!(events[7].2.wrapping_sub(events[0].2), 7 * 160);
+        assert_eq!(sent[14].0, 0, "audio resumes after both key presses");
+        assert_eq!(sent[14].2.wrapping_sub(events[0].2), 14 * 160, "the clock ran on");
+        for pair in sent[14..].windows(2) {
+            assert_eq!(pair[1].2.wrapping_sub(pair[0].2), 160);
+        }
         // Lost start packets do not lose the key: the end packets carry it.
         let mut a = pipeline(plan(Codec::Pcmu, B, None), vec![], 7, start);
         let mut b = pipeline(plan(Codec::Pcmu, A, None), vec![], 8, start);
@@ -632,6 +672,7 @@ mod tests {
         let mut b = pipeline(plan(Codec::G722, A, None), vec![], 10, start);
         run(&mut a, &mut b, start, 10, |_| false);
         a.set_direction(false, true);
+        let hold_at = a.session.next_timestamp();
         let before = a.stats().packets_sent;
         let later = start + Duration::from_secs(1);
         let mut rtcp = 0;
@@ -646,6 +687,7 @@ mod tests {
         assert!(rtcp >= 1, "RTCP keeps flowing");
         let heard = run(&mut a, &mut b, later + Duration::from_secs(10), 1, |_| false);
         assert!(heard.is_empty());
+        let held_from = a.session.next_timestamp();
         a.set_direction(true, true);
         let mut first = None;
         for n in 0..2u64 {
@@ -659,6 +701,10 @@ mod tests {
         let (header, _, _) =
             rtp_session::rtp::parse_header(&first.expect("audio again")).expect("rtp");
         assert!(header.marker, "the first packet after hold starts a talkspurt");
+        // The clock ran through the hold (501 ticks so far at 160 units): the first packet
+        // after it carries the time that passed.
+        assert_eq!(header.timestamp, held_from);
+        assert_eq!(held_from.wrapping_sub(hold_at), 501 * 160);
     }
 
     #[test]

@@ -649,6 +649,8 @@ impl Endpoint {
             request.headers.push("Session-Expires", timer.header(Side::Uac));
             request.headers.push("Supported", SUPPORTED);
         }
+        let encrypted = destination.transport == Transport::Tls;
+        self.negotiator.signalling(id, crate::Signalling { encrypted });
         let body = self.negotiator.create_offer(id, direction);
         set_body(&mut request, body);
         let key =
@@ -974,6 +976,12 @@ impl Endpoint {
             self.respond_status(now, key, 500);
             return;
         }
+        if matches!(request.method, Method::Invite | Method::Update) {
+            // The answer (or our offer) travels back the way the request came: keys in it only
+            // if that is encrypted, whatever carried the call before.
+            let encrypted = source.transport == Transport::Tls;
+            self.negotiator.signalling(id, crate::Signalling { encrypted });
+        }
         match request.method.clone() {
             Method::Bye => {
                 self.respond_status(now, key, 200);
@@ -983,10 +991,7 @@ impl Endpoint {
             Method::Update => self.receive_update(now, key, id, &request),
             Method::Prack => self.receive_prack(now, key, id, &request),
             Method::Options | Method::Info => self.respond_status(now, key, 200),
-            other => {
-                let _ = source;
-                self.respond_unsupported(now, key, &other);
-            }
+            other => self.respond_unsupported(now, key, &other),
         }
     }
 

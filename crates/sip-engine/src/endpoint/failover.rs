@@ -120,6 +120,14 @@ impl Endpoint {
                 let seq = call.dialog.next_seq();
                 let mut request = without_hop_headers(&entry.request, seq);
                 call.flow = next;
+                if next.transport != entry.destination.transport && !request.body.is_empty() {
+                    // The offer was written for the first hop's transport (SDES keys only
+                    // over TLS): the next one gets an offer of its own.
+                    let encrypted = next.transport == crate::Transport::Tls;
+                    self.negotiator.signalling(id, crate::Signalling { encrypted });
+                    let body = self.negotiator.create_offer(id, crate::sdp::Direction::SendRecv);
+                    request.body = body;
+                }
                 self.add_common_request_headers(&mut request, next, true);
                 let new_key =
                     self.start_client(now, request.clone(), next, Some(id), Purpose::InitialInvite);
