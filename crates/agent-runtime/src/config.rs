@@ -520,10 +520,7 @@ mod tests {
         let media = config.media(ip).expect("valid");
         use media_engine::negotiate::Codec;
         assert_eq!(media.codecs, [Codec::Pcmu, Codec::Opus]);
-        assert!(matches!(
-            config.set("media.srtp", "sometimes"),
-            Err(ConfigError::BadValue { .. })
-        ));
+        assert!(matches!(config.set("media.srtp", "sometimes"), Err(ConfigError::BadValue { .. })));
         config.set("media.codecs", "opus,g729").expect("a string is stored");
         assert!(config.media(ip).expect_err("unknown codec").to_string().contains("g729"));
         config.set("media.codecs", "opus").expect("settable");

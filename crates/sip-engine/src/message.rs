@@ -310,7 +310,7 @@ pub(crate) fn valid_uri(uri: &str) -> bool {
     }
     let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
     let host_port = host_port.split([';', '?']).next().unwrap_or("");
-    valid_host_port(host_port)
+    valid_host_port(host_port) && rsip_adapter::readable_request_uri(uri)
 }
 
 fn valid_host_port(s: &str) -> bool {
@@ -538,6 +538,15 @@ mod tests {
         assert_eq!(filled.sent_by_port(), 5061);
         assert_eq!(filled.rport, Some(Some(9)));
         assert_eq!(filled.received.as_deref(), Some("1.2.3.4"));
+    }
+
+    #[test]
+    fn a_target_must_be_a_uri_our_parser_reads_back() {
+        // Found by fuzzing: RFC 3261 allows ';' in the user part, the parser does not, and an
+        // ACK to such a Contact would have gone out unreadable.
+        assert!(!valid_uri("sip:;eer@127.0.0.1:5080"));
+        assert!(valid_uri("sip:peer@127.0.0.1:5080;transport=tcp"));
+        assert!(valid_uri("sip:+15551234567;phone-context=example.com@sbc.example.com"));
     }
 
     #[test]

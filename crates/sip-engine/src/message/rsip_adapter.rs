@@ -156,6 +156,14 @@ fn parser_headers(headers: &Headers, body_len: usize) -> rsip::Headers {
     out
 }
 
+/// Whether a request line naming `uri` is one our own parser reads back: a URI that is valid
+/// by RFC 3261 yet not readable by it (a user part starting with `;`) must not become the
+/// Request-URI of what we send.
+pub(super) fn readable_request_uri(uri: &str) -> bool {
+    let line = format!("OPTIONS {uri} SIP/2.0\r\nContent-Length: 0\r\n\r\n");
+    rsip::SipMessage::try_from(line.into_bytes()).is_ok()
+}
+
 pub(super) fn print_request(request: &Request) -> Vec<u8> {
     let headers = parser_headers(&request.headers, request.body.len());
     let method = parser_method(&request.method);
