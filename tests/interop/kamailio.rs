@@ -202,6 +202,37 @@ fn a_baresip_call_reaches_the_agent_over_its_registered_tls_connection() {
     cli.terminate(Duration::from_secs(10));
 }
 
+/// SDES keys where they belong: baresip calls over TLS with SRTP only, Kamailio relays over
+/// the agent's TLS connection, and the agent, requiring SRTP and with no `dangerous` setting,
+/// answers with its key and the call's audio is SRTP both ways.
+#[test]
+fn srtp_keys_travel_over_tls_end_to_end() {
+    let dir = artifacts("kamailio_tls_srtp_call");
+    let kamailio = Kamailio::start_tls(&dir, "server");
+    trust_test_ca(&dir);
+    let mut cli = register_tls(&kamailio, &dir, &["--auto-answer", "--srtp", "required"]);
+    cli.wait_for("registered", Duration::from_secs(10));
+    kamailio.wait_for_log("REGISTERED bob from 127.0.0.1:", Duration::from_secs(5));
+    let tls_port = kamailio.tls_port.unwrap();
+    let mut baresip = switchboard_tests::Baresip::dial_over(
+        &dir,
+        "tls",
+        tls_port,
+        Some("srtp-mand"),
+        "sip:bob@sip.test",
+        4,
+    );
+    let started = cli.wait_for("media-started", Duration::from_secs(10));
+    assert_eq!(started["srtp"], "AES_CM_128_HMAC_SHA1_80", "{started}");
+    let log = baresip.wait(Duration::from_secs(30));
+    assert!(log.contains("Call established: "), "baresip never got the call up:\n{log}");
+    assert!(log.contains("SRTP is Enabled"), "baresip did not key SRTP:\n{log}");
+    let stats = cli.wait_for("call-stats", Duration::from_secs(10));
+    assert!(stats["packets_received"].as_u64().unwrap() > 100, "{stats}");
+    assert!(stats["packets_dropped"].as_u64().unwrap() < 5, "{stats}");
+    cli.terminate(Duration::from_secs(10));
+}
+
 #[test]
 fn the_password_comes_from_the_os_keyring() {
     let dir = artifacts("kamailio_keyring");

@@ -402,6 +402,19 @@ impl Baresip {
     /// Dials `target` through Kamailio's UDP port and hangs up after `seconds` (baresip's
     /// `-t`, which also ends the process). The microphone is a 440 Hz tone.
     pub fn dial(dir: &Path, kamailio_port: u16, target: &str, seconds: u32) -> Self {
+        Self::dial_over(dir, "udp", kamailio_port, None, target, seconds)
+    }
+
+    /// Like [`Baresip::dial`] over `transport` (`udp`, `tcp` or `tls`, to Kamailio's port for
+    /// it), with media encryption `mediaenc` (e.g. `srtp-mand`) when given.
+    pub fn dial_over(
+        dir: &Path,
+        transport: &str,
+        kamailio_port: u16,
+        mediaenc: Option<&str>,
+        target: &str,
+        seconds: u32,
+    ) -> Self {
         let baresip = require("baresip", "baresip-core");
         let templates = workspace().join("tests/interop/baresip");
         let home = dir.join("baresip");
@@ -432,8 +445,9 @@ impl Baresip {
             &[
                 ("@ALICE_PASSWORD@", "alice-secret".into()),
                 ("@KAMAILIO_PORT@", kamailio_port.to_string()),
-                ("@TRANSPORT@", "udp".into()),
+                ("@TRANSPORT@", transport.into()),
                 ("@AUDIO_CODECS@", "PCMU/8000/1".into()),
+                ("@MEDIAENC@", mediaenc.map(|m| format!(";mediaenc={m}")).unwrap_or_default()),
             ],
         );
         std::fs::write(home.join("accounts"), accounts).unwrap();

@@ -20,6 +20,7 @@
 #   -s PORT    sip_listen port; TLS takes PORT+1 (default 0: any free ports)
 #   -a PW      alice's password (default alice-secret)
 #   -C LIST    audio_codecs (default PCMU/8000/1,opus/48000/2)
+#   -E MENC    media encryption: srtp-mand (SDES-SRTP only), srtp, or none (default)
 #   -N IP:PORT append "dns_server IP:PORT" (default: none, so baresip's own
 #              DNS client uses /etc/resolv.conf; see README.md, "DNS")
 # Everything after "--" goes to baresip, e.g.
@@ -41,8 +42,9 @@ alice=alice-secret
 codecs=PCMU/8000/1,opus/48000/2
 dns=
 cafile=
+mediaenc=
 
-while getopts d:k:T:A:w:c:s:a:C:N: opt; do
+while getopts d:k:T:A:w:c:s:a:C:N:E: opt; do
 	case $opt in
 	d) dir=$OPTARG ;;
 	k) kport=$OPTARG ;;
@@ -54,13 +56,14 @@ while getopts d:k:T:A:w:c:s:a:C:N: opt; do
 	a) alice=$OPTARG ;;
 	C) codecs=$OPTARG ;;
 	N) dns=$OPTARG ;;
-	*) sed -n '2,33p' "$0" >&2; exit 2 ;;
+	E) mediaenc=$OPTARG ;;
+	*) sed -n '2,34p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
 [ "${1:-}" = "--" ] && shift
 if [ -z "$dir" ] || [ -z "$kport" ]; then
-	sed -n '2,33p' "$0" >&2
+	sed -n '2,34p' "$0" >&2
 	exit 2
 fi
 case $transport in udp | tcp | tls) ;; *) echo "-T must be udp, tcp or tls" >&2; exit 2 ;; esac
@@ -79,6 +82,7 @@ sed -e "s|@SIP_PORT@|$sip|" -e "s|@WAV_FILE@|$wav|" -e "s|@CTRL_PORT@|$ctrl|" \
 	-e "s|@SND_PATH@|$dir/snd|" "$here/config.in" >"$dir/config"
 sed -e "s|@ALICE_PASSWORD@|$alice|" -e "s|@KAMAILIO_PORT@|$kport|" \
 	-e "s|@TRANSPORT@|$transport|g" -e "s|@AUDIO_CODECS@|$codecs|" \
+	-e "s|@MEDIAENC@|${mediaenc:+;mediaenc=$mediaenc}|" \
 	"$here/accounts.in" >"$dir/accounts"
 [ -z "$cafile" ] || printf 'sip_cafile\t\t%s\n' "$cafile" >>"$dir/config"
 [ -z "$dns" ] || printf 'dns_server\t\t%s\n' "$dns" >>"$dir/config"
