@@ -73,6 +73,7 @@ fn pipeline(control: u8, datagrams: &[u8]) {
             remote: MasterKey { key: vec![3; 16], salt: vec![4; 14] },
         }),
         peer_wants_fec: true,
+        peer_wants_dtx: control & 0x01 != 0,
         send: true,
         receive: true,
     };

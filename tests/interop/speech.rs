@@ -278,7 +278,7 @@ fn commonest_first_byte(stream: &[&Datagram]) -> usize {
 
 /// The control for the SRTP check above, and the `preferred` fallback against a real peer:
 /// baresip without SRTP refuses our RTP/SAVP offer, we offer RTP/AVP once more, and the
-/// capture shows the plain payloads for what they are.
+/// capture shows the plain payloads for what they are, a key press's end bits included.
 #[test]
 fn preferred_falls_back_to_plain_rtp_that_the_wire_shows_plain() {
     let dir = artifacts("speech_preferred_falls_back_to_plain_rtp");
@@ -290,7 +290,8 @@ fn preferred_falls_back_to_plain_rtp_that_the_wire_shows_plain() {
     let target = format!("sip:bob@127.0.0.1:{}", bob.port);
     let reference = reference.display().to_string();
     let args = ["call", &target, "--play", &reference, "--codec", "pcmu", "--srtp", "preferred"];
-    let mut cli = Cli::start(&[&args[..], &["--hangup-after", "4"]].concat(), &dir);
+    let more = ["--hangup-after", "4", "--dtmf", "5", "--dtmf-after", "1"];
+    let mut cli = Cli::start(&[&args[..], &more].concat(), &dir);
     let started = cli.wait_for("media-started", Duration::from_secs(15));
     assert_eq!(started["srtp"], serde_json::Value::Null, "{started}");
     assert!(cli.wait_exit(Duration::from_secs(20)).success());
@@ -311,6 +312,28 @@ fn preferred_falls_back_to_plain_rtp_that_the_wire_shows_plain() {
         .collect();
     assert!(ours.len() > 100, "plain PCMU packets: {}", ours.len());
     assert!(commonest_first_byte(&ours) * 20 >= ours.len(), "plain speech must look plain");
+    // In the clear, the key press shows whole (RFC 4733 §2.5.1): event 5, a marked first packet,
+    // the duration growing by 20 ms of 8 kHz clock, three end packets with the final duration.
+    let events: Vec<(bool, u8, bool, u16)> = datagrams
+        .iter()
+        .filter(|d| d.to == remote && d.payload.len() == 16 && d.payload[1] & 0x7f == 101)
+        .map(|d| {
+            let p = &d.payload[12..];
+            (d.payload[1] & 0x80 != 0, p[0], p[1] & 0x80 != 0, u16::from_be_bytes([p[2], p[3]]))
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (true, 5, false, 160),
+            (false, 5, false, 320),
+            (false, 5, false, 480),
+            (false, 5, false, 640),
+            (false, 5, true, 800),
+            (false, 5, true, 800),
+            (false, 5, true, 800),
+        ]
+    );
 }
 
 fn score(reference: &Path, ours: &Path, theirs: &Path, codec: Codec) {

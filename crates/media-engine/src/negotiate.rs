@@ -2,7 +2,7 @@
 //! details SBCs check:
 //!
 //! - codecs by our priority Opus > G.722 > PCMU > PCMA; Opus as `opus/48000/2` with
-//!   `useinbandfec=1` (RFC 7587 §7), G.722 as `G722/8000` (RFC 3551 §4.5.2), static payload
+//!   `useinbandfec=1;usedtx=1` (RFC 7587 §7), G.722 as `G722/8000` (RFC 3551 §4.5.2), static payload
 //!   types 9, 0 and 8;
 //! - a telephone-event (RFC 4733) for each clock rate we offer, `0-16`; the answer keeps the one
 //!   at the chosen codec's clock rate;
@@ -125,7 +125,8 @@ pub fn write_offer(p: &OfferParams) -> String {
     for codec in &p.codecs {
         out.push_str(&format!("a=rtpmap:{} {}\r\n", codec.offer_pt(), codec.rtpmap_line()));
         if *codec == Codec::Opus {
-            out.push_str(&format!("a=fmtp:{} useinbandfec=1\r\n", codec.offer_pt()));
+            // We take FEC and DTX (gaps in the sender's timestamps are played as quiet).
+            out.push_str(&format!("a=fmtp:{} useinbandfec=1;usedtx=1\r\n", codec.offer_pt()));
         }
     }
     for (enabled, pt, rate) in [(event_48k, EVENT_PT_48K, 48_000), (event_8k, EVENT_PT_8K, 8_000)] {
@@ -303,7 +304,9 @@ mod tests {
         assert_eq!(m.proto, "RTP/SAVP");
         assert_eq!(m.formats, ["111", "9", "0", "8", "110", "101"]);
         assert_eq!(m.rtpmap("111"), Some(("OPUS".into(), 48000)));
-        assert!(offer.contains("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\n"));
+        assert!(
+            offer.contains("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1;usedtx=1\r\n")
+        );
         assert!(offer.contains("a=rtpmap:9 G722/8000\r\n"));
         assert!(offer.contains("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"));
         assert!(offer.contains("a=rtpmap:110 telephone-event/48000\r\n"));

@@ -248,15 +248,13 @@ fn remote_of(media: &Media, connection: Option<&str>) -> Result<SocketAddr, Nego
     Ok(SocketAddr::new(ip, media.port))
 }
 
-/// Whether the fmtp of payload type `pt` asks for Opus in-band FEC.
-fn wants_fec(media: &Media, pt: u8) -> bool {
+/// Whether the fmtp of payload type `pt` sets `flag` (e.g. `useinbandfec=1`).
+fn fmtp_says(media: &Media, pt: u8, flag: &str) -> bool {
     let prefix = format!("{pt} ");
     media.attributes.iter().any(|(name, value)| {
         name == "fmtp"
             && value.starts_with(&prefix)
-            && value[prefix.len()..]
-                .split(';')
-                .any(|p| p.trim().eq_ignore_ascii_case("useinbandfec=1"))
+            && value[prefix.len()..].split(';').any(|p| p.trim().eq_ignore_ascii_case(flag))
     })
 }
 
@@ -394,7 +392,8 @@ impl Negotiator for MediaNegotiator {
             rtcp_mux: agreement.rtcp_mux,
             ptime: agreement.ptime,
             srtp,
-            peer_wants_fec: wants_fec(media, agreement.pt),
+            peer_wants_fec: fmtp_says(media, agreement.pt, "useinbandfec=1"),
+            peer_wants_dtx: fmtp_says(media, agreement.pt, "usedtx=1"),
             send: direction.sends(),
             receive: direction.receives(),
         };
@@ -471,7 +470,8 @@ impl Negotiator for MediaNegotiator {
             rtcp_mux: attr("rtcp-mux").is_some(),
             ptime,
             srtp,
-            peer_wants_fec: wants_fec(media, pt),
+            peer_wants_fec: fmtp_says(media, pt, "useinbandfec=1"),
+            peer_wants_dtx: fmtp_says(media, pt, "usedtx=1"),
             send: ours.sends() && peer.receives(),
             receive: ours.receives() && peer.sends(),
         };

@@ -48,6 +48,8 @@ pub struct MediaPlan {
     pub srtp: Option<SrtpKeys>,
     /// The peer's fmtp asks for Opus in-band FEC (RFC 7587 `useinbandfec=1`).
     pub peer_wants_fec: bool,
+    /// The peer's fmtp asks for Opus DTX (RFC 7587 `usedtx=1`).
+    pub peer_wants_dtx: bool,
     /// We may send (the direction is sendrecv or sendonly from our side).
     pub send: bool,
     /// We take what arrives (sendrecv or recvonly from our side).
@@ -102,6 +104,8 @@ pub struct MediaStats {
     pub packets_late: u64,
     pub frames_concealed: u64,
     pub frames_recovered_by_fec: u64,
+    /// Seconds the sender sent nothing for (DTX, its key presses) played as quiet.
+    pub seconds_quiet: f64,
     /// Key presses sent (RFC 4733, each to its last end packet).
     pub dtmf_sent: u32,
     /// Key presses received (RFC 4733), in order.
@@ -120,6 +124,19 @@ pub enum MediaEvent {
     /// Packets are being refused (the first few reasons, then sparser).
     Dropped { reason: String },
 }
+
+/// The next packet expected from the source being played.
+#[derive(Debug, Clone, Copy)]
+struct Expected {
+    ssrc: u32,
+    sequence: u16,
+    /// The timestamp right after the last decoded packet's audio.
+    timestamp: u32,
+}
+
+/// The longest timestamp gap between consecutive packets filled in (DTX, the peer's key
+/// presses, a hold whose clock ran on), in seconds; a longer one is a jump.
+const MAX_FILLED_SECONDS: u32 = 10;
 
 /// The longest gap concealed frame by frame; beyond it the stream restarted.
 const MAX_CONCEALED: u16 = 10;
@@ -152,8 +169,8 @@ pub struct CallPipeline {
     keys: VecDeque<char>,
     key_packets: VecDeque<dtmf::EventPacket>,
     events_in: EventReceiver,
-    /// The sequence number expected next from the current source.
-    expected: Option<(u32, u16)>,
+    /// What comes next from the current source: its SSRC, sequence number and timestamp.
+    expected: Option<Expected>,
     decoded: Vec<i16>,
     transmit: VecDeque<(SocketAddr, Vec<u8>)>,
     events: VecDeque<MediaEvent>,
@@ -182,7 +199,11 @@ impl CallPipeline {
     ) -> Result<Self, PipelineError> {
         let (encoder, decoder): (Box<dyn Encoder>, Box<dyn Decoder>) = match plan.codec {
             Codec::Opus => {
-                let config = OpusConfig { fec: plan.peer_wants_fec, ..OpusConfig::default() };
+                let config = OpusConfig {
+                    fec: plan.peer_wants_fec,
+                    dtx: plan.peer_wants_dtx,
+                    ..OpusConfig::default()
+                };
                 (Box::new(OpusEncoder::new(config)?), Box::new(OpusDecoder::new()?))
             }
             Codec::G722 => (Box::new(G722Enc::new()), Box::new(G722Dec::new())),
@@ -370,7 +391,7 @@ impl CallPipeline {
                         continue;
                     }
                     if payload_type == self.plan.payload_type {
-                        self.decode(ssrc, sequence, &payload);
+                        self.decode(ssrc, sequence, timestamp, &payload);
                     } else if Some(payload_type) == self.plan.event_payload_type {
                         self.key_event(timestamp, &payload);
                     }
@@ -386,24 +407,47 @@ impl CallPipeline {
         }
     }
 
-    fn decode(&mut self, ssrc: u32, sequence: u16, payload: &[u8]) {
-        let missing = match self.expected {
-            Some((current, expected)) if current == ssrc => {
-                let ahead = sequence.wrapping_sub(expected);
-                let behind = expected.wrapping_sub(sequence);
+    fn decode(&mut self, ssrc: u32, sequence: u16, timestamp: u32, payload: &[u8]) {
+        let samples = self.frame_samples * self.decoder.sample_rate() as usize
+            / self.encoder.sample_rate() as usize;
+        let (missing, quiet) = match self.expected {
+            Some(next) if next.ssrc == ssrc => {
+                let ahead = sequence.wrapping_sub(next.sequence);
+                let behind = next.sequence.wrapping_sub(sequence);
                 if ahead >= 0x8000 && behind <= MAX_MISORDER {
                     // Just behind what was already played: late or a duplicate.
                     self.stats.packets_late += 1;
                     return;
                 }
                 // Far behind or far ahead: the sender restarted its numbering; follow it.
-                if ahead > MAX_CONCEALED { 0 } else { ahead }
+                let missing = if ahead > MAX_CONCEALED { 0 } else { ahead };
+                // Consecutive packets whose timestamps leave a gap: the sender sent nothing
+                // for a while (DTX, a key press, hold) and that time is played as quiet.
+                let gap = timestamp.wrapping_sub(next.timestamp);
+                let quiet = if ahead == 0
+                    && gap < 0x8000_0000
+                    && gap <= MAX_FILLED_SECONDS * self.plan.clock_rate()
+                {
+                    (u64::from(gap) * u64::from(self.decoder.sample_rate())
+                        / u64::from(self.plan.clock_rate())) as usize
+                } else {
+                    0
+                };
+                (missing, quiet)
             }
-            _ => 0,
+            _ => (0, 0),
         };
-        self.expected = Some((ssrc, sequence.wrapping_add(1)));
-        let samples = self.frame_samples * self.decoder.sample_rate() as usize
-            / self.encoder.sample_rate() as usize;
+        let mut left = quiet;
+        while left > 0 {
+            let chunk = left.min(samples);
+            if chunk == samples {
+                self.decoder.conceal(chunk, &mut self.decoded);
+            } else {
+                self.decoded.resize(self.decoded.len() + chunk, 0);
+            }
+            left -= chunk;
+        }
+        self.stats.seconds_quiet += quiet as f64 / f64::from(self.decoder.sample_rate());
         for gap in 0..missing {
             let last = gap + 1 == missing;
             if last {
@@ -427,6 +471,14 @@ impl CallPipeline {
             self.decoder.conceal(samples, &mut self.decoded);
             self.stats.frames_concealed += 1;
         }
+        let decoded = (self.decoded.len() - before) as u64;
+        let units =
+            decoded * u64::from(self.plan.clock_rate()) / u64::from(self.decoder.sample_rate());
+        self.expected = Some(Expected {
+            ssrc,
+            sequence: sequence.wrapping_add(1),
+            timestamp: timestamp.wrapping_add(units as u32),
+        });
     }
 
     fn key_event(&mut self, timestamp: u32, payload: &[u8]) {
@@ -510,6 +562,7 @@ mod tests {
                 remote: keys(remote),
             }),
             peer_wants_fec: true,
+            peer_wants_dtx: false,
             send: true,
             receive: true,
         }
@@ -633,6 +686,27 @@ mod tests {
         // A single loss is recovered from the next packet; of the burst only its last frame.
         assert_eq!(stats.frames_recovered_by_fec, dropped - 2);
         assert_eq!(heard.len(), 150 * 960, "no gap in the audio");
+    }
+
+    #[test]
+    fn dtx_silence_is_not_sent_and_is_played_as_quiet() {
+        let start = Instant::now();
+        let mut talk = tone(48_000, 300.0, 1.0);
+        talk.extend(vec![0; 2 * 48_000]);
+        talk.extend(tone(48_000, 300.0, 1.0));
+        let mut dtx = plan(Codec::Opus, B, None);
+        dtx.peer_wants_dtx = true;
+        let mut a = pipeline(dtx, talk, 14, start);
+        let mut b = pipeline(plan(Codec::Opus, A, None), vec![], 15, start);
+        let (heard, sent) = run_logged(&mut a, &mut b, start, 200, |_| false);
+        // Two seconds of silence go out as a few DTX packets, not 100.
+        let audio = sent.iter().filter(|(pt, _, _)| *pt == 111).count();
+        assert!(audio < 200 - 80, "{audio} packets for 200 frames");
+        // The sender's timestamps say how long it was quiet; the receiver keeps that time.
+        let quiet = b.stats().seconds_quiet;
+        assert!((1.5..=2.0).contains(&quiet), "{quiet} s quiet");
+        assert_eq!(heard.len(), 200 * 960, "the timeline is whole");
+        assert_eq!(b.stats().frames_concealed, 0, "nothing was lost");
     }
 
     #[test]
