@@ -187,16 +187,20 @@ impl Drop for Cli {
     }
 }
 
+/// Starts a peer with no stdin and its stdout and stderr both in the file `log`.
+pub fn spawn_logged(command: &mut Command, log: &Path) -> Child {
+    let file = std::fs::File::create(log).unwrap();
+    command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", command.get_program()))
+}
+
 /// Runs a command to completion with a hard time limit; its output goes to `dir/NAME.log`.
 pub fn run_bounded(mut command: Command, dir: &Path, name: &str, limit: Duration) -> ExitStatus {
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    let mut child = command
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut child = spawn_logged(command.current_dir(dir), &dir.join(format!("{name}.log")));
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -217,15 +221,7 @@ pub struct Background(pub Child);
 
 impl Background {
     pub fn spawn(mut command: Command, dir: &Path, name: &str) -> Self {
-        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-        let child = command
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Background(child)
+        Background(spawn_logged(command.current_dir(dir), &dir.join(format!("{name}.log"))))
     }
 
     /// Waits for the process to exit (at most `limit`).
@@ -348,14 +344,7 @@ impl Kamailio {
         for define in defines {
             command.args(["-A", define]);
         }
-        let file = std::fs::File::create(&log).unwrap();
-        let child = command
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
+        let child = spawn_logged(command.process_group(0), &log);
         let kamailio = Kamailio { child, port, tls_port, log };
         kamailio.wait_for_log("SWITCHBOARD-KAMAILIO-READY", Duration::from_secs(15));
         kamailio
@@ -452,16 +441,15 @@ impl Baresip {
         );
         std::fs::write(home.join("accounts"), accounts).unwrap();
         let log = dir.join("baresip.log");
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(baresip)
-            .arg("-f")
-            .arg(&home)
-            .args(["-e", &format!("/dial {target}"), "-t", &seconds.to_string()])
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
+        let child = spawn_logged(
+            Command::new(baresip).arg("-f").arg(&home).args([
+                "-e",
+                &format!("/dial {target}"),
+                "-t",
+                &seconds.to_string(),
+            ]),
+            &log,
+        );
         Self { child, log }
     }
 
@@ -535,18 +523,20 @@ impl Dnsmasq {
         let dnsmasq = require("dnsmasq", "dnsmasq-base");
         let port = free_port_both();
         let log = dir.join("dnsmasq.log");
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(dnsmasq)
-            .args(["--keep-in-foreground", "--conf-file=/dev/null", "--pid-file"])
-            .arg(format!("--port={port}"))
-            .args(["--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts"])
-            .args(["--local=/sip.test/", "--log-queries", "--log-facility=-"])
-            .args(records)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
+        let child = spawn_logged(
+            Command::new(dnsmasq)
+                .args(["--keep-in-foreground", "--conf-file=/dev/null", "--pid-file"])
+                .arg(format!("--port={port}"))
+                .args([
+                    "--listen-address=127.0.0.1",
+                    "--bind-interfaces",
+                    "--no-resolv",
+                    "--no-hosts",
+                ])
+                .args(["--local=/sip.test/", "--log-queries", "--log-facility=-"])
+                .args(records),
+            &log,
+        );
         let mut dns = Dnsmasq { child, port };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{require, signal, workspace};
+use crate::{require, signal, spawn_logged, workspace};
 
 /// The reference sentence as 16 kHz mono WAV in `dir`, and its length in seconds.
 pub fn reference(dir: &Path) -> (PathBuf, f64) {
@@ -137,17 +137,8 @@ impl Phone {
         )
         .unwrap();
         let log = dir.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(baresip)
-            .arg("-f")
-            .arg(&home)
-            .arg("-s")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
+        let child =
+            spawn_logged(Command::new(baresip).arg("-f").arg(&home).arg("-s").args(args), &log);
         Self { child, home, log, port }
     }
 

@@ -147,18 +147,13 @@ impl CallTask {
                 ((from_seconds * f64::from(clip.sample_rate)) as usize).min(clip.samples.len());
             crate::resample::resample(&clip.samples[skip..], clip.sample_rate, rate)
         })
-        .await;
-        match converted {
-            Ok(Ok(samples)) => samples,
-            Ok(Err(error)) => {
-                self.notify(MediaNotice::Problem { message: error.to_string() });
-                vec![]
-            }
-            Err(error) => {
-                self.notify(MediaNotice::Problem { message: error.to_string() });
-                vec![]
-            }
-        }
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+        converted.unwrap_or_else(|message| {
+            self.notify(MediaNotice::Problem { message });
+            vec![]
+        })
     }
 
     fn pipeline(&self, plan: MediaPlan, source: Vec<i16>) -> Option<CallPipeline> {

@@ -195,15 +195,10 @@ pub fn choose(offer: &Media, codecs: &[Codec], policy: SrtpPolicy) -> Result<Agr
             offered.iter().find(|(_, (n, r))| n == name && *r == rate).map(|(pt, _)| (*codec, *pt))
         })
         .ok_or_else(|| Refusal::NoCommonCodec(offer.formats.clone()))?;
-    let clock = codec.rtpmap().1;
-    let event_pt =
-        offered.iter().find(|(_, (n, r))| n == "TELEPHONE-EVENT" && *r == clock).map(|(pt, _)| *pt);
+    let event_pt = event_pt(offer, codec.rtpmap().1);
     let attr = |name: &'static str| offer.attributes.iter().filter(move |(n, _)| n == name);
     let rtcp_mux = attr("rtcp-mux").next().is_some();
-    let ptime = attr("ptime")
-        .find_map(|(_, v)| v.trim().parse::<u32>().ok())
-        .filter(|p| (10..=120).contains(p))
-        .unwrap_or(20);
+    let ptime = ptime(offer).filter(|p| (10..=120).contains(p)).unwrap_or(20);
     let srtp = if secure {
         let mut last_error = CryptoError::Malformed("no a=crypto");
         let mut chosen = None;
@@ -221,6 +216,24 @@ pub fn choose(offer: &Media, codecs: &[Codec], policy: SrtpPolicy) -> Result<Agr
         None
     };
     Ok(Agreement { codec, pt, event_pt, rtcp_mux, srtp, ptime })
+}
+
+/// The payload type of a section's telephone-event at `clock` Hz, if it lists one.
+pub(crate) fn event_pt(media: &Media, clock: u32) -> Option<u8> {
+    media.formats.iter().find_map(|f| {
+        let pt = f.parse().ok()?;
+        let (name, rate) = media.rtpmap(f)?;
+        (name == "TELEPHONE-EVENT" && rate == clock).then_some(pt)
+    })
+}
+
+/// A section's `a=ptime`, when it has a readable one.
+pub(crate) fn ptime(media: &Media) -> Option<u32> {
+    media
+        .attributes
+        .iter()
+        .filter(|(n, _)| n == "ptime")
+        .find_map(|(_, v)| v.trim().parse::<u32>().ok())
 }
 
 /// Writes the audio section of our answer for `agreement` (our key for the chosen suite).

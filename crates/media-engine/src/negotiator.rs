@@ -106,16 +106,17 @@ impl MediaNegotiator {
         Self { settings, rng, calls: HashMap::new(), updates }
     }
 
-    /// Whether SDES keys may go into this call's SDP: over TLS, or when a lab allows it.
-    fn keys_may_travel(&self, call: &CallMedia) -> bool {
-        call.encrypted_signalling || self.settings.sdes_over_clear_signalling
+    /// Whether SDES keys may go into this call's next SDP: over TLS, or when a lab allows it.
+    fn keys_may_travel(&mut self, id: CallId) -> bool {
+        let lab = self.settings.sdes_over_clear_signalling;
+        self.call(id).encrypted_signalling || lab
     }
 
-    /// The SRTP policy for a call's offers: `preferred` offers plain RTP where keys may not
-    /// travel, and after a 488 to an RTP/SAVP offer.
-    fn offer_policy(&self, call: &CallMedia) -> SrtpPolicy {
+    /// The SRTP policy for this call's next offer or answer: `preferred` is plain RTP where
+    /// keys may not travel (and, for offers, after a 488 to an RTP/SAVP offer: `plain`).
+    fn policy(&self, keys_may_travel: bool, plain: bool) -> SrtpPolicy {
         match self.settings.srtp {
-            SrtpPolicy::Preferred if call.plain || !self.keys_may_travel(call) => SrtpPolicy::Off,
+            SrtpPolicy::Preferred if plain || !keys_may_travel => SrtpPolicy::Off,
             policy => policy,
         }
     }
@@ -207,10 +208,7 @@ impl MediaNegotiator {
         keys_may_travel: bool,
         offer: &SessionDescription,
     ) -> Result<(usize, Agreement), NegotiationError> {
-        let policy = match self.settings.srtp {
-            SrtpPolicy::Preferred if !keys_may_travel => SrtpPolicy::Off,
-            policy => policy,
-        };
+        let policy = self.policy(keys_may_travel, false);
         let mut refusal = None;
         for (index, media) in offer.media.iter().enumerate() {
             if media.kind != "audio" || media.port == 0 {
@@ -304,14 +302,14 @@ impl Negotiator for MediaNegotiator {
                 return self.describe(id, "m=audio 0 RTP/AVP 0\r\n", direction);
             }
         };
+        let keys_may_travel = self.keys_may_travel(id);
         let Some(call) = self.calls.get(&id) else { return vec![] };
         // A re-offer keeps what the call agreed (the same keys keep the SRTP session going).
-        let agreed_srtp = call.plan.as_ref().map(|p| p.srtp.is_some());
-        let mut policy = self.offer_policy(call);
-        if let Some(secure) = agreed_srtp {
-            policy = if secure { SrtpPolicy::Required } else { SrtpPolicy::Off };
-        }
-        let keys_may_travel = self.keys_may_travel(call);
+        let policy = match call.plan.as_ref().map(|p| p.srtp.is_some()) {
+            Some(true) => SrtpPolicy::Required,
+            Some(false) => SrtpPolicy::Off,
+            None => self.policy(keys_may_travel, call.plain),
+        };
         let mut params =
             OfferParams { port, codecs: self.settings.codecs.clone(), policy, keys: vec![] };
         if policy != SrtpPolicy::Off && keys_may_travel {
@@ -334,8 +332,7 @@ impl Negotiator for MediaNegotiator {
 
     fn check_offer(&mut self, id: CallId, offer: &[u8]) -> Result<(), NegotiationError> {
         let offer = SessionDescription::parse(offer)?;
-        let call = self.call(id);
-        let keys_may_travel = call.encrypted_signalling || self.settings.sdes_over_clear_signalling;
+        let keys_may_travel = self.keys_may_travel(id);
         self.choose(keys_may_travel, &offer).map(|_| ())
     }
 
@@ -346,10 +343,7 @@ impl Negotiator for MediaNegotiator {
         local: Direction,
     ) -> Result<Vec<u8>, NegotiationError> {
         let offer = SessionDescription::parse(offer)?;
-        let keys_may_travel = {
-            let call = self.call(id);
-            call.encrypted_signalling || self.settings.sdes_over_clear_signalling
-        };
+        let keys_may_travel = self.keys_may_travel(id);
         let (chosen, agreement) = self.choose(keys_may_travel, &offer)?;
         let port = self.bind(id)?;
         let media = &offer.media[chosen];
@@ -426,12 +420,7 @@ impl Negotiator for MediaNegotiator {
             })
             .next()
             .ok_or_else(|| NegotiationError::NoCommonCodec { offered: media.formats.clone() })?;
-        let clock = codec.rtpmap().1;
-        let event_payload_type = media
-            .formats
-            .iter()
-            .find(|f| media.rtpmap(f).is_some_and(|(n, r)| n == "TELEPHONE-EVENT" && r == clock))
-            .and_then(|f| f.parse().ok());
+        let event_payload_type = negotiate::event_pt(media, codec.rtpmap().1);
         let srtp = if call.offered_srtp {
             // The answer carries one a=crypto, with the tag and suite of one of our offered
             // keys (RFC 4568 §7.1.2); a key for something we did not offer is refused.
@@ -458,8 +447,6 @@ impl Negotiator for MediaNegotiator {
         } else {
             None
         };
-        let attr = |name: &str| media.attributes.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-        let ptime = attr("ptime").and_then(|v| v.trim().parse().ok()).unwrap_or(20);
         let peer = media.direction(answer.direction);
         let ours = call.offered_direction;
         let plan = MediaPlan {
@@ -467,8 +454,8 @@ impl Negotiator for MediaNegotiator {
             codec,
             payload_type: pt,
             event_payload_type,
-            rtcp_mux: attr("rtcp-mux").is_some(),
-            ptime,
+            rtcp_mux: media.attributes.iter().any(|(n, _)| n == "rtcp-mux"),
+            ptime: negotiate::ptime(media).unwrap_or(20),
             srtp,
             peer_wants_fec: fmtp_says(media, pt, "useinbandfec=1"),
             peer_wants_dtx: fmtp_says(media, pt, "usedtx=1"),

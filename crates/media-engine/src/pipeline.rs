@@ -156,7 +156,6 @@ pub struct CallPipeline {
     session: RtpSession,
     encoder: Box<dyn Encoder>,
     decoder: Box<dyn Decoder>,
-    opus: bool,
     /// Samples per frame at the codec's sample rate, and RTP clock units per frame.
     frame_samples: usize,
     frame_units: u32,
@@ -236,7 +235,6 @@ impl CallPipeline {
         };
         Ok(Self {
             session: RtpSession::new(now, config, srtp, random),
-            opus: plan.codec == Codec::Opus,
             plan,
             encoder,
             decoder,
@@ -362,7 +360,7 @@ impl CallPipeline {
             tracing::warn!(%error, "encoding failed");
             return;
         }
-        if self.opus && self.payload.len() <= DTX_MAX_BYTES {
+        if self.plan.codec == Codec::Opus && self.payload.len() <= DTX_MAX_BYTES {
             // Opus DTX: nothing to send; the clock runs on.
             self.session.advance(self.frame_units);
             self.talkspurt = true;
@@ -408,8 +406,8 @@ impl CallPipeline {
     }
 
     fn decode(&mut self, ssrc: u32, sequence: u16, timestamp: u32, payload: &[u8]) {
-        let samples = self.frame_samples * self.decoder.sample_rate() as usize
-            / self.encoder.sample_rate() as usize;
+        // One codec both ways: a frame decodes to as many samples as it was encoded from.
+        let samples = self.frame_samples;
         let (missing, quiet) = match self.expected {
             Some(next) if next.ssrc == ssrc => {
                 let ahead = sequence.wrapping_sub(next.sequence);

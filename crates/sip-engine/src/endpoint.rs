@@ -453,8 +453,7 @@ impl Endpoint {
         self.add_common_request_headers(&mut request, next_hop, true);
         request.headers.push("Allow", ALLOW);
         request.headers.push("Supported", SUPPORTED);
-        let encrypted = next_hop.transport == Transport::Tls;
-        self.negotiator.signalling(id, crate::Signalling { encrypted });
+        self.tell_signalling(id, next_hop);
         let body = self.negotiator.create_offer(id, Direction::SendRecv);
         set_body(&mut request, body);
         let mut dialog = dialog;
@@ -468,6 +467,13 @@ impl Endpoint {
         call.offer = OfferState::LocalOffer;
         self.calls.insert(id, call);
         Ok(id)
+    }
+
+    /// Tells the negotiator how the offer or answer about to be made for `id` travels: keys
+    /// go only into SDP carried over TLS.
+    fn tell_signalling(&mut self, id: CallId, flow: Flow) {
+        let encrypted = flow.transport == Transport::Tls;
+        self.negotiator.signalling(id, crate::Signalling { encrypted });
     }
 
     /// Answers an incoming call with 200 OK.
@@ -649,8 +655,7 @@ impl Endpoint {
             request.headers.push("Session-Expires", timer.header(Side::Uac));
             request.headers.push("Supported", SUPPORTED);
         }
-        let encrypted = destination.transport == Transport::Tls;
-        self.negotiator.signalling(id, crate::Signalling { encrypted });
+        self.tell_signalling(id, destination);
         let body = self.negotiator.create_offer(id, direction);
         set_body(&mut request, body);
         let key =
@@ -873,8 +878,7 @@ impl Endpoint {
         };
         // An offer we cannot take is refused now, before anything rings (RFC 3261 §13.3.1.1);
         // the answer itself is made again when the call is answered.
-        let encrypted = source.transport == Transport::Tls;
-        self.negotiator.signalling(id, crate::Signalling { encrypted });
+        self.tell_signalling(id, source);
         if !request.body.is_empty()
             && let Err(error) = self.negotiator.check_offer(id, &request.body)
         {
@@ -979,8 +983,7 @@ impl Endpoint {
         if matches!(request.method, Method::Invite | Method::Update) {
             // The answer (or our offer) travels back the way the request came: keys in it only
             // if that is encrypted, whatever carried the call before.
-            let encrypted = source.transport == Transport::Tls;
-            self.negotiator.signalling(id, crate::Signalling { encrypted });
+            self.tell_signalling(id, source);
         }
         match request.method.clone() {
             Method::Bye => {

@@ -123,8 +123,7 @@ impl Endpoint {
                 if next.transport != entry.destination.transport && !request.body.is_empty() {
                     // The offer was written for the first hop's transport (SDES keys only
                     // over TLS): the next one gets an offer of its own.
-                    let encrypted = next.transport == crate::Transport::Tls;
-                    self.negotiator.signalling(id, crate::Signalling { encrypted });
+                    self.tell_signalling(id, next);
                     let body = self.negotiator.create_offer(id, crate::sdp::Direction::SendRecv);
                     request.body = body;
                 }
