@@ -305,12 +305,16 @@ pub(crate) fn valid_uri(uri: &str) -> bool {
     {
         return false;
     }
+    // Whatever the scheme, a target becomes a Request-URI: our parser must read it back.
+    if !rsip_adapter::readable_request_uri(uri) {
+        return false;
+    }
     if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
         return !rest.is_empty();
     }
     let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
     let host_port = host_port.split([';', '?']).next().unwrap_or("");
-    valid_host_port(host_port) && rsip_adapter::readable_request_uri(uri)
+    valid_host_port(host_port)
 }
 
 fn valid_host_port(s: &str) -> bool {
@@ -545,6 +549,8 @@ mod tests {
         // Found by fuzzing: RFC 3261 allows ';' in the user part, the parser does not, and an
         // ACK to such a Contact would have gone out unreadable.
         assert!(!valid_uri("sip:;eer@127.0.0.1:5080"));
+        // Also found by fuzzing: another scheme with a port out of range in a Record-Route.
+        assert!(!valid_uri("siREGISTERp:proxy.example.com:99999"));
         assert!(valid_uri("sip:peer@127.0.0.1:5080;transport=tcp"));
         assert!(valid_uri("sip:+15551234567;phone-context=example.com@sbc.example.com"));
     }
