@@ -16,6 +16,7 @@
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
 pub mod dtmf;
+pub mod jitter;
 pub mod rtcp;
 pub mod rtp;
 pub mod session;

@@ -60,6 +60,9 @@ pub enum Event {
     Bye { ssrc: u32 },
     /// A packet was refused (SRTP authentication or replay, malformed RTP/RTCP).
     Dropped { reason: String },
+    /// The peer reported on what it receives from us (RFC 3550 §6.4): the share lost since its
+    /// last report, in 1/256, and its interarrival jitter in timestamp units.
+    Reported { fraction_lost: u8, jitter: u32 },
 }
 
 /// Output for the driver.
@@ -333,6 +336,10 @@ impl RtpSession {
                 }
                 _ => continue,
             };
+            for block in reports.iter().filter(|b| b.ssrc == self.ssrc) {
+                let (fraction_lost, jitter) = (block.fraction_lost, block.jitter);
+                self.outputs.push_back(Output::Event(Event::Reported { fraction_lost, jitter }));
+            }
             // RFC 3550 §6.4.1: RTT = arrival − LSR − DLSR, in 1/65536 s.
             for block in reports.iter().filter(|b| b.ssrc == self.ssrc && b.last_sr != 0) {
                 let arrival = (self.ntp(now) >> 16) as u32;
@@ -533,6 +540,7 @@ mod tests {
         // A multiple of the 20 ms tick, so that packets arrive exactly this late.
         let one_way = Duration::from_millis(40);
         let mut in_flight: Vec<(Instant, bool, Vec<u8>)> = vec![];
+        let mut reported = vec![];
         let mut now = start;
         for frame in 0..1000u32 {
             now = start + Duration::from_millis(20 * u64::from(frame));
@@ -557,10 +565,17 @@ mod tests {
                 let (target, from) = if to_b { (&mut b, A) } else { (&mut a, B) };
                 target.handle_input(now, Input::Receive { from: addr(from), data: &data });
             }
-            drain(&mut a);
+            let (_, got) = drain(&mut a);
+            reported.extend(got.into_iter().filter_map(|o| match o {
+                Output::Event(Event::Reported { fraction_lost, .. }) => Some(fraction_lost),
+                _ => None,
+            }));
             drain(&mut b);
         }
         let _ = now;
+        // B's reports tell A that one packet in fifty (5/256) goes missing.
+        assert!(reported.len() >= 2, "20 s of reports every 2.5–7.5 s: {reported:?}");
+        assert!(reported.iter().skip(1).all(|f| (3..=8).contains(f)), "{reported:?}");
         let stats = b.stats();
         assert_eq!(stats.packets_lost, 20, "{stats:?}");
         assert!(stats.jitter_ms < 1.0, "constant delay, no jitter: {stats:?}");
