@@ -18,6 +18,7 @@
 pub mod g711;
 pub mod g722;
 pub mod opus;
+pub mod plc;
 
 /// Why a frame could not be encoded or decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +37,9 @@ pub trait Encoder: Send {
     fn sample_rate(&self) -> u32;
     /// Encodes one frame (a whole packet's worth of samples), appending the payload to `out`.
     fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) -> Result<(), CodecError>;
+    /// The loss the receiver reports, in percent: codecs with redundancy (Opus in-band FEC)
+    /// spend bits on it accordingly. Others ignore it.
+    fn set_expected_loss(&mut self, _percent: u8) {}
 }
 
 /// Turns RTP payloads back into PCM, and fills gaps where packets were lost.

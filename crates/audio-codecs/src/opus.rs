@@ -77,6 +77,13 @@ impl Encoder for OpusEncoder {
         out.extend_from_slice(&self.buffer[..n]);
         Ok(())
     }
+
+    /// libopus adds FEC (when enabled) only for a loss rate above zero, and spends more of the
+    /// bitrate on it the higher the rate.
+    fn set_expected_loss(&mut self, percent: u8) {
+        // libopus refuses only values outside 0–100.
+        let _ = self.inner.set_packet_loss_perc(i32::from(percent.min(100)));
+    }
 }
 
 /// An Opus decoder, with FEC recovery and concealment.
