@@ -114,6 +114,10 @@ struct Common {
     /// rate: 48 kHz Opus, 16 kHz G.722, 8 kHz G.711).
     #[arg(long, value_name = "FILE.wav")]
     record: Option<std::path::PathBuf>,
+    /// Write what is sent (the encoder's input, frame by frame as it is sent) to this WAV file:
+    /// with --record on the far end it shows the one-way delay.
+    #[arg(long, value_name = "FILE.wav")]
+    record_sent: Option<std::path::PathBuf>,
     /// Codecs to offer and accept, best first, e.g. `opus,pcmu` (setting `media.codecs`).
     #[arg(long, value_name = "LIST")]
     codec: Option<String>,
@@ -362,6 +366,7 @@ async fn start(common: &Common) -> Result<Agent, AgentError> {
         settings.media_options.play = Some(std::sync::Arc::new(clip));
     }
     settings.media_options.record = common.record.clone();
+    settings.media_options.record_sent = common.record_sent.clone();
     settings.user = common.user.clone();
     settings.tls = config.tls();
     settings.instance_id = Some(config.instance_id()?);

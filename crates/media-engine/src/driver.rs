@@ -25,8 +25,10 @@ use crate::wav::{Clip, Recorder};
 pub struct MediaOptions {
     /// Sent as the microphone; silence after it ends.
     pub play: Option<Arc<Clip>>,
-    /// Received audio, written as it is decoded (at the codec's sample rate).
+    /// Received audio, written frame by frame as it is played (at the codec's sample rate).
     pub record: Option<PathBuf>,
+    /// Sent audio (the encoder's input), written frame by frame as it is sent.
+    pub record_sent: Option<PathBuf>,
 }
 
 /// What the agent hears about a call's media.
@@ -170,41 +172,46 @@ impl CallTask {
     }
 
     /// A new address, codec or keys: the old stream ends (its RTCP BYE goes out) and a new one
-    /// starts where the source has got to (RFC 3264 §8.3). A recording continues only at the
+    /// starts where the source has got to (RFC 3264 §8.3). Recordings continue only at the
     /// same sample rate.
     async fn restart(
         &self,
         pipeline: &mut CallPipeline,
         sockets: &Sockets,
-        recorder: &mut Option<Recorder>,
+        recordings: &mut Recordings,
         plan: MediaPlan,
         started: Instant,
     ) -> Option<CallPipeline> {
         pipeline.close(Instant::now().into_std());
-        flush(pipeline, sockets, recorder, self).await;
+        flush(pipeline, sockets, recordings, self).await;
         let elapsed = (Instant::now() - started).as_secs_f64();
         let source = self.source(&plan, elapsed).await;
-        let next = self.pipeline(plan.clone(), source)?;
-        if let Some(writer) = recorder.as_ref()
-            && writer.sample_rate() != next.decoded_rate()
-        {
-            if let Some(writer) = recorder.take() {
-                let _ = writer.finish();
+        let mut next = self.pipeline(plan.clone(), source)?;
+        for recording in [&mut recordings.received, &mut recordings.sent] {
+            if let Some(writer) = recording.as_ref()
+                && writer.sample_rate() != next.decoded_rate()
+            {
+                if let Some(writer) = recording.take() {
+                    let _ = writer.finish();
+                }
+                self.notify(MediaNotice::Problem {
+                    message: format!(
+                        "recording stopped: the call changed to {} at {} Hz",
+                        plan.codec.rtpmap_line(),
+                        next.decoded_rate()
+                    ),
+                });
             }
-            self.notify(MediaNotice::Problem {
-                message: format!(
-                    "recording stopped: the call changed to {} at {} Hz",
-                    plan.codec.rtpmap_line(),
-                    next.decoded_rate()
-                ),
-            });
+        }
+        if recordings.sent.is_some() {
+            next.tap_sent();
         }
         self.notify(MediaNotice::Started { plan });
         Some(next)
     }
 
-    fn recorder(&self, rate: u32) -> Option<Recorder> {
-        let path = self.options.record.as_ref()?;
+    fn recorder(&self, path: Option<&PathBuf>, rate: u32) -> Option<Recorder> {
+        let path = path?;
         match Recorder::create(path, rate) {
             Ok(recorder) => Some(recorder),
             Err(error) => {
@@ -230,7 +237,13 @@ impl CallTask {
         let source = self.source(&plan, 0.0).await;
         let Some(mut pipeline) = self.pipeline(plan.clone(), source) else { return };
         self.notify(MediaNotice::Started { plan });
-        let mut recorder = self.recorder(pipeline.decoded_rate());
+        let mut recordings = Recordings {
+            received: self.recorder(self.options.record.as_ref(), pipeline.decoded_rate()),
+            sent: self.recorder(self.options.record_sent.as_ref(), pipeline.decoded_rate()),
+        };
+        if recordings.sent.is_some() {
+            pipeline.tap_sent();
+        }
         let mut ticker = tokio::time::interval(pipeline.interval());
         // A late tick sends the frames it owes at once: the far end's buffer absorbs a burst
         // better than a clock that runs slow.
@@ -260,7 +273,7 @@ impl CallTask {
                         } == *current;
                         if same_stream {
                             pipeline.set_direction(plan.send, plan.receive);
-                        } else if let Some(next) = self.restart(&mut pipeline, &sockets, &mut recorder, plan, started).await {
+                        } else if let Some(next) = self.restart(&mut pipeline, &sockets, &mut recordings, plan, started).await {
                             pipeline = next;
                             ticker = tokio::time::interval(pipeline.interval());
                         }
@@ -278,14 +291,14 @@ impl CallTask {
                     Some(Control::Stop) | None => break,
                 },
             }
-            flush(&mut pipeline, &sockets, &mut recorder, &self).await;
+            flush(&mut pipeline, &sockets, &mut recordings, &self).await;
         }
         let stats = pipeline.close(Instant::now().into_std());
-        flush(&mut pipeline, &sockets, &mut recorder, &self).await;
-        if let Some(recorder) = recorder
-            && let Err(error) = recorder.finish()
-        {
-            self.notify(MediaNotice::Problem { message: error.to_string() });
+        flush(&mut pipeline, &sockets, &mut recordings, &self).await;
+        for recording in [recordings.received, recordings.sent].into_iter().flatten() {
+            if let Err(error) = recording.finish() {
+                self.notify(MediaNotice::Problem { message: error.to_string() });
+            }
         }
         self.notify(MediaNotice::Ended { stats });
     }
@@ -297,11 +310,18 @@ fn adopt(sockets: MediaSockets) -> std::io::Result<Sockets> {
     Ok(Sockets { rtp: UdpSocket::from_std(sockets.rtp)?, rtcp: UdpSocket::from_std(sockets.rtcp)? })
 }
 
-/// Sends what the pipeline has to send, records what it decoded, reports what happened.
+/// A call's recordings: what it played and what it sent.
+struct Recordings {
+    received: Option<Recorder>,
+    sent: Option<Recorder>,
+}
+
+/// Sends what the pipeline has to send, records what it played and sent, reports what
+/// happened.
 async fn flush(
     pipeline: &mut CallPipeline,
     sockets: &Sockets,
-    recorder: &mut Option<Recorder>,
+    recordings: &mut Recordings,
     task: &CallTask,
 ) {
     let mux = pipeline.plan().rtcp_mux;
@@ -310,13 +330,17 @@ async fn flush(
             if !mux && rtp_session::rtp::is_rtcp(&data) { &sockets.rtcp } else { &sockets.rtp };
         send_to(socket, &data, to).await;
     }
-    let audio = pipeline.take_audio();
-    if !audio.is_empty()
-        && let Some(writer) = recorder
-        && let Err(error) = writer.write(&audio)
-    {
-        task.notify(MediaNotice::Problem { message: error.to_string() });
-        *recorder = None;
+    for (audio, recording) in [
+        (pipeline.take_sent(), &mut recordings.sent),
+        (pipeline.take_audio(), &mut recordings.received),
+    ] {
+        if !audio.is_empty()
+            && let Some(writer) = recording
+            && let Err(error) = writer.write(&audio)
+        {
+            task.notify(MediaNotice::Problem { message: error.to_string() });
+            *recording = None;
+        }
     }
     while let Some(event) = pipeline.poll_event() {
         task.notify(MediaNotice::Event(event));

@@ -8,4 +8,5 @@ pub mod negotiate;
 pub mod negotiator;
 pub mod pipeline;
 pub mod resample;
+pub mod stretch;
 pub mod wav;

@@ -59,7 +59,6 @@ pub struct Recorder {
     writer: hound::WavWriter<BufWriter<File>>,
     path: PathBuf,
     sample_rate: u32,
-    unflushed: usize,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -79,27 +78,22 @@ impl Recorder {
         };
         let writer = hound::WavWriter::create(path, spec)
             .map_err(|source| WavError::Io { path: path.to_owned(), source })?;
-        Ok(Self { writer, path: path.to_owned(), sample_rate, unflushed: 0 })
+        Ok(Self { writer, path: path.to_owned(), sample_rate })
     }
 
     pub fn sample_rate(&self) -> u32 {
         self.sample_rate
     }
 
-    /// Appends samples; the header is updated once a second of audio has been written.
+    /// Appends samples and brings the file and its header up to date at once: a crash loses
+    /// nothing already played, and the file's growth shows when each frame was played (the
+    /// delay benchmark times it).
     pub fn write(&mut self, samples: &[i16]) -> Result<(), WavError> {
         let io = |source| WavError::Io { path: self.path.clone(), source };
         for sample in samples {
             self.writer.write_sample(*sample).map_err(io)?;
         }
-        self.unflushed += samples.len();
-        if self.unflushed >= self.sample_rate as usize {
-            self.writer
-                .flush()
-                .map_err(|source| WavError::Io { path: self.path.clone(), source })?;
-            self.unflushed = 0;
-        }
-        Ok(())
+        self.writer.flush().map_err(|source| WavError::Io { path: self.path.clone(), source })
     }
 
     /// Writes the final header.
@@ -121,10 +115,11 @@ mod tests {
         let mut recorder = Recorder::create(&path, 8000).expect("create");
         let tone: Vec<i16> = (0..8000).map(|n| ((n as f32 * 0.2).sin() * 9000.0) as i16).collect();
         recorder.write(&tone).expect("write");
-        // A second's worth was written: the header is already up to date.
+        // The header is up to date after every write.
         let early = read(&path).expect("readable mid-recording");
         assert_eq!(early.samples.len(), 8000);
         recorder.write(&tone[..160]).expect("write");
+        assert_eq!(read(&path).expect("readable").samples.len(), 8160);
         recorder.finish().expect("finish");
         let clip = read(&path).expect("read");
         assert_eq!(clip.sample_rate, 8000);
