@@ -150,6 +150,9 @@ pub enum MediaEvent {
 /// Frames concealed in a row with nothing to play before playing silence instead (Opus PLC
 /// fades anyway; a long pause is not worth synthesising).
 const MAX_CONCEALED_IN_A_ROW: u32 = 5;
+/// Quiet played in a row before a pause counts as one between phrases, where frames may be
+/// stretched unheard.
+const PAUSE_MS: usize = 160;
 /// Losses remembered, so a packet that turns up late moves from "lost" to "late".
 const LOSS_MEMORY: usize = 256;
 /// RFC 6263: keep NAT bindings open at least every 15 s when nothing else is sent.
@@ -183,6 +186,8 @@ pub struct CallPipeline {
     /// Playout has begun: from now on every tick plays one frame.
     playing: bool,
     concealed_in_a_row: u32,
+    /// Quiet audio played in a row (decoded), at the decoder's rate.
+    quiet_samples: usize,
     /// Recent losses: (sequence number, rebuilt by FEC).
     losses: VecDeque<(u16, bool)>,
     /// Played audio not yet taken.
@@ -280,6 +285,7 @@ impl CallPipeline {
             pcm: VecDeque::new(),
             playing: false,
             concealed_in_a_row: 0,
+            quiet_samples: 0,
             losses: VecDeque::new(),
             decoded: Vec::new(),
             sent: None,
@@ -584,6 +590,17 @@ impl CallPipeline {
             self.jitter.set_packet_units(units);
         }
         let rate = self.decoded_rate();
+        // Stretch a quiet frame only inside a pause between phrases: a pause between words
+        // shortened is heard as a stumble (and PESQ, which aligns phrase by phrase, marks it).
+        let quiet = stretch::is_quiet(&self.scratch);
+        let in_pause = self.quiet_samples >= rate as usize * PAUSE_MS / 1000;
+        self.quiet_samples = if quiet { self.quiet_samples + self.scratch.len() } else { 0 };
+        let adjust = match adjust {
+            Adjust::Shorten { urgent: false } | Adjust::Lengthen { urgent: false } if !in_pause => {
+                Adjust::Keep
+            }
+            other => other,
+        };
         let changed = match adjust {
             Adjust::Keep => 0,
             Adjust::Shorten { urgent } => {

@@ -45,6 +45,12 @@ pub fn lengthen(frame: &mut Vec<i16>, rate: u32, voiced: bool) -> usize {
     period
 }
 
+/// Silence to the ear (RMS under 120 of 32768, about −49 dBFS).
+pub fn is_quiet(frame: &[i16]) -> bool {
+    let energy: f64 = frame.iter().map(|&x| f64::from(x).powi(2)).sum();
+    (energy / frame.len().max(1) as f64).sqrt() < QUIET_RMS
+}
+
 fn mix(from: i16, to: i16, w: f64) -> i16 {
     (f64::from(from) * (1.0 - w) + f64::from(to) * w).round() as i16
 }
@@ -56,8 +62,7 @@ fn period_for(frame: &[i16], rate: u32, voiced: bool) -> Option<usize> {
     if n < 8 {
         return None;
     }
-    let energy: f64 = frame.iter().map(|&x| f64::from(x).powi(2)).sum();
-    if (energy / n as f64).sqrt() < QUIET_RMS {
+    if is_quiet(frame) {
         return Some(n / 2);
     }
     if !voiced {
