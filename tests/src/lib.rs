@@ -10,6 +10,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+pub mod relay;
 pub mod speech;
 
 /// The workspace root.
@@ -25,11 +26,13 @@ pub fn artifacts(test: &str) -> PathBuf {
     dir
 }
 
-/// The `switchboard-cli` binary next to this test binary (`target/<profile>/`).
+/// The `switchboard-cli` binary of this build (`target/<profile>/`, next to a benchmark
+/// binary or one level above a test binary in `deps/`).
 pub fn cli_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = profile_dir.join("switchboard-cli");
+    let dir = exe.parent().unwrap();
+    let beside = dir.join("switchboard-cli");
+    let bin = if beside.exists() { beside } else { dir.parent().unwrap().join("switchboard-cli") };
     assert!(
         bin.exists(),
         "{} is missing: build it first with `cargo build -p switchboard-cli` (scripts/test.sh does)",
@@ -74,10 +77,10 @@ impl Cli {
         let mut child = Command::new(cli_binary())
             // Settings and the instance id live in the test's own directory.
             .env("XDG_CONFIG_HOME", dir.join("config"))
+            .env("RUST_LOG", "debug")
             .envs(env.iter().copied())
             .args(args)
             .args(["--bind", "udp:127.0.0.1:0"])
-            .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

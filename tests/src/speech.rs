@@ -86,6 +86,16 @@ pub fn baresip_codec(codec: &str) -> (&'static str, u32) {
     }
 }
 
+/// baresip's jitter buffer settings for a [`Phone`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Buffer {
+    /// What the interop tests pin: `audio_buffer 20-160`, `jitter_buffer_delay 5-10`.
+    Fixed,
+    /// baresip's own defaults (nothing set), and Opus complexity 10 like Switchboard's: what
+    /// the media benchmark compares against.
+    Default,
+}
+
 /// baresip 1.0 as a phone without a registrar: it answers calls to its UDP port, or dials a
 /// URI, plays a WAV file as its microphone, and dumps what it decodes (`sndfile`).
 #[derive(Debug)]
@@ -98,6 +108,7 @@ pub struct Phone {
 }
 
 impl Phone {
+    #[allow(clippy::too_many_arguments)]
     fn start(
         dir: &Path,
         name: &str,
@@ -106,17 +117,22 @@ impl Phone {
         source: &Path,
         answer: bool,
         args: &[String],
+        buffer: Buffer,
     ) -> Self {
         let baresip = require("baresip", "baresip-core");
         let home = dir.join(name);
         std::fs::create_dir_all(home.join("snd")).unwrap();
         let (codecs, rate) = baresip_codec(codec);
         let port = crate::free_sip_port();
+        let buffer = match buffer {
+            Buffer::Fixed => "audio_buffer 20-160\njitter_buffer_delay 5-10\n",
+            Buffer::Default => "opus_complexity 10\n",
+        };
         let config = format!(
             "poll_method epoll\nsip_listen 127.0.0.1:{port}\ncall_local_timeout 120\n\
              audio_source aufile,{source}\nausrc_srate {rate}\nausrc_channels 1\n\
-             audio_buffer 20-160\naudio_level no\nausrc_format s16\nauplay_format s16\n\
-             auenc_format s16\naudec_format s16\nrtcp_mux no\njitter_buffer_delay 5-10\n\
+             {buffer}audio_level no\nausrc_format s16\nauplay_format s16\n\
+             auenc_format s16\naudec_format s16\nrtcp_mux no\n\
              rtp_stats yes\nnet_interface 127.0.0.1\nmodule_path /usr/lib/baresip/modules\n\
              module g711.so\nmodule g722.so\nmodule opus.so\nmodule srtp.so\nmodule aufile.so\n\
              module sndfile.so\nmodule_tmp account.so\nmodule_app menu.so\n\
@@ -150,6 +166,18 @@ impl Phone {
         source: &Path,
         seconds: u32,
     ) -> Self {
+        Self::answering_with(dir, codec, mediaenc, source, seconds, Buffer::Fixed)
+    }
+
+    /// [`Phone::answering`] with a choice of jitter buffer settings.
+    pub fn answering_with(
+        dir: &Path,
+        codec: &str,
+        mediaenc: Option<&str>,
+        source: &Path,
+        seconds: u32,
+        buffer: Buffer,
+    ) -> Self {
         let phone = Self::start(
             dir,
             "bob",
@@ -158,6 +186,7 @@ impl Phone {
             source,
             true,
             &["-t".into(), seconds.to_string()],
+            buffer,
         );
         // It takes calls once its SIP socket is bound.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -181,6 +210,19 @@ impl Phone {
         target: &str,
         seconds: u32,
     ) -> Self {
+        Self::dialing_with(dir, codec, mediaenc, source, target, seconds, Buffer::Fixed)
+    }
+
+    /// [`Phone::dialing`] with a choice of jitter buffer settings.
+    pub fn dialing_with(
+        dir: &Path,
+        codec: &str,
+        mediaenc: Option<&str>,
+        source: &Path,
+        target: &str,
+        seconds: u32,
+        buffer: Buffer,
+    ) -> Self {
         Self::start(
             dir,
             "alice",
@@ -189,7 +231,26 @@ impl Phone {
             source,
             false,
             &["-e".into(), format!("/dial {target}"), "-t".into(), seconds.to_string()],
+            buffer,
         )
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its `sndfile` dump ending in `suffix` (`-enc.wav`, `-dec.wav`), once the call made it.
+    pub fn dump(&self, suffix: &str) -> Option<PathBuf> {
+        std::fs::read_dir(self.home.join("snd"))
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(suffix))
+    }
+
+    fn dump_dir(&self) -> PathBuf {
+        self.home.join("snd")
     }
 
     /// Waits for it to exit and returns its log.
@@ -218,13 +279,8 @@ impl Phone {
 
     /// The audio it decoded from the call (sndfile's `dump-…-dec.wav`).
     pub fn received(&self) -> PathBuf {
-        let snd = self.home.join("snd");
-        std::fs::read_dir(&snd)
-            .unwrap()
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
-            .unwrap_or_else(|| panic!("no decoded dump in {}", snd.display()))
+        self.dump("-dec.wav")
+            .unwrap_or_else(|| panic!("no decoded dump in {}", self.dump_dir().display()))
     }
 }
 
