@@ -176,7 +176,7 @@ fn rewrite_sdp(message: &str, relay_port: u16) -> (String, Option<SocketAddr>, O
         })
         .collect();
     let address = |port: Option<u16>| port.and_then(|p| format!("{ip}:{p}").parse().ok());
-    let rtcp = address(rtcp_port.or(rtp_port.map(|p| p + 1)));
+    let rtcp = address(rtcp_port.or(rtp_port.and_then(|p| p.checked_add(1))));
     (format!("{}\r\n\r\n{body}", head.join("\r\n")), address(rtp_port), rtcp)
 }
 

@@ -57,6 +57,10 @@ const MAX_MISORDER: u64 = 100;
 const MAX_DROPOUT: u64 = 3000;
 /// The level filter's weight for a new measurement.
 const FILTER: f64 = 1.0 / 16.0;
+/// Packets held at most (a second of 2.5 ms frames); a flood beyond it pushes out the oldest.
+const MAX_PACKETS: usize = 400;
+/// Transit times kept for the percentile at most (five seconds of 10 ms packets).
+const MAX_HISTORY: usize = 500;
 /// Recently played sequence numbers remembered to tell duplicates from late packets.
 const HISTORY: usize = 256;
 
@@ -80,8 +84,11 @@ pub enum Insert {
     },
     /// Already buffered or played.
     Duplicate,
-    /// A new source or numbering: what was buffered is dropped, playout follows the new one.
+    /// A new source or numbering, confirmed by its second packet: what was buffered is
+    /// dropped, and playout follows the new one.
     Restarted,
+    /// From a new source or numbering, not yet confirmed: dropped.
+    Probation,
 }
 
 /// Whether to time-stretch the frame about to be played.
@@ -105,8 +112,17 @@ pub enum Adjust {
 pub enum Playout {
     /// Not started: the first packets are still filling the buffer.
     Waiting,
-    /// The next frame: decode it.
-    Frame { sequence: u16, timestamp: u32, payload: Vec<u8>, waited: Duration, adjust: Adjust },
+    /// The next frame: decode it. `passed` are the sequence numbers before it that never came
+    /// while the buffer ran empty: their time was already played (concealed), so they only
+    /// count as lost.
+    Frame {
+        sequence: u16,
+        timestamp: u32,
+        payload: Vec<u8>,
+        waited: Duration,
+        adjust: Adjust,
+        passed: Vec<u16>,
+    },
     /// Its packet did not arrive, but later ones did: rebuild it from `next` (the packet right
     /// after it, for Opus in-band FEC) or conceal it.
     Lost { sequence: u16, next: Option<Vec<u8>> },
@@ -149,6 +165,10 @@ pub struct JitterBuffer {
     filtered_units: f64,
     played: VecDeque<u64>,
     discarded: u64,
+    /// A packet from a new source or numbering, waiting for its successor to confirm it.
+    candidate: Option<(u32, u16)>,
+    /// The extended timestamp of the last frame handed out, until its length is known.
+    last_frame_ts: Option<i64>,
     scratch: Vec<f64>,
 }
 
@@ -170,6 +190,8 @@ impl JitterBuffer {
             filtered_units: 0.0,
             played: VecDeque::new(),
             discarded: 0,
+            candidate: None,
+            last_frame_ts: None,
             scratch: Vec::new(),
         };
         buffer.target_units = buffer.clamp_target(buffer.ms_to_units(INITIAL_JITTER));
@@ -189,7 +211,8 @@ impl JitterBuffer {
     fn clamp_target(&self, jitter: f64) -> f64 {
         let frame = f64::from(self.packet_units);
         let floor = frame.max(self.ms_to_units(self.config.min_delay));
-        (jitter + frame + self.ms_to_units(SAFETY)).clamp(floor, self.ms_to_units(MAX_TARGET))
+        let ceiling = self.ms_to_units(MAX_TARGET);
+        (jitter + frame + self.ms_to_units(SAFETY)).clamp(floor.min(ceiling), ceiling)
     }
 
     /// A packet of the stream arrived at `now`.
@@ -202,22 +225,37 @@ impl JitterBuffer {
         payload: Vec<u8>,
     ) -> Insert {
         let mut outcome = Insert::Queued;
-        if self.ssrc != Some(ssrc) {
-            if self.ssrc.is_some() {
-                self.restart();
-                outcome = Insert::Restarted;
-            }
-            self.ssrc = Some(ssrc);
-        }
         let mut extended = self.extend_sequence(sequence);
-        if let Some(next) = self.next {
-            let behind = next.saturating_sub(extended);
-            let ahead = extended.saturating_sub(next);
-            if ahead > MAX_DROPOUT || behind > MAX_MISORDER {
-                self.restart();
-                outcome = Insert::Restarted;
-                extended = self.extend_sequence(sequence);
-            } else if behind > 0 {
+        let unexpected = match (self.ssrc, self.next) {
+            (None, _) => false,
+            (Some(current), _) if current != ssrc => true,
+            (_, Some(next)) => {
+                extended.saturating_sub(next) > MAX_DROPOUT
+                    || next.saturating_sub(extended) > MAX_MISORDER
+            }
+            (_, None) => false,
+        };
+        if unexpected {
+            // RFC 3550 A.1: a new source or numbering is believed when its next packet
+            // confirms it, so that one stray (or forged) packet cannot empty the buffer.
+            match self.candidate {
+                Some((s, q)) if s == ssrc && q.wrapping_add(1) == sequence => {
+                    self.candidate = None;
+                    self.restart();
+                    self.ssrc = Some(ssrc);
+                    outcome = Insert::Restarted;
+                    extended = self.extend_sequence(sequence);
+                }
+                _ => {
+                    self.candidate = Some((ssrc, sequence));
+                    return Insert::Probation;
+                }
+            }
+        } else {
+            self.ssrc = Some(ssrc);
+            if let Some(next) = self.next
+                && extended < next
+            {
                 return if self.played.contains(&extended) {
                     Insert::Duplicate
                 } else {
@@ -243,6 +281,21 @@ impl JitterBuffer {
             extended,
             Stored { sequence, timestamp, extended: ts_extended, payload, arrival: now },
         );
+        if self.packets.len() > MAX_PACKETS {
+            // More packets than a second of the smallest frames: the oldest go.
+            while self.packets.len() > MAX_PACKETS {
+                if let Some((ext, _)) = self.packets.pop_first() {
+                    self.remember(ext);
+                    self.discarded += 1;
+                }
+            }
+            if self.next.is_some()
+                && let Some((&ext, packet)) = self.packets.first_key_value()
+            {
+                self.next = Some(ext);
+                self.playout_ts = packet.extended;
+            }
+        }
         outcome
     }
 
@@ -255,6 +308,10 @@ impl JitterBuffer {
         self.next = None;
         self.history.clear();
         self.played.clear();
+        // The new stream fills the buffer to the target before it plays, like the first.
+        self.started = false;
+        self.filtered_units = 0.0;
+        self.target_units = self.clamp_target(self.ms_to_units(INITIAL_JITTER));
     }
 
     /// The sequence number unwrapped, relative to the newest seen.
@@ -276,6 +333,10 @@ impl JitterBuffer {
     pub fn set_packet_units(&mut self, units: u32) {
         if units > 0 {
             self.packet_units = units;
+            // The frame just handed out ends where its audio does.
+            if let Some(ts) = self.last_frame_ts.take() {
+                self.playout_ts = ts + i64::from(units);
+            }
         }
     }
 
@@ -285,6 +346,9 @@ impl JitterBuffer {
         let arrival_ms = now.saturating_duration_since(epoch).as_secs_f64() * 1000.0;
         let transit = arrival_ms - ts as f64 * 1000.0 / f64::from(self.config.clock_rate);
         self.history.push_back((now, transit));
+        if self.history.len() > MAX_HISTORY {
+            self.history.pop_front();
+        }
         while let Some((at, _)) = self.history.front() {
             if now.saturating_duration_since(*at) <= WINDOW {
                 break;
@@ -352,7 +416,15 @@ impl JitterBuffer {
                 first
             }
         };
-        if first > next {
+        let mut passed = vec![];
+        if first > next
+            && self.packets[&first].extended - self.playout_ts < i64::from(self.packet_units) / 2
+        {
+            // The buffer ran empty while these were missing and the clock played on past them:
+            // the packet now due is the next to play.
+            passed.extend((next..first).map(|ext| ext as u16));
+            self.next = Some(first);
+        } else if first > next {
             // Its packet is not here and a later one is: lost (or too late, which the insert
             // of the straggler will tell).
             self.next = Some(next + 1);
@@ -374,6 +446,7 @@ impl JitterBuffer {
         // Due now (or late after a pause the clock ran through, or after a jump): it sets the
         // clock.
         self.playout_ts = packet.extended + i64::from(self.packet_units);
+        self.last_frame_ts = Some(packet.extended);
         self.next = Some(first + 1);
         self.remember(first);
         Playout::Frame {
@@ -382,6 +455,7 @@ impl JitterBuffer {
             payload: packet.payload,
             waited: now.saturating_duration_since(packet.arrival),
             adjust: self.adjust(),
+            passed,
         }
     }
 
@@ -587,11 +661,51 @@ mod tests {
         let mut b = buffer();
         put(&mut b, t, 0);
         put(&mut b, t, 1);
-        assert_eq!(b.insert(t, 8, 40_000, 1, vec![9]), Insert::Restarted);
+        // One packet of a new source is not believed; its successor confirms it.
+        assert_eq!(b.insert(t, 8, 39_999, 1, vec![8]), Insert::Probation);
+        assert_eq!(b.insert(t, 8, 40_000, 161, vec![9]), Insert::Restarted);
         assert_eq!(b.discarded(), 2);
+        // The new stream fills the buffer again before it plays.
+        assert_eq!(b.pull(t + ms(10), 0), Playout::Waiting);
         assert_eq!(kind(&b.pull(t + ms(100), 0)), "F9");
-        assert_eq!(b.insert(t, 8, 50_000, 160, vec![10]), Insert::Restarted);
-        assert_eq!(kind(&b.pull(t + ms(120), 0)), "F10");
+        // A jump in numbering likewise.
+        assert_eq!(b.insert(t, 8, 50_000, 321, vec![10]), Insert::Probation);
+        assert_eq!(b.insert(t, 8, 50_001, 481, vec![11]), Insert::Restarted);
+        assert_eq!(kind(&b.pull(t + ms(200), 0)), "F11");
+    }
+
+    #[test]
+    fn numbers_missing_while_the_buffer_ran_empty_are_passed_not_replayed() {
+        let t = Instant::now();
+        let mut b = buffer();
+        for n in 0..3 {
+            put(&mut b, t + ms(20 * u64::from(n)), n);
+        }
+        let mut played: Vec<_> = (0..3).map(|i| kind(&b.pull(t + ms(60 + 20 * i), 0))).collect();
+        // An outage: 3–12 never come; the clock plays on through ten empty pulls.
+        played.extend((3..13).map(|i| kind(&b.pull(t + ms(60 + 20 * i), 0))));
+        put(&mut b, t + ms(320), 13);
+        match b.pull(t + ms(320), 0) {
+            Playout::Frame { payload, passed, .. } => {
+                assert_eq!(payload, [13]);
+                assert_eq!(passed, (1003..1013).collect::<Vec<u16>>(), "counted, not replayed");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(played[3..], ["miss"; 10]);
+    }
+
+    #[test]
+    fn a_flood_is_bounded() {
+        let t = Instant::now();
+        let mut b = buffer();
+        // Equal timestamps, falling sequence numbers: the level never grows, the count would.
+        for n in 0..5000u16 {
+            b.insert(t, 1, 60_000 - n, 0, vec![0; 10]);
+        }
+        assert!(b.packets.len() <= MAX_PACKETS);
+        assert!(b.history.len() <= MAX_HISTORY);
+        assert!(b.discarded() > 4000);
     }
 
     #[test]
