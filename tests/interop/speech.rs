@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use switchboard_tests::speech::{self, Capture, Datagram, Phone};
+use switchboard_tests::speech::{self, Buffer, Capture, Datagram, Phone};
 use switchboard_tests::{Cli, artifacts};
 
 /// What one codec must achieve, and how it looks on the wire.
@@ -127,7 +127,14 @@ fn switchboard_calls_baresip(codec: Codec) {
     let source = speech::at_rate(&reference, speech::baresip_codec(codec.name).1);
     allow_sdes_over_udp(&dir);
     let hold = seconds + 1.0;
-    let mut bob = Phone::answering(&dir, codec.name, Some("srtp-mand"), &source, hold as u32 + 20);
+    let mut bob = Phone::answering(
+        &dir,
+        codec.name,
+        Some("srtp-mand"),
+        &source,
+        hold as u32 + 20,
+        Buffer::Fixed,
+    );
     let capture = Capture::start(&dir);
     let recording = dir.join("switchboard-heard.wav");
     let mut args = vec!["call".to_owned(), format!("sip:bob@127.0.0.1:{}", bob.port)];
@@ -159,8 +166,15 @@ fn baresip_calls_switchboard(codec: Codec) {
     let mut cli = Cli::start(&args, &dir);
     let capture = Capture::start(&dir);
     let target = format!("sip:switchboard@127.0.0.1:{}", cli.port);
-    let mut alice =
-        Phone::dialing(&dir, codec.name, Some("srtp-mand"), &source, &target, hold.ceil() as u32);
+    let mut alice = Phone::dialing(
+        &dir,
+        codec.name,
+        Some("srtp-mand"),
+        &source,
+        &target,
+        hold.ceil() as u32,
+        Buffer::Fixed,
+    );
     let (remote, payload_type, stats) = media_events(&mut cli, codec, hold);
     assert!(cli.wait_exit(Duration::from_secs(10)).success());
     let log = alice.wait(Duration::from_secs(15));
@@ -285,7 +299,7 @@ fn preferred_falls_back_to_plain_rtp_that_the_wire_shows_plain() {
     let (reference, _) = speech::reference(&dir);
     let source = speech::at_rate(&reference, 8000);
     allow_sdes_over_udp(&dir);
-    let mut bob = Phone::answering(&dir, "pcmu", None, &source, 30);
+    let mut bob = Phone::answering(&dir, "pcmu", None, &source, 30, Buffer::Fixed);
     let capture = Capture::start(&dir);
     let target = format!("sip:bob@127.0.0.1:{}", bob.port);
     let reference = reference.display().to_string();

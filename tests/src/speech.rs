@@ -165,17 +165,6 @@ impl Phone {
         mediaenc: Option<&str>,
         source: &Path,
         seconds: u32,
-    ) -> Self {
-        Self::answering_with(dir, codec, mediaenc, source, seconds, Buffer::Fixed)
-    }
-
-    /// [`Phone::answering`] with a choice of jitter buffer settings.
-    pub fn answering_with(
-        dir: &Path,
-        codec: &str,
-        mediaenc: Option<&str>,
-        source: &Path,
-        seconds: u32,
         buffer: Buffer,
     ) -> Self {
         let phone = Self::start(
@@ -203,18 +192,6 @@ impl Phone {
 
     /// Dials `target` and hangs up after `seconds` (then exits).
     pub fn dialing(
-        dir: &Path,
-        codec: &str,
-        mediaenc: Option<&str>,
-        source: &Path,
-        target: &str,
-        seconds: u32,
-    ) -> Self {
-        Self::dialing_with(dir, codec, mediaenc, source, target, seconds, Buffer::Fixed)
-    }
-
-    /// [`Phone::dialing`] with a choice of jitter buffer settings.
-    pub fn dialing_with(
         dir: &Path,
         codec: &str,
         mediaenc: Option<&str>,

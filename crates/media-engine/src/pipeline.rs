@@ -533,7 +533,7 @@ impl CallPipeline {
             let buffered = self.units(self.pcm.len());
             match self.jitter.pull(now, buffered) {
                 Playout::Waiting => break,
-                Playout::Frame { payload, adjust, passed, .. } => {
+                Playout::Frame { payload, adjust, passed } => {
                     self.concealed_in_a_row = 0;
                     // Their time was played while the buffer was empty: lost and concealed.
                     for sequence in passed {

@@ -117,10 +117,6 @@ impl Link {
         self.in_burst = false;
     }
 
-    pub fn impairment(&self) -> Impairment {
-        self.impairment
-    }
-
     /// A packet enters the link at `now`.
     pub fn send(&mut self, now: Instant, data: Vec<u8>) -> Fate {
         let index = self.sent;
@@ -182,11 +178,6 @@ impl Link {
     /// When the next packet is due, if any is on its way.
     pub fn next_due(&self) -> Option<Instant> {
         self.in_flight.peek().map(|Reverse((due, _, _))| *due)
-    }
-
-    /// Packets sent so far.
-    pub fn sent(&self) -> u64 {
-        self.sent
     }
 
     /// What happened to each packet, in the order sent.

@@ -115,14 +115,7 @@ pub enum Playout {
     /// The next frame: decode it. `passed` are the sequence numbers before it that never came
     /// while the buffer ran empty: their time was already played (concealed), so they only
     /// count as lost.
-    Frame {
-        sequence: u16,
-        timestamp: u32,
-        payload: Vec<u8>,
-        waited: Duration,
-        adjust: Adjust,
-        passed: Vec<u16>,
-    },
+    Frame { payload: Vec<u8>, adjust: Adjust, passed: Vec<u16> },
     /// Its packet did not arrive, but later ones did: rebuild it from `next` (the packet right
     /// after it, for Opus in-band FEC) or conceal it.
     Lost { sequence: u16, next: Option<Vec<u8>> },
@@ -134,8 +127,6 @@ pub enum Playout {
 
 #[derive(Debug)]
 struct Stored {
-    sequence: u16,
-    timestamp: u32,
     /// The timestamp unwrapped.
     extended: i64,
     payload: Vec<u8>,
@@ -194,7 +185,7 @@ impl JitterBuffer {
             last_frame_ts: None,
             scratch: Vec::new(),
         };
-        buffer.target_units = buffer.clamp_target(buffer.ms_to_units(INITIAL_JITTER));
+        buffer.target_units = buffer.initial_target();
         buffer
     }
 
@@ -213,6 +204,11 @@ impl JitterBuffer {
         let floor = frame.max(self.ms_to_units(self.config.min_delay));
         let ceiling = self.ms_to_units(MAX_TARGET);
         (jitter + frame + self.ms_to_units(SAFETY)).clamp(floor.min(ceiling), ceiling)
+    }
+
+    /// The target before the network has been measured.
+    fn initial_target(&self) -> f64 {
+        self.clamp_target(self.ms_to_units(INITIAL_JITTER))
     }
 
     /// A packet of the stream arrived at `now`.
@@ -277,23 +273,14 @@ impl JitterBuffer {
             self.ts_ref = Some((timestamp, ts_extended));
         }
         self.measure(now, ts_extended);
-        self.packets.insert(
-            extended,
-            Stored { sequence, timestamp, extended: ts_extended, payload, arrival: now },
-        );
+        self.packets.insert(extended, Stored { extended: ts_extended, payload, arrival: now });
         if self.packets.len() > MAX_PACKETS {
             // More packets than a second of the smallest frames: the oldest go.
             while self.packets.len() > MAX_PACKETS {
-                if let Some((ext, _)) = self.packets.pop_first() {
-                    self.remember(ext);
-                    self.discarded += 1;
-                }
+                self.drop_oldest();
             }
-            if self.next.is_some()
-                && let Some((&ext, packet)) = self.packets.first_key_value()
-            {
-                self.next = Some(ext);
-                self.playout_ts = packet.extended;
+            if self.next.is_some() {
+                self.resume_at_oldest();
             }
         }
         outcome
@@ -311,7 +298,7 @@ impl JitterBuffer {
         // The new stream fills the buffer to the target before it plays, like the first.
         self.started = false;
         self.filtered_units = 0.0;
-        self.target_units = self.clamp_target(self.ms_to_units(INITIAL_JITTER));
+        self.target_units = self.initial_target();
     }
 
     /// The sequence number unwrapped, relative to the newest seen.
@@ -387,7 +374,7 @@ impl JitterBuffer {
                 return Playout::Waiting;
             }
             self.started = true;
-            let initial = self.clamp_target(self.ms_to_units(INITIAL_JITTER));
+            let initial = self.initial_target();
             if span > 2.0 * initial {
                 // A backlog (packets queued while the call's media was being set up) arrived
                 // at once: nothing was heard yet, so start at its newest part, and measure the
@@ -449,14 +436,7 @@ impl JitterBuffer {
         self.last_frame_ts = Some(packet.extended);
         self.next = Some(first + 1);
         self.remember(first);
-        Playout::Frame {
-            sequence: packet.sequence,
-            timestamp: packet.timestamp,
-            payload: packet.payload,
-            waited: now.saturating_duration_since(packet.arrival),
-            adjust: self.adjust(),
-            passed,
-        }
+        Playout::Frame { payload: packet.payload, adjust: self.adjust(), passed }
     }
 
     fn adjust(&self) -> Adjust {
@@ -487,19 +467,27 @@ impl JitterBuffer {
     fn discard_to_target(&mut self) {
         let Some(newest) = self.packets.values().map(|p| p.extended).max() else { return };
         let keep_from = newest + i64::from(self.packet_units) - self.target_units as i64;
-        while let Some((&ext, packet)) = self.packets.first_key_value() {
-            if packet.extended >= keep_from {
-                break;
-            }
-            self.packets.remove(&ext);
+        while self.packets.first_key_value().is_some_and(|(_, p)| p.extended < keep_from) {
+            self.drop_oldest();
+        }
+        self.resume_at_oldest();
+        self.filtered_units = self.span_units();
+    }
+
+    /// Throws the oldest buffered packet away unplayed.
+    fn drop_oldest(&mut self) {
+        if let Some((ext, _)) = self.packets.pop_first() {
             self.remember(ext);
             self.discarded += 1;
         }
+    }
+
+    /// Playout goes on from the oldest packet still buffered.
+    fn resume_at_oldest(&mut self) {
         if let Some((&ext, packet)) = self.packets.first_key_value() {
             self.next = Some(ext);
             self.playout_ts = packet.extended;
         }
-        self.filtered_units = self.span_units();
     }
 
     /// The pipeline time-stretched the last frame by `units` (negative: shortened).

@@ -245,7 +245,7 @@ fn run(peer: Peer, condition: &str, impairment: Impairment, files: &Files) -> Fi
             (sent, heard, watcher.finish(), minutes)
         }
         Peer::Baresip => {
-            let callee = Phone::answering_with(
+            let callee = Phone::answering(
                 &dir,
                 "opus",
                 None,
@@ -265,7 +265,7 @@ fn run(peer: Peer, condition: &str, impairment: Impairment, files: &Files) -> Fi
             watcher.watch_process(callee.pid());
             let target = format!("sip:bob@127.0.0.1:{}", relay.sip_port);
             let started = Instant::now();
-            let mut caller = Phone::dialing_with(
+            let mut caller = Phone::dialing(
                 &dir,
                 "opus",
                 None,
