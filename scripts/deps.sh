@@ -9,10 +9,13 @@ want=${1:-test}
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 
-packages=(build-essential pkg-config ca-certificates curl cmake)
+# libasound2-dev: cpal's ALSA backend (PulseAudio and PipeWire are reached without a C library).
+packages=(build-essential pkg-config ca-certificates curl cmake libasound2-dev)
 if [ "$want" = test ]; then
   packages+=(sip-tester kamailio kamailio-tls-modules openssl baresip-core iproute2 dnsmasq-base)
   packages+=(dbus gnome-keyring dbus-x11)
+  # Real sound devices for the device tests: a private PulseAudio daemon with null sinks.
+  packages+=(pulseaudio pulseaudio-utils)
   # Speech scoring and packet captures: espeak-ng and sox make the reference, PyPI pesq
   # (scripts/speech-env.sh) builds against python3-dev, tshark captures calls.
   packages+=(espeak-ng sox python3-venv python3-dev tshark)

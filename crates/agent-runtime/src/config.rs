@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 pub struct Settings {
     pub sip: SipSection,
     pub media: MediaSection,
+    pub audio: AudioSection,
     /// Settings that weaken security, kept apart so that nobody sets one by accident.
     pub dangerous: DangerousSection,
 }
@@ -53,6 +54,39 @@ pub struct MediaSection {
     /// The UDP port range for RTP (even ports) and RTCP (the next odd one).
     pub rtp_port_min: u16,
     pub rtp_port_max: u16,
+}
+
+/// `[audio]`: sound devices and voice processing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioSection {
+    /// The microphone, speaker (calls and tones) and ringer: a device id or name as
+    /// `switchboard-cli devices` lists them, or `default` to follow the system's default.
+    pub input: String,
+    pub output: String,
+    pub ringer: String,
+    /// WebRTC's AEC3 on the microphone (for speakers; headsets need it less).
+    pub echo_cancellation: bool,
+    pub noise_suppression: bool,
+    /// Ringback, busy and call-waiting tones: `europe`, `north-america` or `united-kingdom`.
+    pub tone_region: audio_devices::ToneRegion,
+    /// A WAV file to ring with instead of the built-in ringtone.
+    pub ringtone: Option<PathBuf>,
+}
+
+impl Default for AudioSection {
+    fn default() -> Self {
+        let processing = audio_devices::Processing::default();
+        Self {
+            input: "default".into(),
+            output: "default".into(),
+            ringer: "default".into(),
+            echo_cancellation: processing.echo_cancellation,
+            noise_suppression: processing.noise_suppression,
+            tone_region: audio_devices::ToneRegion::default(),
+            ringtone: None,
+        }
+    }
 }
 
 /// `media.srtp`.
@@ -325,6 +359,23 @@ impl Config {
         }
         media.ports = (section.rtp_port_min, section.rtp_port_max);
         Ok(media)
+    }
+
+    /// The sound device settings.
+    pub fn audio(&self) -> audio_devices::AudioSettings {
+        use audio_devices::Choice;
+        let section = &self.effective.audio;
+        audio_devices::AudioSettings {
+            microphone: Choice::parse(&section.input),
+            speaker: Choice::parse(&section.output),
+            ringer: Choice::parse(&section.ringer),
+            processing: audio_devices::Processing {
+                echo_cancellation: section.echo_cancellation,
+                noise_suppression: section.noise_suppression,
+            },
+            tone_region: section.tone_region,
+            ringtone: section.ringtone.clone(),
+        }
     }
 
     /// The DNS servers settings name (port 53 unless given).

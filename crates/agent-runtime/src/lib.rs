@@ -6,6 +6,7 @@
 //! through its methods and [`AgentEvent`]s.
 #![forbid(unsafe_code)]
 
+mod alerting;
 pub mod config;
 pub mod locate;
 pub mod secrets;
@@ -51,6 +52,8 @@ pub enum AgentError {
     Locate(#[from] locate::LocateError),
     #[error(transparent)]
     Secret(#[from] secrets::SecretError),
+    #[error(transparent)]
+    Audio(#[from] audio_devices::DeviceError),
     #[error(
         "SRTP is required (media.srtp), but this call's signalling is not TLS and SDES keys \
          only travel over TLS: use a sips: or ;transport=tls target"
@@ -62,7 +65,12 @@ pub enum AgentError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AgentEvent {
     Sip(Event),
-    Media { call: CallId, notice: MediaNotice },
+    Media {
+        call: CallId,
+        notice: MediaNotice,
+    },
+    /// What the sound devices did (opened, moved after an unplug, unavailable).
+    Audio(audio_devices::DeviceEvent),
 }
 
 /// A running agent.
@@ -77,6 +85,12 @@ pub struct Agent {
     media_commands: mpsc::UnboundedSender<MediaCommand>,
     media_notices: mpsc::UnboundedReceiver<(CallId, MediaNotice)>,
     media: JoinHandle<()>,
+    /// The sound devices, when the agent uses them.
+    audio: Option<audio_devices::AudioEngine>,
+    audio_events: mpsc::UnboundedReceiver<audio_devices::DeviceEvent>,
+    /// Ringer and tones, from the calls' events.
+    alerting: alerting::Alerting,
+    sounds: alerting::Sounds,
     /// SRTP required and SDES keys only over TLS: calls must be made over TLS.
     needs_tls: bool,
 }
@@ -102,10 +116,19 @@ impl Agent {
         let negotiator = MediaNegotiator::new(media, Box::new(StdRng::from_os_rng()), updates);
         let (media_commands, media_command_rx) = mpsc::unbounded_channel();
         let (notice_tx, media_notices) = mpsc::unbounded_channel();
+        let (audio_tx, audio_events) = mpsc::unbounded_channel();
+        let audio = match &settings.audio {
+            Some(audio) => Some(audio_devices::AudioEngine::start(audio.clone(), move |event| {
+                let _ = audio_tx.send(event);
+            })?),
+            None => None,
+        };
+        let mut media_options = settings.media_options.clone();
+        media_options.devices = audio.clone();
         let media = tokio::spawn(media_engine::driver::run(
             update_rx,
             media_command_rx,
-            settings.media_options.clone(),
+            media_options,
             notice_tx,
         ));
         let endpoint = Endpoint::new(config, Box::new(StdRng::from_os_rng()), Box::new(negotiator));
@@ -133,6 +156,10 @@ impl Agent {
             media_commands,
             media_notices,
             media,
+            audio,
+            audio_events,
+            alerting: alerting::Alerting::default(),
+            sounds: alerting::Sounds::default(),
             needs_tls,
         })
     }
@@ -143,10 +170,46 @@ impl Agent {
 
     /// The next event, or `None` once the driver has stopped.
     pub async fn next_event(&mut self) -> Option<AgentEvent> {
-        tokio::select! {
-            Some((call, notice)) = self.media_notices.recv() => Some(AgentEvent::Media { call, notice }),
-            event = self.events.recv() => event.map(AgentEvent::Sip),
+        loop {
+            let deadline = self.alerting.next_deadline().map(tokio::time::Instant::from_std);
+            let event = tokio::select! {
+                Some((call, notice)) = self.media_notices.recv() => Some(Some(AgentEvent::Media { call, notice })),
+                Some(event) = self.audio_events.recv() => Some(Some(AgentEvent::Audio(event))),
+                event = self.events.recv() => Some(event.map(AgentEvent::Sip)),
+                () = sleep_until(deadline) => None,
+            };
+            let now = std::time::Instant::now();
+            if let Some(Some(AgentEvent::Sip(sip))) = &event {
+                self.alerting.on_event(now, sip);
+            }
+            self.update_sounds(now);
+            // `None`: only the sounds' deadline passed.
+            if let Some(event) = event {
+                return event;
+            }
         }
+    }
+
+    /// Starts and stops the ringer and tones as the calls' states ask.
+    fn update_sounds(&mut self, now: std::time::Instant) {
+        let sounds = self.alerting.sounds(now);
+        if let Some(audio) = &self.audio {
+            if sounds.ringer != self.sounds.ringer {
+                audio.ring(sounds.ringer);
+            }
+            if sounds.tone != self.sounds.tone {
+                audio.play_tone(sounds.tone);
+            }
+            if sounds.prepare != self.sounds.prepare {
+                audio.prepare(sounds.prepare);
+            }
+        }
+        self.sounds = sounds;
+    }
+
+    /// The sound devices, when the agent uses them (levels, device choice).
+    pub fn audio(&self) -> Option<&audio_devices::AudioEngine> {
+        self.audio.as_ref()
     }
 
     /// Mutes or unmutes a call's microphone (silence is sent; the peer sees no change).
@@ -364,6 +427,13 @@ fn media_address(sip: std::net::IpAddr) -> std::net::IpAddr {
 /// The host of a SIP URI when it is a name, not an IP address (what a TLS server proves).
 fn host_name(uri: &str) -> Option<String> {
     locate::host(uri).filter(|h| h.parse::<std::net::IpAddr>().is_err())
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

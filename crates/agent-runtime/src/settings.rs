@@ -64,6 +64,8 @@ pub struct SipSettings {
     pub media: media_engine::negotiator::MediaSettings,
     /// What calls play and record (the CLI's files).
     pub media_options: media_engine::driver::MediaOptions,
+    /// Sound devices for calls, ringer and tones; `None` for none (files or silence).
+    pub audio: Option<audio_devices::AudioSettings>,
     /// How TLS servers are verified.
     pub tls: sip_transport::TlsSettings,
     /// This device's RFC 5626 instance URN (see [`crate::config::Config::instance_id`]).
@@ -82,6 +84,7 @@ impl SipSettings {
             display_name: None,
             media: media_engine::negotiator::MediaSettings::new(bind.addr.ip()),
             media_options: media_engine::driver::MediaOptions::default(),
+            audio: None,
             tls: sip_transport::TlsSettings::default(),
             instance_id: None,
             outbound_proxy: None,

@@ -4,6 +4,8 @@
 //! `answered`, `media-changed`, `ended` with a `reason`); logs go to stderr (`RUST_LOG`).
 //! Media adds `media-started` (codec, SRTP suite, address), `dtmf`, `media-problem` and, when a
 //! call's audio stops, `call-stats` with its figures.
+//! Sound devices (`--devices`) add `audio-opened`, `audio-moved` (with the `reason`: unplugged,
+//! failed, default-changed, chosen), `audio-unavailable` and `audio-closed`.
 //! Registration adds `registered`, `registration-failed` (with a `reason`), `flow-lost` and
 //! `unregistered`. `call` exits 0 when its call ended normally and 1 when it failed; `register`
 //! and `listen` exit 1 when a registration fails for good (missing or refused credentials, no
@@ -41,6 +43,8 @@ enum Command {
     /// Show or change settings (the user's file overlaid by managed policy).
     #[command(subcommand)]
     Settings(SettingsCommand),
+    /// List the sound devices (one JSON line each: id, name, direction, whether default).
+    Devices,
     /// Keep the SIP password in the OS keyring (service `switchboard`, account the
     /// address-of-record).
     #[command(subcommand)]
@@ -131,6 +135,19 @@ struct Common {
     /// With --dtmf: how long after the answer to send them.
     #[arg(long, value_name = "SECS", default_value_t = 1.0, requires = "dtmf")]
     dtmf_after: f64,
+    /// Use the sound devices for calls, ringer and tones (settings `audio.*`; the system
+    /// defaults unless they, or --input, --output and --ringer, name others).
+    #[arg(long)]
+    devices: bool,
+    /// The microphone: a device id or name from `devices`, or `default` (implies --devices).
+    #[arg(long, value_name = "DEVICE")]
+    input: Option<String>,
+    /// The speaker for calls and tones (implies --devices).
+    #[arg(long, value_name = "DEVICE")]
+    output: Option<String>,
+    /// The device that rings for incoming calls (implies --devices).
+    #[arg(long, value_name = "DEVICE")]
+    ringer: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -246,8 +263,10 @@ enum MediaLine<'a> {
 
 fn emit_event(event: &AgentEvent) {
     let AgentEvent::Media { call, notice } = event else {
-        if let AgentEvent::Sip(event) = event {
-            emit(event);
+        match event {
+            AgentEvent::Sip(event) => emit(event),
+            AgentEvent::Audio(event) => emit(event),
+            AgentEvent::Media { .. } => {}
         }
         return;
     };
@@ -305,7 +324,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // The PulseAudio client logs every closed connection as an error.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("warn,pulseaudio::client::reactor=off")
+                }),
         )
         .init();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -324,6 +346,7 @@ fn main() -> ExitCode {
             }
             Command::Register(args) => listen(args).await,
             Command::Settings(command) => settings(command),
+            Command::Devices => devices(),
             Command::Password(command) => password(command).await,
         }
     });
@@ -364,6 +387,24 @@ async fn start(common: &Common) -> Result<Agent, AgentError> {
         let clip =
             media_engine::wav::read(path).map_err(|e| AgentError::Usage(format!("--play: {e}")))?;
         settings.media_options.play = Some(std::sync::Arc::new(clip));
+    }
+    if common.devices
+        || common.input.is_some()
+        || common.output.is_some()
+        || common.ringer.is_some()
+    {
+        use audio_devices::Choice;
+        let mut audio = config.audio();
+        for (flag, choice) in [
+            (&common.input, &mut audio.microphone),
+            (&common.output, &mut audio.speaker),
+            (&common.ringer, &mut audio.ringer),
+        ] {
+            if let Some(flag) = flag {
+                *choice = Choice::parse(flag);
+            }
+        }
+        settings.audio = Some(audio);
     }
     settings.media_options.record = common.record.clone();
     settings.media_options.record_sent = common.record_sent.clone();
@@ -406,6 +447,19 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+fn devices() -> Result<ExitCode, AgentError> {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        event: &'static str,
+        #[serde(flatten)]
+        device: &'a audio_devices::DeviceInfo,
+    }
+    for device in audio_devices::devices::list()? {
+        emit(&Line { event: "device", device: &device });
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn settings(command: SettingsCommand) -> Result<ExitCode, AgentError> {

@@ -15,15 +15,20 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use audio_devices::{AudioEngine, CallAudio};
+
 use crate::negotiator::{MediaSockets, MediaUpdate};
 use crate::pipeline::{CallPipeline, MediaEvent, MediaPlan, MediaStats};
 use crate::wav::{Clip, Recorder};
 
-/// What every call plays and records (the CLI's `--play` and `--record`; the desktop app will
-/// use devices instead).
+/// What every call plays and records: sound devices, files (the CLI's `--play` and
+/// `--record`), or both.
 #[derive(Debug, Clone, Default)]
 pub struct MediaOptions {
-    /// Sent as the microphone; silence after it ends.
+    /// The microphone and speaker; without them a call hears nothing and sends silence (or
+    /// `play`).
+    pub devices: Option<AudioEngine>,
+    /// Sent as the microphone (instead of the device's); silence after it ends.
     pub play: Option<Arc<Clip>>,
     /// Received audio, written frame by frame as it is played (at the codec's sample rate).
     pub record: Option<PathBuf>,
@@ -206,8 +211,24 @@ impl CallTask {
         if recordings.sent.is_some() {
             next.tap_sent();
         }
+        if recordings.devices.as_ref().is_some_and(|d| d.rate() != next.decoded_rate()) {
+            // The new stream's audio replaces the old one's on the devices.
+            recordings.devices = self.devices(&next);
+        }
         self.notify(MediaNotice::Started { plan });
         Some(next)
+    }
+
+    /// The call's microphone and speaker at the pipeline's rate, when devices are in use.
+    fn devices(&self, pipeline: &CallPipeline) -> Option<CallAudio> {
+        let engine = self.options.devices.as_ref()?;
+        match engine.open_call(pipeline.decoded_rate()) {
+            Ok(audio) => Some(audio),
+            Err(error) => {
+                self.notify(MediaNotice::Problem { message: format!("sound devices: {error}") });
+                None
+            }
+        }
     }
 
     fn recorder(&self, path: Option<&PathBuf>, rate: u32) -> Option<Recorder> {
@@ -240,6 +261,7 @@ impl CallTask {
         let mut recordings = Recordings {
             received: self.recorder(self.options.record.as_ref(), pipeline.decoded_rate()),
             sent: self.recorder(self.options.record_sent.as_ref(), pipeline.decoded_rate()),
+            devices: self.devices(&pipeline),
         };
         if recordings.sent.is_some() {
             pipeline.tap_sent();
@@ -252,7 +274,17 @@ impl CallTask {
         let started = Instant::now();
         loop {
             tokio::select! {
-                _ = ticker.tick() => pipeline.tick(Instant::now().into_std()),
+                _ = ticker.tick() => {
+                    // The microphone is read every tick (so it never backs up), and sent unless
+                    // a file takes its place.
+                    if let Some(devices) = &mut recordings.devices {
+                        let frame = devices.read(pipeline.frame_samples());
+                        if self.options.play.is_none() {
+                            pipeline.extend_source(&frame);
+                        }
+                    }
+                    pipeline.tick(Instant::now().into_std());
+                }
                 received = sockets.rtp.recv_from(&mut rtp_buf) => {
                     if let Ok((n, from)) = received {
                         pipeline.receive(Instant::now().into_std(), from, &rtp_buf[..n]);
@@ -310,10 +342,12 @@ fn adopt(sockets: MediaSockets) -> std::io::Result<Sockets> {
     Ok(Sockets { rtp: UdpSocket::from_std(sockets.rtp)?, rtcp: UdpSocket::from_std(sockets.rtcp)? })
 }
 
-/// A call's recordings: what it played and what it sent.
+/// Where a call's audio goes: the recordings of what it played and what it sent, and the
+/// sound devices.
 struct Recordings {
     received: Option<Recorder>,
     sent: Option<Recorder>,
+    devices: Option<CallAudio>,
 }
 
 /// Sends what the pipeline has to send, records what it played and sent, reports what
@@ -330,10 +364,13 @@ async fn flush(
             if !mux && rtp_session::rtp::is_rtcp(&data) { &sockets.rtcp } else { &sockets.rtp };
         send_to(socket, &data, to).await;
     }
-    for (audio, recording) in [
-        (pipeline.take_sent(), &mut recordings.sent),
-        (pipeline.take_audio(), &mut recordings.received),
-    ] {
+    let received = pipeline.take_audio();
+    if let Some(devices) = &mut recordings.devices {
+        devices.write(&received);
+    }
+    for (audio, recording) in
+        [(pipeline.take_sent(), &mut recordings.sent), (received, &mut recordings.received)]
+    {
         if !audio.is_empty()
             && let Some(writer) = recording
             && let Err(error) = writer.write(&audio)

@@ -325,6 +325,11 @@ impl CallPipeline {
         self.source.extend_from_slice(samples);
     }
 
+    /// Samples in one frame (one tick) at the codec's rate.
+    pub fn frame_samples(&self) -> usize {
+        self.frame_samples
+    }
+
     /// Samples of the source not yet sent.
     pub fn source_left(&self) -> usize {
         self.source.len() - self.position

@@ -1,0 +1,592 @@
+//! The audio thread: owns the sound host and every stream, opens them when something needs
+//! them and closes them when nothing does (the microphone is never open between calls), and
+//! watches the devices so a stream follows the agent's choice, the system default, or a
+//! device being unplugged — without the call noticing more than a short gap.
+//!
+//! Streams live on this one thread because some platforms' streams may not move between
+//! threads; everyone else talks to it through [`AudioEngine`], a cheap handle.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cpal::traits::StreamTrait;
+use serde::Serialize;
+
+use crate::call::{CallAudio, RING};
+use crate::devices::{self, Choice, DeviceError, DeviceInfo, Direction, list_host, resolve};
+use crate::processing::{self, Processing};
+use crate::stream::{self, RATE, Shared, Source};
+use crate::tones::{Tone, ToneRegion};
+
+/// How often the devices are checked while a stream is open.
+const WATCH: Duration = Duration::from_millis(250);
+/// The ringtone's silence between repeats.
+const RING_GAP: Duration = Duration::from_secs(2);
+/// The ringtone used unless settings name another: two plucked phrases, made with sox
+/// (assets/README.md).
+const DEFAULT_RINGTONE: &[u8] = include_bytes!("../../../assets/sounds/ringtone.wav");
+
+/// What the devices are used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The call's capture.
+    Microphone,
+    /// The call's playout, and local tones.
+    Speaker,
+    /// The ringtone for incoming calls.
+    Ringer,
+}
+
+impl Role {
+    const ALL: [Role; 3] = [Role::Microphone, Role::Speaker, Role::Ringer];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn direction(self) -> Direction {
+        match self {
+            Role::Microphone => Direction::Input,
+            Role::Speaker | Role::Ringer => Direction::Output,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Microphone => "microphone",
+            Role::Speaker => "speaker",
+            Role::Ringer => "ringer",
+        })
+    }
+}
+
+/// Why a stream moved to another device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "detail")]
+pub enum MoveReason {
+    /// The device disappeared (unplugged, its driver or sink removed).
+    Unplugged,
+    /// The stream failed on the device; it was opened again.
+    Failed(String),
+    /// The role follows the system default, which changed.
+    DefaultChanged,
+    /// The chosen device is back (or was just chosen).
+    Chosen,
+}
+
+/// What the devices did, for the agent (as JSON: `{"event": "audio-moved", …}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "event")]
+pub enum DeviceEvent {
+    /// A role's stream started. `fallback` when the chosen device is not there and the system
+    /// default is used instead.
+    #[serde(rename = "audio-opened")]
+    Opened { role: Role, device: DeviceInfo, fallback: bool },
+    /// A stream moved to another device (or reopened on the same one after failing); the call
+    /// goes on.
+    #[serde(rename = "audio-moved")]
+    Moved { role: Role, from: DeviceInfo, to: DeviceInfo, reason: MoveReason },
+    /// A role has no device it can use; it is tried again while needed.
+    #[serde(rename = "audio-unavailable")]
+    Unavailable { role: Role, reason: String },
+    /// Nothing needs the role any more; its stream closed.
+    #[serde(rename = "audio-closed")]
+    Closed { role: Role },
+}
+
+/// The device settings.
+#[derive(Debug, Clone, Default)]
+pub struct AudioSettings {
+    pub microphone: Choice,
+    pub speaker: Choice,
+    pub ringer: Choice,
+    pub processing: Processing,
+    pub tone_region: ToneRegion,
+    /// A WAV file for the ringtone; the built-in one when `None`.
+    pub ringtone: Option<PathBuf>,
+}
+
+/// The input and output levels since last asked, in dBFS.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Levels {
+    pub input_dbfs: f32,
+    pub output_dbfs: f32,
+}
+
+enum Command {
+    Prepare(bool),
+    CallOpened,
+    CallClosed,
+    Tone(Option<Tone>),
+    Ring(bool),
+    Meter(bool),
+    Choose(Role, Choice),
+    StreamFailed { role: Role, generation: u64, message: String },
+    InUse(Sender<[Option<DeviceInfo>; 3]>),
+    Stop,
+}
+
+struct Inner {
+    commands: Sender<Command>,
+    shared: Arc<Shared>,
+    processing: Mutex<Processing>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Stop);
+        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A handle on the audio thread; the thread stops when the last handle (and call) goes.
+#[derive(Clone)]
+pub struct AudioEngine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AudioEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AudioEngine").finish_non_exhaustive()
+    }
+}
+
+impl AudioEngine {
+    /// Starts the audio thread. `events` is called on it for every [`DeviceEvent`]: keep it
+    /// short (send it on).
+    pub fn start(
+        settings: AudioSettings,
+        events: impl Fn(DeviceEvent) + Send + 'static,
+    ) -> Result<Self, DeviceError> {
+        let ringtone = ringtone(settings.ringtone.as_deref())?;
+        let shared = Arc::new(Shared::default());
+        let (commands, receiver) = mpsc::channel();
+        let mut worker = Worker {
+            host: devices::host(),
+            choices: [settings.microphone, settings.speaker, settings.ringer],
+            region: settings.tone_region,
+            shared: Arc::clone(&shared),
+            events: Box::new(events),
+            commands: commands.clone(),
+            slots: Default::default(),
+            generation: 0,
+            call_open: false,
+            metering: false,
+            ringing: false,
+            preparing: false,
+            tone: None,
+            ringtone,
+        };
+        let thread = std::thread::Builder::new()
+            .name("switchboard-audio".into())
+            .spawn(move || worker.run(receiver))
+            .map_err(|e| DeviceError::Host(format!("cannot start the audio thread: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                commands,
+                shared,
+                processing: Mutex::new(settings.processing),
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    fn send(&self, command: Command) {
+        let _ = self.inner.commands.send(command);
+    }
+
+    /// Connects a call at the codec's `rate`: the microphone and speaker open (if they are
+    /// not already) and their audio flows through the returned [`CallAudio`] until it is
+    /// dropped. A second call's audio replaces the first's (only one call is heard at a time).
+    pub fn open_call(&self, rate: u32) -> Result<CallAudio, DeviceError> {
+        let processing = self.inner.processing.lock().map(|p| *p).unwrap_or_default();
+        let processor = processing::processor(processing);
+        let (capture_in, capture_out) = rtrb::RingBuffer::new(RING);
+        let (playout_in, playout_out) = rtrb::RingBuffer::new(RING);
+        if let Ok(mut slot) = self.inner.shared.capture.lock() {
+            *slot = Some(capture_in);
+        }
+        if let Ok(mut slot) = self.inner.shared.playout.lock() {
+            *slot = Some(playout_out);
+        }
+        self.send(Command::CallOpened);
+        let call = self.inner.shared.call.fetch_add(1, Ordering::Relaxed) + 1;
+        let engine = self.clone();
+        let on_close = Box::new(move || {
+            // Only if no later call has taken the rings over.
+            let shared = &engine.inner.shared;
+            if shared.call.load(Ordering::Relaxed) == call {
+                if let Ok(mut slot) = shared.capture.lock() {
+                    *slot = None;
+                }
+                if let Ok(mut slot) = shared.playout.lock() {
+                    *slot = None;
+                }
+                engine.send(Command::CallClosed);
+            }
+        });
+        CallAudio::new(capture_out, playout_in, rate, processor, Some(on_close))
+            .map_err(|reason| DeviceError::Open { device: "resampler".into(), reason })
+    }
+
+    /// Plays a local tone on the speaker (over the call, if one is connected), or stops it.
+    pub fn play_tone(&self, tone: Option<Tone>) {
+        self.send(Command::Tone(tone));
+    }
+
+    /// Opens the speaker ahead of a call (while it rings), or lets it close again: a sound
+    /// server can take a second or two to start a new stream playing, and that second belongs
+    /// to the start of the conversation.
+    pub fn prepare(&self, on: bool) {
+        self.send(Command::Prepare(on));
+    }
+
+    /// Starts or stops the ringtone on the ringer device.
+    pub fn ring(&self, on: bool) {
+        self.send(Command::Ring(on));
+    }
+
+    /// Keeps the microphone open for the level meter (settings), or lets it close.
+    pub fn meter(&self, on: bool) {
+        self.send(Command::Meter(on));
+    }
+
+    /// Uses another device for a role from now on (moving its stream if open).
+    pub fn choose(&self, role: Role, choice: Choice) {
+        self.send(Command::Choose(role, choice));
+    }
+
+    /// Echo cancellation and noise suppression for calls connected from now on.
+    pub fn set_processing(&self, processing: Processing) {
+        if let Ok(mut current) = self.inner.processing.lock() {
+            *current = processing;
+        }
+    }
+
+    /// The peaks since last asked.
+    pub fn levels(&self) -> Levels {
+        Levels {
+            input_dbfs: self.inner.shared.input_level.take_dbfs(),
+            output_dbfs: self.inner.shared.output_level.take_dbfs(),
+        }
+    }
+
+    /// Playout callbacks that ran short and captured samples that overflowed, so far.
+    pub fn glitches(&self) -> (u64, u64) {
+        let shared = &self.inner.shared;
+        (shared.underruns.load(Ordering::Relaxed), shared.overruns.load(Ordering::Relaxed))
+    }
+
+    /// The device each role's stream is on now (microphone, speaker, ringer).
+    pub fn in_use(&self) -> Result<[Option<DeviceInfo>; 3], DeviceError> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Command::InUse(tx));
+        rx.recv_timeout(Duration::from_secs(5)).map_err(|_| DeviceError::Stopped)
+    }
+}
+
+/// Loads a ringtone as 48 kHz mono followed by the pause between rings.
+fn ringtone(path: Option<&Path>) -> Result<Arc<[f32]>, DeviceError> {
+    let bad = |reason: String| DeviceError::Open {
+        device: path.map_or("the built-in ringtone".into(), |p| p.display().to_string()),
+        reason,
+    };
+    let reader = match path {
+        Some(path) => hound::WavReader::open(path).map(|r| Box::new(r) as Box<dyn WavSamples>),
+        None => hound::WavReader::new(std::io::Cursor::new(DEFAULT_RINGTONE))
+            .map(|r| Box::new(r) as Box<dyn WavSamples>),
+    }
+    .map_err(|e| bad(e.to_string()))?;
+    let (rate, mono) = reader.mono().map_err(bad)?;
+    let mut clip = Vec::with_capacity(mono.len() * RATE as usize / rate.max(1) as usize);
+    let converter = crate::call::convert_clip(&mono, rate, &mut clip);
+    converter.map_err(bad)?;
+    clip.resize(clip.len() + (RING_GAP.as_millis() as usize * RATE as usize / 1000), 0.0);
+    Ok(clip.into())
+}
+
+/// A WAV reader of either source, as mono floats.
+trait WavSamples {
+    fn mono(self: Box<Self>) -> Result<(u32, Vec<f32>), String>;
+}
+
+impl<R: std::io::Read> WavSamples for hound::WavReader<R> {
+    fn mono(self: Box<Self>) -> Result<(u32, Vec<f32>), String> {
+        let spec = self.spec();
+        let channels = usize::from(spec.channels.max(1));
+        let samples: Vec<f32> = match spec.sample_format {
+            hound::SampleFormat::Float => {
+                self.into_samples::<f32>().collect::<Result<_, _>>().map_err(|e| e.to_string())?
+            }
+            hound::SampleFormat::Int => {
+                let scale = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
+                self.into_samples::<i32>()
+                    .map(|s| s.map(|s| s as f32 * scale))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| e.to_string())?
+            }
+        };
+        let mono = samples
+            .chunks_exact(channels)
+            .map(|frame| frame.iter().sum::<f32>() / channels as f32)
+            .collect();
+        Ok((spec.sample_rate, mono))
+    }
+}
+
+/// One role's stream.
+struct Open {
+    device: DeviceInfo,
+    /// Held for its `Drop`, which stops the stream.
+    _stream: cpal::Stream,
+    generation: u64,
+}
+
+#[derive(Default)]
+struct Slot {
+    open: Option<Open>,
+    /// The last failure of the open stream, to act on at the next check.
+    failed: Option<String>,
+    /// An `Unavailable` event was sent and nothing changed since.
+    reported: bool,
+}
+
+struct Worker {
+    host: cpal::Host,
+    choices: [Choice; 3],
+    region: ToneRegion,
+    shared: Arc<Shared>,
+    events: Box<dyn Fn(DeviceEvent) + Send>,
+    commands: Sender<Command>,
+    slots: [Slot; 3],
+    generation: u64,
+    call_open: bool,
+    metering: bool,
+    ringing: bool,
+    preparing: bool,
+    tone: Option<Tone>,
+    ringtone: Arc<[f32]>,
+}
+
+impl Worker {
+    fn run(&mut self, commands: mpsc::Receiver<Command>) {
+        let mut last_check = Instant::now();
+        loop {
+            let busy = self.slots.iter().any(|s| s.open.is_some()) || self.any_wanted();
+            let wait = if busy { WATCH } else { Duration::from_secs(3600) };
+            let mut check = match commands.recv_timeout(wait) {
+                Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(command) => self.handle(command),
+                Err(RecvTimeoutError::Timeout) => false,
+            };
+            check |= busy && last_check.elapsed() >= WATCH;
+            if check {
+                self.check();
+                last_check = Instant::now();
+            }
+        }
+        for slot in &mut self.slots {
+            slot.open = None;
+        }
+    }
+
+    /// Applies a command; true when the streams need checking now.
+    fn handle(&mut self, command: Command) -> bool {
+        match command {
+            Command::CallOpened => self.call_open = true,
+            Command::CallClosed => {
+                self.call_open = false;
+                let underruns = self.shared.underruns.load(Ordering::Relaxed);
+                let overruns = self.shared.overruns.load(Ordering::Relaxed);
+                tracing::debug!(underruns, overruns, "call left the devices");
+            }
+            Command::Tone(tone) => {
+                self.tone = tone;
+                let code = stream::encode_tone(tone.map(|t| (t, self.region)));
+                self.shared.tone.store(code, Ordering::Relaxed);
+            }
+            Command::Ring(on) => self.ringing = on,
+            Command::Prepare(on) => self.preparing = on,
+            Command::Meter(on) => self.metering = on,
+            Command::Choose(role, choice) => {
+                self.choices[role.index()] = choice;
+                self.slots[role.index()].reported = false;
+            }
+            Command::StreamFailed { role, generation, message } => {
+                let slot = &mut self.slots[role.index()];
+                if slot.open.as_ref().is_some_and(|o| o.generation == generation) {
+                    tracing::warn!(%role, %message, "audio stream failed");
+                    slot.failed = Some(message);
+                }
+            }
+            Command::InUse(reply) => {
+                let _ = reply
+                    .send(self.slots.each_ref().map(|s| s.open.as_ref().map(|o| o.device.clone())));
+                return false;
+            }
+            Command::Stop => {}
+        }
+        true
+    }
+
+    fn wanted(&self, role: Role) -> bool {
+        match role {
+            Role::Microphone => self.call_open || self.metering,
+            Role::Speaker => self.call_open || self.tone.is_some() || self.preparing,
+            Role::Ringer => self.ringing,
+        }
+    }
+
+    fn any_wanted(&self) -> bool {
+        Role::ALL.iter().any(|r| self.wanted(*r))
+    }
+
+    /// Opens, closes and moves streams to match what is wanted and what is plugged in.
+    fn check(&mut self) {
+        let listed = if self.slots.iter().any(|s| s.open.is_some()) || self.any_wanted() {
+            match list_host(&self.host) {
+                Ok(listed) => listed,
+                Err(error) => {
+                    // The sound server may have restarted: connect again next time.
+                    tracing::warn!(%error, "listing sound devices failed");
+                    self.host = devices::host();
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        for role in Role::ALL {
+            self.check_role(role, &listed);
+        }
+    }
+
+    fn check_role(&mut self, role: Role, infos: &[DeviceInfo]) {
+        let i = role.index();
+        if !self.wanted(role) {
+            if self.slots[i].open.take().is_some() {
+                (self.events)(DeviceEvent::Closed { role });
+            }
+            self.slots[i].failed = None;
+            self.slots[i].reported = false;
+            return;
+        }
+        // The chosen device, else the system default.
+        let direction = role.direction();
+        let chosen = resolve(infos, &self.choices[i], direction);
+        let fallback = !matches!(chosen, Ok(Some(_)));
+        let target = match chosen {
+            Ok(Some(device)) => Some(device),
+            _ => resolve(infos, &Choice::SystemDefault, direction).ok().flatten(),
+        };
+        let failed = self.slots[i].failed.take();
+        let current = self.slots[i].open.as_ref().map(|o| o.device.clone());
+        let reason = match (&current, target) {
+            (_, None) => {
+                let reason = match &chosen {
+                    Err(error) => error.to_string(),
+                    _ => format!("there is no {} device", direction.label()),
+                };
+                if current.is_some() || failed.is_some() {
+                    // Keep what is open unless it went away or broke.
+                    let gone = current.as_ref().is_some_and(|c| !infos.contains_device(c));
+                    if gone || failed.is_some() {
+                        self.slots[i].open = None;
+                    } else {
+                        return;
+                    }
+                }
+                if !self.slots[i].reported {
+                    self.slots[i].reported = true;
+                    (self.events)(DeviceEvent::Unavailable { role, reason });
+                }
+                return;
+            }
+            (None, Some(_)) => None,
+            (Some(current), Some(target)) => {
+                if let Some(message) = failed {
+                    Some(MoveReason::Failed(message))
+                } else if !infos.contains_device(current) {
+                    Some(MoveReason::Unplugged)
+                } else if target.id != current.id {
+                    Some(if fallback { MoveReason::DefaultChanged } else { MoveReason::Chosen })
+                } else {
+                    return;
+                }
+            }
+        };
+        let Some(target) = target else { return };
+        // Close first: some devices cannot be opened twice.
+        let previous = self.slots[i].open.take();
+        match self.open(role, target) {
+            Ok((stream, generation)) => {
+                self.slots[i].open =
+                    Some(Open { device: target.clone(), _stream: stream, generation });
+                self.slots[i].reported = false;
+                let event = match (previous, reason) {
+                    (Some(from), Some(reason)) => {
+                        tracing::info!(%role, from = %from.device.name, to = %target.name, ?reason, "audio moved");
+                        DeviceEvent::Moved { role, from: from.device, to: target.clone(), reason }
+                    }
+                    _ => DeviceEvent::Opened { role, device: target.clone(), fallback },
+                };
+                (self.events)(event);
+            }
+            Err(reason) => {
+                tracing::warn!(%role, device = %target.name, %reason, "cannot open audio device");
+                if !self.slots[i].reported {
+                    self.slots[i].reported = true;
+                    let reason = format!("cannot open {}: {reason}", target.name);
+                    (self.events)(DeviceEvent::Unavailable { role, reason });
+                }
+            }
+        }
+    }
+
+    fn open(&mut self, role: Role, info: &DeviceInfo) -> Result<(cpal::Stream, u64), String> {
+        let device = &devices::open_device(info)?;
+        self.generation += 1;
+        let generation = self.generation;
+        let commands = self.commands.clone();
+        let on_error = move |error: cpal::Error| {
+            // Under- and overruns are counted where they happen; anything else ends the stream.
+            if error.kind() != cpal::ErrorKind::Xrun {
+                let message = error.to_string();
+                let _ = commands.send(Command::StreamFailed { role, generation, message });
+            }
+        };
+        let shared = Arc::clone(&self.shared);
+        let stream = match role {
+            Role::Microphone => stream::open_input(device, shared, on_error),
+            Role::Speaker => stream::open_output(device, shared, Source::Call, on_error),
+            Role::Ringer => stream::open_output(
+                device,
+                shared,
+                Source::Clip(Arc::clone(&self.ringtone)),
+                on_error,
+            ),
+        }?;
+        stream.play().map_err(|e| e.to_string())?;
+        Ok((stream, generation))
+    }
+}
+
+trait ContainsDevice {
+    fn contains_device(&self, device: &DeviceInfo) -> bool;
+}
+
+impl ContainsDevice for [DeviceInfo] {
+    fn contains_device(&self, device: &DeviceInfo) -> bool {
+        self.iter().any(|d| d.id == device.id && d.direction == device.direction)
+    }
+}
