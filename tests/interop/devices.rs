@@ -9,6 +9,7 @@
 //! - The headset sink is unloaded mid-call with nothing in PulseAudio to rescue its streams:
 //!   Switchboard notices, moves the call's playout to the speakers itself, reports it, and the
 //!   call goes on; when the headset comes back the call returns to it.
+//! - A call on the default device follows the system default when it changes.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::disallowed_methods)]
 
 use std::path::Path;
@@ -26,6 +27,18 @@ fn sox(input: &Path, out: &Path, effects: &[&str]) {
     require("sox", "sox");
     let status = Command::new("sox").arg(input).arg(out).args(effects).status().unwrap();
     assert!(status.success(), "sox {effects:?} failed");
+}
+
+/// A 500 Hz tone at −10 dBFS, `seconds` long (16 kHz mono).
+fn sox_synth(out: &Path, seconds: f64) {
+    require("sox", "sox");
+    let status = Command::new("sox")
+        .args(["-n", "-r", "16000", "-c", "1", "-b", "16"])
+        .arg(out)
+        .args(["synth", &seconds.to_string(), "sine", "500", "vol", "0.3"])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 fn sub(dir: &Path, name: &str) -> std::path::PathBuf {
@@ -157,13 +170,7 @@ fn unplugging_the_headset_mid_call_moves_the_call_to_the_speakers_and_back() {
     assert!(!modules.contains("rescue-streams") && !modules.contains("switch-on-connect"));
 
     let tone = dir.join("tone.wav");
-    let status = Command::new("sox")
-        .args(["-n", "-r", "16000", "-c", "1", "-b", "16"])
-        .arg(&tone)
-        .args(["synth", "14", "sine", "500", "vol", "0.3"])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sox_synth(&tone, 14.0);
 
     let mut agent = Cli::start_with_env(
         &[
@@ -233,4 +240,37 @@ fn unplugging_the_headset_mid_call_moves_the_call_to_the_speakers_and_back() {
     assert_eq!(ended["reason"], "remote-hangup");
     let stats = agent.events.iter().find(|e| e["event"] == "call-stats").unwrap();
     assert!(stats["packets_received"].as_u64().unwrap() > 550, "{stats}");
+}
+
+#[test]
+fn a_call_on_the_default_device_follows_the_system_default() {
+    let dir = artifacts("devices-default");
+    let pulse = PulseServer::start(&dir, SINKS);
+    let server = pulse.address();
+    let tone = dir.join("tone.wav");
+    sox_synth(&tone, 10.0);
+    let mut agent = Cli::start_with_env(
+        &["listen", "--auto-answer", "--max-calls", "1", "--devices"],
+        &[("PULSE_SERVER", &server)],
+        &sub(&dir, "agent"),
+    );
+    let target = format!("sip:switchboard@127.0.0.1:{}", agent.port);
+    let mut far = Cli::start(
+        &["call", &target, "--play", tone.to_str().unwrap(), "--hangup-after", "6"],
+        &sub(&dir, "far"),
+    );
+    let opened = audio_event(&mut agent, "audio-opened", "speaker", Duration::from_secs(10));
+    assert_eq!(device_id(&opened, "device"), "pulseaudio:headset");
+    assert_eq!(opened["fallback"], false);
+    audio_event(&mut agent, "audio-closed", "ringer", Duration::from_secs(5));
+
+    pulse.pactl(&["set-default-sink", "speakers"]);
+    let moved = audio_event(&mut agent, "audio-moved", "speaker", Duration::from_secs(5));
+    assert_eq!(device_id(&moved, "to"), "pulseaudio:speakers");
+    assert_eq!(moved["reason"]["kind"], "default-changed");
+    assert_eq!(pulse.sinks_of(agent.pid()), ["speakers"]);
+    let heard = dir.join("speakers.wav");
+    pulse.record("speakers.monitor", 1.0, &heard);
+    assert!(rms(&heard, 0.2, 1.0) > 0.05, "the call plays on the new default");
+    assert!(far.wait_exit(Duration::from_secs(20)).success(), "{:?}", far.events);
 }

@@ -484,7 +484,10 @@ impl Worker {
         // The chosen device, else the system default.
         let direction = role.direction();
         let chosen = resolve(infos, &self.choices[i], direction);
-        let fallback = !matches!(chosen, Ok(Some(_)));
+        // A device was chosen and is not there: the default stands in for it.
+        let fallback =
+            matches!(self.choices[i], Choice::Device(_)) && !matches!(chosen, Ok(Some(_)));
+        let follows_default = fallback || self.choices[i] == Choice::SystemDefault;
         let target = match chosen {
             Ok(Some(device)) => Some(device),
             _ => resolve(infos, &Choice::SystemDefault, direction).ok().flatten(),
@@ -519,7 +522,11 @@ impl Worker {
                 } else if !infos.contains_device(current) {
                     Some(MoveReason::Unplugged)
                 } else if target.id != current.id {
-                    Some(if fallback { MoveReason::DefaultChanged } else { MoveReason::Chosen })
+                    Some(if follows_default {
+                        MoveReason::DefaultChanged
+                    } else {
+                        MoveReason::Chosen
+                    })
                 } else {
                     return;
                 }

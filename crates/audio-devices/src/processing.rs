@@ -219,7 +219,8 @@ mod tests {
         // Nothing is played: the microphone's speech must come through (noise suppression
         // and the high-pass filter only).
         let near = voice(RATE as usize * 4, 11);
-        let mut processor = processor(Processing::default()).expect("a processor");
+        let on = Processing { echo_cancellation: true, noise_suppression: true };
+        let mut processor = processor(on).expect("a processor");
         let (mut before, mut after) = (0.0, 0.0);
         for (i, block) in near.chunks_exact(BLOCK).enumerate() {
             processor.render(&[0.0; BLOCK]);
