@@ -40,6 +40,8 @@ impl Alerting {
                 self.ringing.insert(*call);
             }
             Event::Ringing { call } => {
+                // A new attempt ends the busy tone of the last.
+                self.busy_until = None;
                 self.ringback.insert(*call);
             }
             // The far end's own ringback (or an announcement) is playing.
@@ -47,6 +49,7 @@ impl Alerting {
                 self.ringback.remove(call);
             }
             Event::Answered { call } => {
+                self.busy_until = None;
                 self.ringing.remove(call);
                 self.ringback.remove(call);
                 self.connected.insert(*call);
@@ -60,12 +63,6 @@ impl Alerting {
                 }
             }
             _ => {}
-        }
-        if !self.ringback.is_empty() || !self.connected.is_empty() {
-            // A new call attempt or a connected call ends the busy tone.
-            if !matches!(event, Event::Ended { .. }) {
-                self.busy_until = None;
-            }
         }
     }
 

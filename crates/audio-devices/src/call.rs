@@ -122,7 +122,7 @@ pub struct CallAudio {
     scratch: Vec<f32>,
     stats: CallAudioStats,
     /// Tells the audio thread when the call lets go of the devices.
-    on_close: Option<Box<dyn FnOnce() + Send>>,
+    pub(crate) on_close: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl std::fmt::Debug for CallAudio {

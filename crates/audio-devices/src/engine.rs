@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cpal::traits::StreamTrait;
@@ -137,15 +136,13 @@ struct Inner {
     commands: Sender<Command>,
     shared: Arc<Shared>,
     processing: Mutex<Processing>,
-    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // The thread closes its streams and ends by itself; waiting for it here could hold up
+        // the async task that dropped the last handle while a stream takes seconds to close.
         let _ = self.commands.send(Command::Stop);
-        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -187,7 +184,7 @@ impl AudioEngine {
             tone: None,
             ringtone,
         };
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("switchboard-audio".into())
             .spawn(move || worker.run(receiver))
             .map_err(|e| DeviceError::Host(format!("cannot start the audio thread: {e}")))?;
@@ -196,7 +193,6 @@ impl AudioEngine {
                 commands,
                 shared,
                 processing: Mutex::new(settings.processing),
-                thread: Mutex::new(Some(thread)),
             }),
         })
     }
@@ -207,36 +203,24 @@ impl AudioEngine {
 
     /// Connects a call at the codec's `rate`: the microphone and speaker open (if they are
     /// not already) and their audio flows through the returned [`CallAudio`] until it is
-    /// dropped. A second call's audio replaces the first's (only one call is heard at a time).
+    /// dropped. A later call takes the devices over (one call is heard at a time) and gives
+    /// them back to the earlier one when it ends.
     pub fn open_call(&self, rate: u32) -> Result<CallAudio, DeviceError> {
         let processing = self.inner.processing.lock().map(|p| *p).unwrap_or_default();
         let processor = processing::processor(processing);
         let (capture_in, capture_out) = rtrb::RingBuffer::new(RING);
         let (playout_in, playout_out) = rtrb::RingBuffer::new(RING);
-        if let Ok(mut slot) = self.inner.shared.capture.lock() {
-            *slot = Some(capture_in);
-        }
-        if let Ok(mut slot) = self.inner.shared.playout.lock() {
-            *slot = Some(playout_out);
-        }
+        let mut audio = CallAudio::new(capture_out, playout_in, rate, processor, None)
+            .map_err(|reason| DeviceError::Open { device: "resampler".into(), reason })?;
+        let call = self.inner.shared.install(capture_in, playout_out);
         self.send(Command::CallOpened);
-        let call = self.inner.shared.call.fetch_add(1, Ordering::Relaxed) + 1;
         let engine = self.clone();
-        let on_close = Box::new(move || {
-            // Only if no later call has taken the rings over.
-            let shared = &engine.inner.shared;
-            if shared.call.load(Ordering::Relaxed) == call {
-                if let Ok(mut slot) = shared.capture.lock() {
-                    *slot = None;
-                }
-                if let Ok(mut slot) = shared.playout.lock() {
-                    *slot = None;
-                }
+        audio.on_close = Some(Box::new(move || {
+            if engine.inner.shared.release(call) {
                 engine.send(Command::CallClosed);
             }
-        });
-        CallAudio::new(capture_out, playout_in, rate, processor, Some(on_close))
-            .map_err(|reason| DeviceError::Open { device: "resampler".into(), reason })
+        }));
+        Ok(audio)
     }
 
     /// Plays a local tone on the speaker (over the call, if one is connected), or stops it.
@@ -281,7 +265,8 @@ impl AudioEngine {
         }
     }
 
-    /// Playout callbacks that ran short and captured samples that overflowed, so far.
+    /// Playout callbacks that found the call's ring short and capture callbacks that found it
+    /// full, so far.
     pub fn glitches(&self) -> (u64, u64) {
         let shared = &self.inner.shared;
         (shared.underruns.load(Ordering::Relaxed), shared.overruns.load(Ordering::Relaxed))
@@ -347,6 +332,7 @@ impl<R: std::io::Read> WavSamples for hound::WavReader<R> {
 /// One role's stream.
 struct Open {
     device: DeviceInfo,
+    opened: Instant,
     /// Held for its `Drop`, which stops the stream.
     _stream: cpal::Stream,
     generation: u64,
@@ -359,7 +345,15 @@ struct Slot {
     failed: Option<String>,
     /// An `Unavailable` event was sent and nothing changed since.
     reported: bool,
+    /// The agent chose a device since the last move: the next move is theirs.
+    chosen: bool,
+    /// A stream that failed soon after opening is not reopened before this.
+    retry_at: Option<Instant>,
 }
+
+/// A stream failing sooner than this after opening waits `RETRY` before the next attempt.
+const SHORT_LIVED: Duration = Duration::from_secs(2);
+const RETRY: Duration = Duration::from_secs(2);
 
 struct Worker {
     host: cpal::Host,
@@ -421,6 +415,7 @@ impl Worker {
             Command::Choose(role, choice) => {
                 self.choices[role.index()] = choice;
                 self.slots[role.index()].reported = false;
+                self.slots[role.index()].chosen = true;
             }
             Command::StreamFailed { role, generation, message } => {
                 let slot = &mut self.slots[role.index()];
@@ -457,10 +452,11 @@ impl Worker {
             match list_host(&self.host) {
                 Ok(listed) => listed,
                 Err(error) => {
-                    // The sound server may have restarted: connect again next time.
+                    // The sound server may be restarting: leave the streams alone and connect
+                    // again for the next check.
                     tracing::warn!(%error, "listing sound devices failed");
                     self.host = devices::host();
-                    Vec::new()
+                    return;
                 }
             }
         } else {
@@ -493,6 +489,24 @@ impl Worker {
             _ => resolve(infos, &Choice::SystemDefault, direction).ok().flatten(),
         };
         let failed = self.slots[i].failed.take();
+        if failed.is_some()
+            && self.slots[i].open.as_ref().is_some_and(|o| o.opened.elapsed() < SHORT_LIVED)
+        {
+            // It broke right after opening: do not hammer the device every check.
+            self.slots[i].open = None;
+            self.slots[i].retry_at = Some(Instant::now() + RETRY);
+            if !self.slots[i].reported {
+                self.slots[i].reported = true;
+                let reason =
+                    format!("the {role} stream keeps failing: {}", failed.unwrap_or_default());
+                (self.events)(DeviceEvent::Unavailable { role, reason });
+            }
+            return;
+        }
+        if self.slots[i].retry_at.is_some_and(|at| Instant::now() < at) {
+            return;
+        }
+        self.slots[i].retry_at = None;
         let current = self.slots[i].open.as_ref().map(|o| o.device.clone());
         let reason = match (&current, target) {
             (_, None) => {
@@ -537,8 +551,12 @@ impl Worker {
         let previous = self.slots[i].open.take();
         match self.open(role, target) {
             Ok((stream, generation)) => {
-                self.slots[i].open =
-                    Some(Open { device: target.clone(), _stream: stream, generation });
+                self.slots[i].open = Some(Open {
+                    device: target.clone(),
+                    opened: Instant::now(),
+                    _stream: stream,
+                    generation,
+                });
                 self.slots[i].reported = false;
                 let event = match (previous, reason) {
                     (Some(from), Some(reason)) => {
@@ -566,8 +584,12 @@ impl Worker {
         let generation = self.generation;
         let commands = self.commands.clone();
         let on_error = move |error: cpal::Error| {
-            // Under- and overruns are counted where they happen; anything else ends the stream.
-            if error.kind() != cpal::ErrorKind::Xrun {
+            // Glitches, a route change the stream follows by itself, and real-time scheduling
+            // refused are news, not the end of the stream; anything else is.
+            use cpal::ErrorKind::{DeviceChanged, RealtimeDenied, Xrun};
+            if matches!(error.kind(), Xrun | DeviceChanged | RealtimeDenied) {
+                tracing::debug!(%role, %error, "audio stream");
+            } else {
                 let message = error.to_string();
                 let _ = commands.send(Command::StreamFailed { role, generation, message });
             }

@@ -81,7 +81,7 @@ impl Buffer {
 
 /// AEC3, then the noise suppressor, as WebRTC's audio processing module runs them.
 pub struct WebRtcProcessor {
-    echo: Option<EchoCanceller3>,
+    echo: Option<SendableEchoCanceller>,
     noise: Option<NoiseSuppressor>,
     render: Buffer,
     capture: Buffer,
@@ -102,7 +102,8 @@ impl WebRtcProcessor {
         Self {
             echo: processing
                 .echo_cancellation
-                .then(|| EchoCanceller3::new(EchoCanceller3Config::default(), RATE as i32, 1, 1)),
+                .then(|| EchoCanceller3::new(EchoCanceller3Config::default(), RATE as i32, 1, 1))
+                .map(SendableEchoCanceller),
             noise: processing
                 .noise_suppression
                 .then(|| NoiseSuppressor::new(noise_config(), rate, 1)),
@@ -115,11 +116,15 @@ impl WebRtcProcessor {
 // SAFETY: `EchoCanceller3` is not `Send` only because it holds its block processor as a
 // `Box<dyn BlockProcessorBackend>` (a private trait without a `Send` bound). In aec3 0.4.0,
 // pinned exactly in Cargo.toml, the only implementation outside its tests is `BlockProcessor`,
-// which is `Send` (asserted below), and every other part of the processor is `Send` (the
-// compiler checks them: it names only that box). Nothing here is shared: the processor moves
-// between threads with its call and is used by one at a time.
+// which is `Send` (asserted below), and every other field of `EchoCanceller3` is `Send`
+// (without this impl the compiler names only that box). Nothing here is shared: the canceller
+// moves between threads with its call's processor and is used by one thread at a time.
 #[allow(unsafe_code)]
-unsafe impl Send for WebRtcProcessor {}
+unsafe impl Send for SendableEchoCanceller {}
+
+/// The echo canceller, vouched `Send` (and nothing else: the rest of the processor is checked
+/// by the compiler).
+struct SendableEchoCanceller(EchoCanceller3);
 
 const _: () = {
     const fn send<T: Send>() {}
@@ -130,7 +135,7 @@ const _: () = {
 
 impl VoiceProcessor for WebRtcProcessor {
     fn render(&mut self, block: &[f32]) {
-        let Some(echo) = &mut self.echo else { return };
+        let Some(SendableEchoCanceller(echo)) = &mut self.echo else { return };
         if block.len() != BLOCK {
             return;
         }
@@ -145,11 +150,11 @@ impl VoiceProcessor for WebRtcProcessor {
         }
         self.capture.load(block);
         let audio = &mut self.capture.audio;
-        if let Some(echo) = &mut self.echo {
+        if let Some(SendableEchoCanceller(echo)) = &mut self.echo {
             echo.analyze_capture(audio);
         }
         audio.split_into_frequency_bands();
-        if let Some(echo) = &mut self.echo {
+        if let Some(SendableEchoCanceller(echo)) = &mut self.echo {
             echo.process_capture(audio, false);
         }
         if let Some(noise) = &mut self.noise {

@@ -26,9 +26,11 @@ const PERIOD: u32 = RATE / 50;
 /// Capture in 40 ms fragments: with 20 ms ones the same client delivered in fits and starts.
 const CAPTURE_PERIOD: u32 = RATE / 25;
 /// The call's audio starts playing once this much is queued (30 ms), and again after the
-/// queue ran dry: the pipeline delivers 20 ms at a time on a timer, the device takes 10 ms at
-/// a time on its own clock, and without a margin every late tick is a click.
+/// queue ran dry: the pipeline delivers 20 ms at a time on a timer, the device takes a period
+/// at a time on its own clock, and without a margin every late tick is a click.
 const PRIME: usize = (RATE as usize) * 30 / 1000;
+/// Queued beyond this (80 ms) when playing starts, the oldest audio is stale and skipped.
+const STALE: usize = (RATE as usize) * 80 / 1000;
 /// How long opening a stream may take before the device counts as unavailable.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -57,16 +59,78 @@ pub(crate) struct Shared {
     pub(crate) capture: Mutex<Option<Producer<f32>>>,
     /// What the call wants played.
     pub(crate) playout: Mutex<Option<Consumer<f32>>>,
-    /// Which call holds the ring ends (counts up with each call).
+    /// Which call holds the ring ends (each call gets the next number). Changed only with the
+    /// `capture`, `playout` and `parked` locks held, in that order.
     pub(crate) call: AtomicU64,
+    /// Calls numbered so far.
+    pub(crate) calls: AtomicU64,
+    /// Calls whose ring ends a later call took over, to have them back when it ends.
+    pub(crate) parked: Mutex<Vec<Parked>>,
     /// The local tone (`encode_tone`), 0 for none.
     pub(crate) tone: AtomicU8,
     pub(crate) input_level: Meter,
     pub(crate) output_level: Meter,
-    /// Captured samples lost because the call did not read them in time.
+    /// Capture callbacks that found the call's ring full (the call did not read in time).
     pub(crate) overruns: AtomicU64,
     /// Playout callbacks that found the call's ring short while it was connected.
     pub(crate) underruns: AtomicU64,
+}
+
+/// A call's ring ends while a later call has the devices.
+#[derive(Debug)]
+pub(crate) struct Parked {
+    pub(crate) call: u64,
+    pub(crate) capture: Producer<f32>,
+    pub(crate) playout: Consumer<f32>,
+}
+
+impl Shared {
+    /// Gives a new call the devices (parking the ring ends of the call that had them); returns
+    /// its number.
+    pub(crate) fn install(&self, capture: Producer<f32>, playout: Consumer<f32>) -> u64 {
+        let (Ok(mut capture_slot), Ok(mut playout_slot), Ok(mut parked)) =
+            (self.capture.lock(), self.playout.lock(), self.parked.lock())
+        else {
+            return 0;
+        };
+        let previous = self.call.load(Ordering::Relaxed);
+        if let (Some(capture), Some(playout)) = (capture_slot.take(), playout_slot.take()) {
+            parked.push(Parked { call: previous, capture, playout });
+        }
+        *capture_slot = Some(capture);
+        *playout_slot = Some(playout);
+        let call = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        self.call.store(call, Ordering::Relaxed);
+        call
+    }
+
+    /// Call `call` lets go of the devices: the call it took them from gets them back, or
+    /// nobody has them (true: the microphone and speaker can close).
+    pub(crate) fn release(&self, call: u64) -> bool {
+        let (Ok(mut capture_slot), Ok(mut playout_slot), Ok(mut parked)) =
+            (self.capture.lock(), self.playout.lock(), self.parked.lock())
+        else {
+            return false;
+        };
+        if self.call.load(Ordering::Relaxed) != call {
+            // It was parked: forget it.
+            parked.retain(|p| p.call != call);
+            return false;
+        }
+        match parked.pop() {
+            Some(earlier) => {
+                *capture_slot = Some(earlier.capture);
+                *playout_slot = Some(earlier.playout);
+                self.call.store(earlier.call, Ordering::Relaxed);
+                false
+            }
+            None => {
+                *capture_slot = None;
+                *playout_slot = None;
+                true
+            }
+        }
+    }
 }
 
 pub(crate) fn encode_tone(tone: Option<(Tone, ToneRegion)>) -> u8 {
@@ -109,7 +173,7 @@ pub(crate) enum Source {
 }
 
 /// The best way to run a device at 48 kHz: mono if it can, else its fewest channels; float,
-/// else the widest integers; 10 ms periods if it lets us pick.
+/// else the widest integers; `period` frames per callback if it lets us pick.
 fn pick_config(
     ranges: impl Iterator<Item = SupportedStreamConfigRange>,
     period: u32,
@@ -213,6 +277,10 @@ struct Player {
     tone: u8,
     /// The call's queue has filled to `PRIME` and is being played.
     primed: bool,
+    /// The call whose ring this is playing; a new one starts unprimed, its backlog stale.
+    call: u64,
+    /// Whatever is queued beyond `PRIME` at the next start is stale (a new call or device).
+    fresh_start: bool,
 }
 
 impl Player {
@@ -237,11 +305,15 @@ impl Player {
                         if !self.primed {
                             0.0
                         } else {
-                            // What piled up before the device started (or while it stalled)
-                            // is stale: play from the newest PRIME of it.
-                            if let Ok(stale) = ring.read_chunk(queued - PRIME) {
+                            // What piled up before the device or the call started (or more
+                            // than STALE after a stall) is old: play from the newest of it.
+                            let keep = if self.fresh_start { PRIME } else { STALE };
+                            if queued > keep
+                                && let Ok(stale) = ring.read_chunk(queued - keep)
+                            {
                                 stale.commit_all();
                             }
+                            self.fresh_start = false;
                             ring.pop().unwrap_or(0.0)
                         }
                     }
@@ -263,8 +335,18 @@ impl Player {
             self.tone = tone;
             self.position = 0;
         }
+        let call = self.shared.call.load(Ordering::Relaxed);
+        if call != self.call {
+            self.call = call;
+            self.primed = false;
+            self.fresh_start = true;
+        }
         let shared = Arc::clone(&self.shared);
-        let mut guard = shared.playout.try_lock().ok();
+        // Only the call's speaker takes the ring (the ringer must never make it miss a turn).
+        let mut guard = match self.source {
+            Source::Call => shared.playout.try_lock().ok(),
+            Source::Clip(_) => None,
+        };
         let mut ring = guard.as_mut().and_then(|g| g.as_mut());
         let mut short = false;
         let mut peak = 0.0f32;
@@ -291,7 +373,8 @@ where
     T: SizedSample + FromSample<f32>,
 {
     let channels = usize::from(config.channels);
-    let mut player = Player { shared, source, position: 0, tone: 0, primed: false };
+    let mut player =
+        Player { shared, source, position: 0, tone: 0, primed: false, call: 0, fresh_start: true };
     let data = move |data: &mut [T], _: &cpal::OutputCallbackInfo| player.fill(data, channels);
     device.build_output_stream::<T, _, _>(config, data, on_error, Some(OPEN_TIMEOUT))
 }
@@ -309,6 +392,34 @@ mod tests {
             }
         }
         assert_eq!(decode_tone(encode_tone(None)), None);
+    }
+
+    #[test]
+    fn a_later_call_takes_the_devices_and_gives_them_back() {
+        let shared = Shared::default();
+        let ends = || {
+            let (capture, _) = rtrb::RingBuffer::new(4);
+            let (_, playout) = rtrb::RingBuffer::new(4);
+            (capture, playout)
+        };
+        let (capture, playout) = ends();
+        let first = shared.install(capture, playout);
+        let (capture, playout) = ends();
+        let second = shared.install(capture, playout);
+        assert_ne!(first, second);
+        assert_eq!(shared.call.load(Ordering::Relaxed), second);
+        // The second call ends: the first has the devices again, which stay open.
+        assert!(!shared.release(second));
+        assert_eq!(shared.call.load(Ordering::Relaxed), first);
+        assert!(shared.capture.lock().expect("lock").is_some());
+        // A third comes and the first (parked) ends meanwhile: the third keeps them, and when
+        // it ends nobody is left.
+        let (capture, playout) = ends();
+        let third = shared.install(capture, playout);
+        assert!(!shared.release(first));
+        assert!(shared.release(third));
+        assert!(shared.capture.lock().expect("lock").is_none());
+        assert!(shared.parked.lock().expect("lock").is_empty());
     }
 
     #[test]
