@@ -10,6 +10,7 @@
 //!   Switchboard notices, moves the call's playout to the speakers itself, reports it, and the
 //!   call goes on; when the headset comes back the call returns to it.
 //! - A call on the default device follows the system default when it changes.
+//! - `switchboard-cli meter` shows the microphone's level.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::disallowed_methods)]
 
 use std::path::Path;
@@ -273,4 +274,42 @@ fn a_call_on_the_default_device_follows_the_system_default() {
     pulse.record("speakers.monitor", 1.0, &heard);
     assert!(rms(&heard, 0.2, 1.0) > 0.05, "the call plays on the new default");
     assert!(far.wait_exit(Duration::from_secs(20)).success(), "{:?}", far.events);
+}
+
+#[test]
+fn the_meter_shows_the_microphone_level() {
+    let dir = artifacts("devices-meter");
+    let pulse = PulseServer::start(&dir, SINKS);
+    let tone = dir.join("tone.wav");
+    sox_synth(&tone, 2.0);
+    let meter = std::process::Command::new(switchboard_tests::cli_binary())
+        .args(["meter", "--input", "mic.monitor", "--seconds", "5"])
+        .env("PULSE_SERVER", pulse.address())
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("meter.stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut playing = pulse.play("mic", &tone, &dir.join("paplay.log"));
+    let output = meter.wait_with_output().unwrap();
+    let _ = playing.wait();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    std::fs::write(dir.join("meter.stdout"), format!("{lines:#?}")).unwrap();
+    let opened =
+        lines.iter().find(|e| e["event"] == "audio-opened").expect("the microphone opened");
+    assert_eq!(device_id(opened, "device"), "pulseaudio:mic.monitor");
+    let levels: Vec<f64> = lines
+        .iter()
+        .filter(|e| e["event"] == "level")
+        .map(|e| e["input_dbfs"].as_f64().unwrap())
+        .collect();
+    assert!(levels.len() >= 40, "{levels:?}");
+    // Silence first (a null sink's monitor is exact zeros), then the −10 dBFS tone.
+    assert!(levels[..10].iter().all(|l| *l < -60.0), "{levels:?}");
+    let loudest = levels.iter().copied().fold(f64::MIN, f64::max);
+    assert!((-13.0..=-7.0).contains(&loudest), "{levels:?}");
 }

@@ -45,6 +45,16 @@ enum Command {
     Settings(SettingsCommand),
     /// List the sound devices (one JSON line each: id, name, direction, whether default).
     Devices,
+    /// Show the microphone's level, as a settings screen's meter does: a `level` line (peak
+    /// dBFS) every 100 ms.
+    Meter {
+        /// The microphone: a device id or name from `devices`, or `default`.
+        #[arg(long, value_name = "DEVICE", default_value = "default")]
+        input: String,
+        /// Stop after this many seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+        seconds: f64,
+    },
     /// Keep the SIP password in the OS keyring (service `switchboard`, account the
     /// address-of-record).
     #[command(subcommand)]
@@ -347,6 +357,7 @@ fn main() -> ExitCode {
             Command::Register(args) => listen(args).await,
             Command::Settings(command) => settings(command),
             Command::Devices => devices(),
+            Command::Meter { input, seconds } => meter(&input, seconds).await,
             Command::Password(command) => password(command).await,
         }
     });
@@ -459,6 +470,33 @@ fn devices() -> Result<ExitCode, AgentError> {
     for device in audio_devices::devices::list()? {
         emit(&Line { event: "device", device: &device });
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn meter(input: &str, seconds: f64) -> Result<ExitCode, AgentError> {
+    let config = load_config()?;
+    let mut settings = config.audio();
+    settings.microphone = audio_devices::Choice::parse(input);
+    let engine = audio_devices::AudioEngine::start(settings, |event| emit(&event))?;
+    engine.meter(true);
+    #[derive(Serialize)]
+    struct Level {
+        event: &'static str,
+        input_dbfs: f32,
+    }
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds.max(0.0));
+    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    ticker.tick().await;
+    while Instant::now() < deadline {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let levels = engine.levels();
+                emit(&Level { event: "level", input_dbfs: levels.input_dbfs });
+            }
+            () = stop_requested() => break,
+        }
+    }
+    engine.meter(false);
     Ok(ExitCode::SUCCESS)
 }
 
