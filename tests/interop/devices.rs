@@ -11,6 +11,8 @@
 //!   call goes on; when the headset comes back the call returns to it.
 //! - A call on the default device follows the system default when it changes.
 //! - `switchboard-cli meter` shows the microphone's level.
+//! - While a call we placed rings, the ringback tone (425 Hz, 1 s on, 4 s off) plays in the
+//!   headset.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::disallowed_methods)]
 
 use std::path::Path;
@@ -312,4 +314,64 @@ fn the_meter_shows_the_microphone_level() {
     assert!(levels[..10].iter().all(|l| *l < -60.0), "{levels:?}");
     let loudest = levels.iter().copied().fold(f64::MIN, f64::max);
     assert!((-13.0..=-7.0).contains(&loudest), "{levels:?}");
+}
+
+#[test]
+fn ringback_plays_in_the_headset_while_the_far_end_rings() {
+    let dir = artifacts("devices-ringback");
+    let pulse = PulseServer::start(&dir, SINKS);
+    // The far end rings for seven seconds before it answers.
+    let mut far = Cli::start(
+        &["listen", "--auto-answer", "--answer-after", "7", "--max-calls", "1"],
+        &sub(&dir, "far"),
+    );
+    let target = format!("sip:far@127.0.0.1:{}", far.port);
+    let mut agent = Cli::start_with_env(
+        &["call", &target, "--output", "headset", "--hangup-after", "1"],
+        &[("PULSE_SERVER", &pulse.address())],
+        &sub(&dir, "agent"),
+    );
+    agent.wait_for("ringing", Duration::from_secs(10));
+    let heard = dir.join("headset-ringback.wav");
+    // European ringback: 425 Hz, one second on, four off; the recording spans a whole cycle.
+    pulse.record("headset.monitor", 5.5, &heard);
+    agent.wait_for("answered", Duration::from_secs(10));
+    assert!(agent.wait_exit(Duration::from_secs(10)).success(), "{:?}", agent.events);
+    far.wait_exit(Duration::from_secs(10));
+
+    let clip = media_engine::wav::read(&heard).unwrap();
+    let rate = clip.sample_rate as usize;
+    // Per 100 ms: the power, and the zero crossings (850 a second for a 425 Hz tone).
+    let windows: Vec<(f64, usize)> = clip
+        .samples
+        .chunks_exact(rate / 10)
+        .map(|w| {
+            let power =
+                w.iter().map(|s| (f64::from(*s) / 32768.0).powi(2)).sum::<f64>() / w.len() as f64;
+            let crossings = w.windows(2).filter(|p| (p[0] < 0) != (p[1] < 0)).count();
+            (power, crossings)
+        })
+        .collect();
+    let longest = |wanted: &dyn Fn(&(f64, usize)) -> bool| {
+        windows
+            .iter()
+            .fold((0, 0), |(run, best), w| {
+                let run = if wanted(w) { run + 1 } else { 0 };
+                (run, best.max(run))
+            })
+            .1
+    };
+    let tone = longest(&|(power, _)| *power > 1e-4);
+    let silence = longest(&|(power, _)| *power < 1e-7);
+    // A second of tone and four of silence, give or take the edges and the gaps a busy machine
+    // leaves in the sound server's stream.
+    assert!((5..=15).contains(&tone), "{tone} × 100 ms of tone in a row: {windows:?}");
+    assert!((30..=50).contains(&silence), "{silence} × 100 ms of silence in a row: {windows:?}");
+    // 425 Hz: 85 zero crossings in a whole window of tone (fewer where a busy machine left a
+    // gap in the stream).
+    let mut crossings: Vec<usize> =
+        windows.iter().filter(|(power, _)| *power > 5e-3).map(|(_, c)| *c).collect();
+    crossings.sort_unstable();
+    let median = crossings.get(crossings.len() / 2).copied().unwrap_or(0);
+    assert!((70..=88).contains(&median), "median {median} zero crossings per 100 ms: {windows:?}");
 }

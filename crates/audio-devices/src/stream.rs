@@ -19,17 +19,22 @@ use crate::tones::{self, Tone, ToneRegion};
 /// The rate every stream runs at: the rate of Opus, of AEC3's full band, and one every
 /// PulseAudio, PipeWire, WASAPI and Core Audio device accepts.
 pub const RATE: u32 = 48_000;
-/// 20 ms callbacks where the device lets us choose: one codec frame. (With 10 ms periods
-/// cpal's PulseAudio client fell behind the server's requests: a null sink consumed three
-/// fifths of real time and played the rest as gaps.)
+/// 20 ms playout callbacks where the device lets us choose: one codec frame. cpal's PulseAudio
+/// client fell behind the server at 10 ms (a null sink consumed three fifths of real time and
+/// played the rest as gaps). At 20 ms it keeps up, except that a machine busy compiling on
+/// both cores still finds gaps in about a tenth of the audio; 40 ms would cost every call
+/// another 60 ms of delay.
 const PERIOD: u32 = RATE / 50;
-/// Capture in 40 ms fragments: with 20 ms ones the same client delivered in fits and starts.
+/// Capture in 40 ms fragments too: with 20 ms ones the same client delivered in fits and
+/// starts.
 const CAPTURE_PERIOD: u32 = RATE / 25;
-/// The call's audio starts playing once this much is queued (30 ms), and again after the
-/// queue ran dry: the pipeline delivers 20 ms at a time on a timer, the device takes a period
-/// at a time on its own clock, and without a margin every late tick is a click.
-const PRIME: usize = (RATE as usize) * 30 / 1000;
-/// Queued beyond this (80 ms) when playing starts, the oldest audio is stale and skipped.
+/// The call's audio starts playing once this much is queued beyond one device period (20 ms),
+/// and again after the queue ran dry: the pipeline delivers 20 ms at a time on a timer, the
+/// device takes a period at a time on its own clock, and without a margin every late tick is
+/// a click.
+const MARGIN: usize = (RATE as usize) * 20 / 1000;
+/// Queued beyond this (80 ms, or the prime if more) when playing starts again after running
+/// dry, the oldest audio is stale and skipped.
 const STALE: usize = (RATE as usize) * 80 / 1000;
 /// How long opening a stream may take before the device counts as unavailable.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -275,11 +280,13 @@ struct Player {
     /// Samples into the current tone or clip.
     position: u64,
     tone: u8,
-    /// The call's queue has filled to `PRIME` and is being played.
+    /// The call's queue has filled to `prime` and is being played.
     primed: bool,
+    /// One device period (the last callback's) plus `MARGIN`.
+    prime: usize,
     /// The call whose ring this is playing; a new one starts unprimed, its backlog stale.
     call: u64,
-    /// Whatever is queued beyond `PRIME` at the next start is stale (a new call or device).
+    /// Whatever is queued beyond `prime` at the next start is stale (a new call or device).
     fresh_start: bool,
 }
 
@@ -301,13 +308,14 @@ impl Player {
                     }),
                     Some(ring) => {
                         let queued = ring.slots();
-                        self.primed = queued >= PRIME;
+                        self.primed = queued >= self.prime;
                         if !self.primed {
                             0.0
                         } else {
                             // What piled up before the device or the call started (or more
                             // than STALE after a stall) is old: play from the newest of it.
-                            let keep = if self.fresh_start { PRIME } else { STALE };
+                            let keep =
+                                if self.fresh_start { self.prime } else { STALE.max(self.prime) };
                             if queued > keep
                                 && let Ok(stale) = ring.read_chunk(queued - keep)
                             {
@@ -335,6 +343,7 @@ impl Player {
             self.tone = tone;
             self.position = 0;
         }
+        self.prime = data.len() / channels.max(1) + MARGIN;
         let call = self.shared.call.load(Ordering::Relaxed);
         if call != self.call {
             self.call = call;
@@ -373,8 +382,16 @@ where
     T: SizedSample + FromSample<f32>,
 {
     let channels = usize::from(config.channels);
-    let mut player =
-        Player { shared, source, position: 0, tone: 0, primed: false, call: 0, fresh_start: true };
+    let mut player = Player {
+        shared,
+        source,
+        position: 0,
+        tone: 0,
+        primed: false,
+        prime: MARGIN,
+        call: 0,
+        fresh_start: true,
+    };
     let data = move |data: &mut [T], _: &cpal::OutputCallbackInfo| player.fill(data, channels);
     device.build_output_stream::<T, _, _>(config, data, on_error, Some(OPEN_TIMEOUT))
 }
