@@ -44,6 +44,19 @@ fn sox_synth(out: &Path, seconds: f64) {
     assert!(status.success());
 }
 
+/// The agent under test: `switchboard-cli ARGS…` on the server's devices (files in `dir/agent`).
+fn agent(dir: &Path, pulse: &PulseServer, args: &[&str]) -> Cli {
+    Cli::start_with_env(args, &[("PULSE_SERVER", &pulse.address())], &sub(dir, "agent"))
+}
+
+/// The far end, calling the agent with files for its audio (`dir/far`).
+fn far_calling(dir: &Path, agent: &Cli, args: &[&str]) -> Cli {
+    let target = format!("sip:switchboard@127.0.0.1:{}", agent.port);
+    let command: Vec<&str> =
+        ["call", target.as_str()].into_iter().chain(args.iter().copied()).collect();
+    Cli::start(&command, &sub(dir, "far"))
+}
+
 fn sub(dir: &Path, name: &str) -> std::path::PathBuf {
     let path = dir.join(name);
     std::fs::create_dir_all(&path).unwrap();
@@ -71,7 +84,6 @@ fn audio_event(cli: &mut Cli, name: &str, role: &str, limit: Duration) -> serde_
 fn speech_crosses_the_real_microphone_and_speaker_and_the_ringer_rings_apart() {
     let dir = artifacts("devices-speech");
     let pulse = PulseServer::start(&dir, SINKS);
-    let server = pulse.address();
     let (reference, seconds) = speech::reference(&dir);
     // The far end says the sentence backwards: were both ends to say the same words, the echo
     // canceller would rightly take the agent's voice for the echo of the far end's.
@@ -82,8 +94,9 @@ fn speech_crosses_the_real_microphone_and_speaker_and_the_ringer_rings_apart() {
     sox(&backwards, &far_play, &["pad", "1.5", "0"]);
 
     // The agent: rings on the speakers for three seconds, then answers on the headset.
-    let agent_dir = sub(&dir, "agent");
-    let mut agent = Cli::start_with_env(
+    let mut agent = agent(
+        &dir,
+        &pulse,
         &[
             "listen",
             "--auto-answer",
@@ -100,16 +113,13 @@ fn speech_crosses_the_real_microphone_and_speaker_and_the_ringer_rings_apart() {
             "--codec",
             "opus",
         ],
-        &[("PULSE_SERVER", &server)],
-        &agent_dir,
     );
     let far_received = dir.join("far-received.wav");
-    let target = format!("sip:switchboard@127.0.0.1:{}", agent.port);
     let hangup = format!("{:.1}", seconds + 4.0);
-    let mut far = Cli::start(
+    let mut far = far_calling(
+        &dir,
+        &agent,
         &[
-            "call",
-            &target,
             "--play",
             far_play.to_str().unwrap(),
             "--record",
@@ -119,7 +129,6 @@ fn speech_crosses_the_real_microphone_and_speaker_and_the_ringer_rings_apart() {
             "--codec",
             "opus",
         ],
-        &sub(&dir, "far"),
     );
 
     let ringer = audio_event(&mut agent, "audio-opened", "ringer", Duration::from_secs(10));
@@ -167,7 +176,6 @@ fn speech_crosses_the_real_microphone_and_speaker_and_the_ringer_rings_apart() {
 fn unplugging_the_headset_mid_call_moves_the_call_to_the_speakers_and_back() {
     let dir = artifacts("devices-unplug");
     let pulse = PulseServer::start(&dir, SINKS);
-    let server = pulse.address();
     // Nothing in the server rescues streams: moving them is up to Switchboard.
     let modules = pulse.pactl(&["list", "short", "modules"]);
     assert!(!modules.contains("rescue-streams") && !modules.contains("switch-on-connect"));
@@ -175,7 +183,9 @@ fn unplugging_the_headset_mid_call_moves_the_call_to_the_speakers_and_back() {
     let tone = dir.join("tone.wav");
     sox_synth(&tone, 14.0);
 
-    let mut agent = Cli::start_with_env(
+    let mut agent = agent(
+        &dir,
+        &pulse,
         &[
             "listen",
             "--auto-answer",
@@ -186,22 +196,11 @@ fn unplugging_the_headset_mid_call_moves_the_call_to_the_speakers_and_back() {
             "--output",
             "headset",
         ],
-        &[("PULSE_SERVER", &server)],
-        &sub(&dir, "agent"),
     );
-    let target = format!("sip:switchboard@127.0.0.1:{}", agent.port);
-    let mut far = Cli::start(
-        &[
-            "call",
-            &target,
-            "--play",
-            tone.to_str().unwrap(),
-            "--hangup-after",
-            "12",
-            "--codec",
-            "g722",
-        ],
-        &sub(&dir, "far"),
+    let mut far = far_calling(
+        &dir,
+        &agent,
+        &["--play", tone.to_str().unwrap(), "--hangup-after", "12", "--codec", "g722"],
     );
     let opened = audio_event(&mut agent, "audio-opened", "speaker", Duration::from_secs(10));
     assert_eq!(device_id(&opened, "device"), "pulseaudio:headset");
@@ -249,19 +248,12 @@ fn unplugging_the_headset_mid_call_moves_the_call_to_the_speakers_and_back() {
 fn a_call_on_the_default_device_follows_the_system_default() {
     let dir = artifacts("devices-default");
     let pulse = PulseServer::start(&dir, SINKS);
-    let server = pulse.address();
     let tone = dir.join("tone.wav");
     sox_synth(&tone, 10.0);
-    let mut agent = Cli::start_with_env(
-        &["listen", "--auto-answer", "--max-calls", "1", "--devices"],
-        &[("PULSE_SERVER", &server)],
-        &sub(&dir, "agent"),
-    );
-    let target = format!("sip:switchboard@127.0.0.1:{}", agent.port);
-    let mut far = Cli::start(
-        &["call", &target, "--play", tone.to_str().unwrap(), "--hangup-after", "6"],
-        &sub(&dir, "far"),
-    );
+    let mut agent =
+        agent(&dir, &pulse, &["listen", "--auto-answer", "--max-calls", "1", "--devices"]);
+    let mut far =
+        far_calling(&dir, &agent, &["--play", tone.to_str().unwrap(), "--hangup-after", "6"]);
     let opened = audio_event(&mut agent, "audio-opened", "speaker", Duration::from_secs(10));
     assert_eq!(device_id(&opened, "device"), "pulseaudio:headset");
     assert_eq!(opened["fallback"], false);
@@ -326,11 +318,8 @@ fn ringback_plays_in_the_headset_while_the_far_end_rings() {
         &sub(&dir, "far"),
     );
     let target = format!("sip:far@127.0.0.1:{}", far.port);
-    let mut agent = Cli::start_with_env(
-        &["call", &target, "--output", "headset", "--hangup-after", "1"],
-        &[("PULSE_SERVER", &pulse.address())],
-        &sub(&dir, "agent"),
-    );
+    let mut agent =
+        agent(&dir, &pulse, &["call", &target, "--output", "headset", "--hangup-after", "1"]);
     agent.wait_for("ringing", Duration::from_secs(10));
     let heard = dir.join("headset-ringback.wav");
     // European ringback: 425 Hz, one second on, four off; the recording spans a whole cycle.

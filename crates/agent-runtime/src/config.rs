@@ -89,6 +89,28 @@ impl Default for AudioSection {
     }
 }
 
+/// The ringtone used unless `audio.ringtone` names another: two plucked phrases, made with sox
+/// (assets/README.md).
+const BUILT_IN_RINGTONE: &[u8] = include_bytes!("../../../assets/sounds/ringtone.wav");
+
+/// A ringtone as mono samples at the devices' rate.
+fn ringtone(path: Option<&Path>) -> Result<std::sync::Arc<[f32]>, ConfigError> {
+    let bad = |message: String| ConfigError::BadValue {
+        key: "audio.ringtone".into(),
+        value: path.map_or_else(String::new, |p| p.display().to_string()),
+        message,
+    };
+    let clip = match path {
+        Some(path) => media_engine::wav::read(path),
+        None => media_engine::wav::read_bytes("the built-in ringtone", BUILT_IN_RINGTONE),
+    }
+    .map_err(|e| bad(e.to_string()))?;
+    let samples =
+        media_engine::resample::resample(&clip.samples, clip.sample_rate, audio_devices::RATE)
+            .map_err(|e| bad(e.to_string()))?;
+    Ok(samples.iter().map(|s| f32::from(*s) / 32768.0).collect())
+}
+
 /// `media.srtp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -361,11 +383,12 @@ impl Config {
         Ok(media)
     }
 
-    /// The sound device settings.
-    pub fn audio(&self) -> audio_devices::AudioSettings {
+    /// The sound device settings, with the ringtone (`audio.ringtone`, else the built-in one)
+    /// read and converted to the devices' rate.
+    pub fn audio(&self) -> Result<audio_devices::AudioSettings, ConfigError> {
         use audio_devices::Choice;
         let section = &self.effective.audio;
-        audio_devices::AudioSettings {
+        Ok(audio_devices::AudioSettings {
             microphone: Choice::parse(&section.input),
             speaker: Choice::parse(&section.output),
             ringer: Choice::parse(&section.ringer),
@@ -374,8 +397,8 @@ impl Config {
                 noise_suppression: section.noise_suppression,
             },
             tone_region: section.tone_region,
-            ringtone: section.ringtone.clone(),
-        }
+            ringtone: ringtone(section.ringtone.as_deref())?,
+        })
     }
 
     /// The DNS servers settings name (port 53 unless given).

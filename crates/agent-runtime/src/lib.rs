@@ -429,7 +429,9 @@ fn host_name(uri: &str) -> Option<String> {
     locate::host(uri).filter(|h| h.parse::<std::net::IpAddr>().is_err())
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+/// Sleeps until `deadline`, or for ever when there is none (a `select!` branch that only fires
+/// when something is scheduled).
+pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,

@@ -81,19 +81,6 @@ impl Converter {
     }
 }
 
-/// Converts a whole clip from `from` Hz to 48 kHz.
-pub(crate) fn convert_clip(input: &[f32], from: u32, output: &mut Vec<f32>) -> Result<(), String> {
-    match Converter::new(from, RATE)? {
-        Some(mut converter) => {
-            converter.push(input, output);
-            // Flush the last partial chunk with silence.
-            converter.push(&vec![0.0; from as usize / 100], output);
-        }
-        None => output.extend_from_slice(input),
-    }
-    Ok(())
-}
-
 fn to_i16(sample: f32) -> i16 {
     (sample * 32768.0).round().clamp(-32768.0, 32767.0) as i16
 }

@@ -6,7 +6,6 @@
 //! Streams live on this one thread because some platforms' streams may not move between
 //! threads; everyone else talks to it through [`AudioEngine`], a cheap handle.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -25,9 +24,6 @@ use crate::tones::{Tone, ToneRegion};
 const WATCH: Duration = Duration::from_millis(250);
 /// The ringtone's silence between repeats.
 const RING_GAP: Duration = Duration::from_secs(2);
-/// The ringtone used unless settings name another: two plucked phrases, made with sox
-/// (assets/README.md).
-const DEFAULT_RINGTONE: &[u8] = include_bytes!("../../../assets/sounds/ringtone.wav");
 
 /// What the devices are used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -108,8 +104,9 @@ pub struct AudioSettings {
     pub ringer: Choice,
     pub processing: Processing,
     pub tone_region: ToneRegion,
-    /// A WAV file for the ringtone; the built-in one when `None`.
-    pub ringtone: Option<PathBuf>,
+    /// The ringtone, mono at [`RATE`]; it repeats after two seconds of silence (none: the
+    /// ringer stays silent).
+    pub ringtone: Arc<[f32]>,
 }
 
 /// The input and output levels since last asked, in dBFS.
@@ -165,7 +162,7 @@ impl AudioEngine {
         settings: AudioSettings,
         events: impl Fn(DeviceEvent) + Send + 'static,
     ) -> Result<Self, DeviceError> {
-        let ringtone = ringtone(settings.ringtone.as_deref())?;
+        let ringtone = with_pause(&settings.ringtone);
         let shared = Arc::new(Shared::default());
         let (commands, receiver) = mpsc::channel();
         let mut worker = Worker {
@@ -280,53 +277,10 @@ impl AudioEngine {
     }
 }
 
-/// Loads a ringtone as 48 kHz mono followed by the pause between rings.
-fn ringtone(path: Option<&Path>) -> Result<Arc<[f32]>, DeviceError> {
-    let bad = |reason: String| DeviceError::Open {
-        device: path.map_or("the built-in ringtone".into(), |p| p.display().to_string()),
-        reason,
-    };
-    let reader = match path {
-        Some(path) => hound::WavReader::open(path).map(|r| Box::new(r) as Box<dyn WavSamples>),
-        None => hound::WavReader::new(std::io::Cursor::new(DEFAULT_RINGTONE))
-            .map(|r| Box::new(r) as Box<dyn WavSamples>),
-    }
-    .map_err(|e| bad(e.to_string()))?;
-    let (rate, mono) = reader.mono().map_err(bad)?;
-    let mut clip = Vec::with_capacity(mono.len() * RATE as usize / rate.max(1) as usize);
-    let converter = crate::call::convert_clip(&mono, rate, &mut clip);
-    converter.map_err(bad)?;
-    clip.resize(clip.len() + (RING_GAP.as_millis() as usize * RATE as usize / 1000), 0.0);
-    Ok(clip.into())
-}
-
-/// A WAV reader of either source, as mono floats.
-trait WavSamples {
-    fn mono(self: Box<Self>) -> Result<(u32, Vec<f32>), String>;
-}
-
-impl<R: std::io::Read> WavSamples for hound::WavReader<R> {
-    fn mono(self: Box<Self>) -> Result<(u32, Vec<f32>), String> {
-        let spec = self.spec();
-        let channels = usize::from(spec.channels.max(1));
-        let samples: Vec<f32> = match spec.sample_format {
-            hound::SampleFormat::Float => {
-                self.into_samples::<f32>().collect::<Result<_, _>>().map_err(|e| e.to_string())?
-            }
-            hound::SampleFormat::Int => {
-                let scale = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
-                self.into_samples::<i32>()
-                    .map(|s| s.map(|s| s as f32 * scale))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| e.to_string())?
-            }
-        };
-        let mono = samples
-            .chunks_exact(channels)
-            .map(|frame| frame.iter().sum::<f32>() / channels as f32)
-            .collect();
-        Ok((spec.sample_rate, mono))
-    }
+/// The ringtone followed by the pause between rings.
+fn with_pause(ringtone: &[f32]) -> Arc<[f32]> {
+    let pause = RING_GAP.as_millis() as usize * RATE as usize / 1000;
+    ringtone.iter().copied().chain(std::iter::repeat_n(0.0, pause)).collect()
 }
 
 /// One role's stream.
@@ -514,15 +468,11 @@ impl Worker {
                     Err(error) => error.to_string(),
                     _ => format!("there is no {} device", direction.label()),
                 };
-                if current.is_some() || failed.is_some() {
-                    // Keep what is open unless it went away or broke.
-                    let gone = current.as_ref().is_some_and(|c| !infos.contains_device(c));
-                    if gone || failed.is_some() {
-                        self.slots[i].open = None;
-                    } else {
-                        return;
-                    }
+                // Keep what is open unless it went away or broke.
+                if failed.is_none() && current.as_ref().is_some_and(|c| present(infos, c)) {
+                    return;
                 }
+                self.slots[i].open = None;
                 if !self.slots[i].reported {
                     self.slots[i].reported = true;
                     (self.events)(DeviceEvent::Unavailable { role, reason });
@@ -533,7 +483,7 @@ impl Worker {
             (Some(current), Some(target)) => {
                 if let Some(message) = failed {
                     Some(MoveReason::Failed(message))
-                } else if !infos.contains_device(current) {
+                } else if !present(infos, current) {
                     Some(MoveReason::Unplugged)
                 } else if target.id != current.id {
                     Some(if follows_default {
@@ -610,12 +560,7 @@ impl Worker {
     }
 }
 
-trait ContainsDevice {
-    fn contains_device(&self, device: &DeviceInfo) -> bool;
-}
-
-impl ContainsDevice for [DeviceInfo] {
-    fn contains_device(&self, device: &DeviceInfo) -> bool {
-        self.iter().any(|d| d.id == device.id && d.direction == device.direction)
-    }
+/// Whether `device` is among those listed.
+fn present(listed: &[DeviceInfo], device: &DeviceInfo) -> bool {
+    listed.iter().any(|d| d.id == device.id && d.direction == device.direction)
 }

@@ -16,7 +16,9 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use agent_runtime::{Account, Agent, AgentError, AgentEvent, BindAddr, PASSWORD_ENV, SipSettings};
+use agent_runtime::{
+    Account, Agent, AgentError, AgentEvent, BindAddr, PASSWORD_ENV, SipSettings, sleep_until,
+};
 use clap::{Args, Parser, Subcommand};
 use media_engine::driver::MediaNotice;
 use media_engine::pipeline::{MediaEvent, MediaStats};
@@ -405,7 +407,7 @@ async fn start(common: &Common) -> Result<Agent, AgentError> {
         || common.ringer.is_some()
     {
         use audio_devices::Choice;
-        let mut audio = config.audio();
+        let mut audio = config.audio()?;
         for (flag, choice) in [
             (&common.input, &mut audio.microphone),
             (&common.output, &mut audio.speaker),
@@ -453,13 +455,6 @@ async fn stop_requested() {
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 fn devices() -> Result<ExitCode, AgentError> {
     #[derive(Serialize)]
     struct Line<'a> {
@@ -475,7 +470,7 @@ fn devices() -> Result<ExitCode, AgentError> {
 
 async fn meter(input: &str, seconds: f64) -> Result<ExitCode, AgentError> {
     let config = load_config()?;
-    let mut settings = config.audio();
+    let mut settings = config.audio()?;
     settings.microphone = audio_devices::Choice::parse(input);
     let engine = audio_devices::AudioEngine::start(settings, |event| emit(&event))?;
     engine.meter(true);

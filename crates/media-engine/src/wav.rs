@@ -26,8 +26,24 @@ pub struct Clip {
 /// Reads a WAV file (8/16/24/32-bit integer or 32-bit float, any channel count), mixing the
 /// channels down to mono.
 pub fn read(path: &Path) -> Result<Clip, WavError> {
+    let reader = hound::WavReader::open(path)
+        .map_err(|source| WavError::Io { path: path.to_owned(), source })?;
+    decode(reader, path)
+}
+
+/// Like [`read`], for a WAV file held in memory (`name` stands in for its path in errors).
+pub fn read_bytes(name: &str, bytes: &[u8]) -> Result<Clip, WavError> {
+    let path = Path::new(name);
+    let reader = hound::WavReader::new(std::io::Cursor::new(bytes))
+        .map_err(|source| WavError::Io { path: path.to_owned(), source })?;
+    decode(reader, path)
+}
+
+fn decode<R: std::io::Read>(
+    mut reader: hound::WavReader<R>,
+    path: &Path,
+) -> Result<Clip, WavError> {
     let io = |source| WavError::Io { path: path.to_owned(), source };
-    let mut reader = hound::WavReader::open(path).map_err(io)?;
     let spec = reader.spec();
     let channels = usize::from(spec.channels.max(1));
     let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
