@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 packages=(build-essential pkg-config ca-certificates curl cmake libasound2-dev)
 if [ "$want" = test ]; then
   packages+=(sip-tester kamailio kamailio-tls-modules openssl baresip-core iproute2 dnsmasq-base)
-  packages+=(dbus gnome-keyring dbus-x11)
+  packages+=(dbus gnome-keyring dbus-x11 libsecret-tools)
   # Real sound devices for the device tests: a private PulseAudio daemon with null sinks.
   packages+=(pulseaudio pulseaudio-utils)
   # Speech scoring and packet captures: espeak-ng and sox make the reference, PyPI pesq

@@ -60,6 +60,7 @@ target_options() {
         sdp) echo "-max_len=4096 -dict=$repo_root/fuzz/dicts/sdp.dict" ;;
         stream_framer) echo "-max_len=8192 -dict=$repo_root/fuzz/dicts/sip.dict" ;;
         rtp_rtcp | srtp) echo "-max_len=1500" ;;
+        identity) echo "-max_len=4096" ;;
         *) echo "" ;;
     esac
 }

@@ -10,6 +10,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+pub mod browser;
 pub mod pulse;
 pub mod relay;
 pub mod speech;
@@ -74,6 +75,16 @@ impl Cli {
 
     /// Like [`Cli::start`], with extra environment variables for the child only.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)], dir: &Path) -> Self {
+        let args: Vec<&str> = args.iter().copied().chain(["--bind", "udp:127.0.0.1:0"]).collect();
+        let mut cli = Self::spawn(&args, env, dir);
+        let listening = cli.wait_for("listening", Duration::from_secs(10));
+        let address = listening["address"].as_str().unwrap();
+        cli.port = address.rsplit(':').next().unwrap().parse().unwrap();
+        cli
+    }
+
+    /// Starts `switchboard-cli ARGS…` as given, without waiting for anything.
+    pub fn spawn(args: &[&str], env: &[(&str, &str)], dir: &Path) -> Self {
         let stderr = std::fs::File::create(dir.join("cli.stderr")).unwrap();
         let mut child = Command::new(cli_binary())
             // Settings and the instance id live in the test's own directory.
@@ -81,7 +92,6 @@ impl Cli {
             .env("RUST_LOG", "debug")
             .envs(env.iter().copied())
             .args(args)
-            .args(["--bind", "udp:127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -108,11 +118,7 @@ impl Cli {
                 }
             }
         });
-        let mut cli = Cli { child, lines, events: vec![], port: 0 };
-        let listening = cli.wait_for("listening", Duration::from_secs(10));
-        let address = listening["address"].as_str().unwrap();
-        cli.port = address.rsplit(':').next().unwrap().parse().unwrap();
-        cli
+        Cli { child, lines, events: vec![], port: 0 }
     }
 
     /// Waits for the next event named `name` (earlier ones count), failing after `limit`.
@@ -297,6 +303,24 @@ pub struct Kamailio {
     log: PathBuf,
 }
 
+/// A throwaway test CA and certificates in `dir/certs`, made once per directory:
+/// `ca.pem` (the root), `server.pem`/`server.key` (valid for sip.test and 127.0.0.1) and
+/// `other.pem`/`other.key` (valid for other.test only). Returns `dir/certs`.
+pub fn test_certificates(dir: &Path) -> PathBuf {
+    let certs = dir.join("certs");
+    if !certs.join("ca.pem").exists() {
+        require("openssl", "openssl");
+        let status = Command::new("sh")
+            .arg(workspace().join("tests/interop/kamailio/make-certs.sh"))
+            .arg(&certs)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "make-certs.sh failed");
+    }
+    certs
+}
+
 impl Kamailio {
     /// Starts Kamailio with users alice and bob (passwords `alice-secret`, `bob-secret`) and
     /// the given extra `-A` defines; waits until it logs that it is ready.
@@ -308,17 +332,7 @@ impl Kamailio {
     /// sip.test and 127.0.0.1; `other`: valid for other.test only) from a test CA made in
     /// `dir/certs` (its root: `dir/certs/ca.pem`).
     pub fn start_tls(dir: &Path, certificate: &str) -> Self {
-        let certs = dir.join("certs");
-        if !certs.join("ca.pem").exists() {
-            require("openssl", "openssl");
-            let status = Command::new("sh")
-                .arg(workspace().join("tests/interop/kamailio/make-certs.sh"))
-                .arg(&certs)
-                .stdout(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(status.success(), "make-certs.sh failed");
-        }
+        let certs = test_certificates(dir);
         let tls_port = free_port_both();
         let cert = format!("TLS_CERT=\"{}\"", certs.join(format!("{certificate}.pem")).display());
         let key = format!("TLS_KEY=\"{}\"", certs.join(format!("{certificate}.key")).display());
@@ -621,6 +635,11 @@ impl Drop for SecretService {
     }
 }
 
+fn next_run() -> usize {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Runs `switchboard-cli ARGS` to completion with `stdin` and extra environment; returns its
 /// exit status and JSON events.
 pub fn cli_once(
@@ -636,7 +655,8 @@ pub fn cli_once(
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("cli-once.stderr")).unwrap())
+        // One log per run, so that a test can read (or search) them all.
+        .stderr(std::fs::File::create(dir.join(format!("cli-once-{}.stderr", next_run()))).unwrap())
         .spawn()
         .unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();

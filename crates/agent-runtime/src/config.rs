@@ -28,6 +28,7 @@ pub struct Settings {
     pub sip: SipSection,
     pub media: MediaSection,
     pub audio: AudioSection,
+    pub m365: M365Section,
     /// Settings that weaken security, kept apart so that nobody sets one by accident.
     pub dangerous: DangerousSection,
 }
@@ -85,6 +86,33 @@ impl Default for AudioSection {
             noise_suppression: processing.noise_suppression,
             tone_region: audio_devices::ToneRegion::default(),
             ringtone: None,
+        }
+    }
+}
+
+/// `[m365]`: Microsoft 365 sign-in (docs/graph.md). IT usually fixes all of it by policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct M365Section {
+    /// `https://login.microsoftonline.com/organizations` admits any work or school account;
+    /// put a tenant id or domain in place of `organizations` to admit only that tenant.
+    pub authority: String,
+    /// The application (client) id of Switchboard's app registration in Microsoft Entra ID.
+    pub client_id: String,
+    /// Graph permissions to ask for, space-separated.
+    pub scopes: String,
+    /// A PEM file of CA certificates trusted for sign-in besides the OS store (a
+    /// TLS-inspecting proxy's root).
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for M365Section {
+    fn default() -> Self {
+        Self {
+            authority: "https://login.microsoftonline.com/organizations".into(),
+            client_id: String::new(),
+            scopes: graph_client::DEFAULT_SCOPES.join(" "),
+            ca_file: None,
         }
     }
 }
@@ -399,6 +427,17 @@ impl Config {
             tone_region: section.tone_region,
             ringtone: ringtone(section.ringtone.as_deref())?,
         })
+    }
+
+    /// The Microsoft 365 sign-in settings.
+    pub fn m365(&self) -> graph_client::SignInSettings {
+        let section = &self.effective.m365;
+        graph_client::SignInSettings {
+            authority: section.authority.clone(),
+            client_id: section.client_id.trim().to_owned(),
+            scopes: section.scopes.split_whitespace().map(str::to_owned).collect(),
+            extra_ca_file: section.ca_file.clone(),
+        }
     }
 
     /// The DNS servers settings name (port 53 unless given).

@@ -9,6 +9,7 @@
 mod alerting;
 pub mod config;
 pub mod locate;
+pub mod m365;
 pub mod secrets;
 mod settings;
 

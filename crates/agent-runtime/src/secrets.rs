@@ -1,9 +1,11 @@
-//! The SIP password in the OS keyring: Secret Service (GNOME Keyring, KWallet) on Linux, the
-//! Keychain on macOS, the Credential Manager on Windows.
+//! Secrets in the OS keyring: the SIP password and the Microsoft 365 sign-in (see
+//! [`crate::m365`]). Secret Service (GNOME Keyring, KWallet) on Linux, the Keychain on macOS,
+//! the Credential Manager on Windows.
 //!
-//! One scheme everywhere: service [`KEYRING_SERVICE`] (`switchboard`), account the
-//! address-of-record (`sip:alice@sip.example.com`). `secret-tool lookup service switchboard
-//! username sip:alice@sip.example.com` finds it on Linux. Automation may give the password in
+//! One scheme everywhere: service [`KEYRING_SERVICE`] (`switchboard`); for the SIP password,
+//! account the address-of-record (`sip:alice@sip.example.com`).
+//! `secret-tool lookup service switchboard username sip:alice@sip.example.com` finds it on
+//! Linux. Automation may give the password in
 //! [`crate::PASSWORD_ENV`] instead; it is never read from or written to a file.
 //!
 //! Keyring calls block (and a locked desktop keyring waits for the user), so they run on the
@@ -68,29 +70,40 @@ async fn blocking<T: Send + 'static>(
 
 /// The stored password of `aor`, or `None` when none is stored.
 pub async fn sip_password(aor: &str) -> Result<Option<Secret>, SecretError> {
-    let aor = aor.to_owned();
-    blocking(move || {
-        let entry = keyring::Entry::new(KEYRING_SERVICE, &aor)?;
-        match entry.get_password() {
-            Ok(password) => Ok(Some(Secret::new(password))),
-            Err(keyring::Error::NoEntry) => Ok(None),
-            Err(error) => Err(error),
-        }
-    })
-    .await
+    Ok(secret(aor).await?.map(Secret::new))
 }
 
 /// Stores (or replaces) the password of `aor`.
 pub async fn store_sip_password(aor: &str, password: &Secret) -> Result<(), SecretError> {
-    let (aor, password) = (aor.to_owned(), password.clone());
-    blocking(move || keyring::Entry::new(KEYRING_SERVICE, &aor)?.set_password(password.expose()))
-        .await
+    store_secret(aor, password.expose()).await
 }
 
 /// Removes the password of `aor`; true when there was one.
 pub async fn delete_sip_password(aor: &str) -> Result<bool, SecretError> {
-    let aor = aor.to_owned();
-    blocking(move || match keyring::Entry::new(KEYRING_SERVICE, &aor)?.delete_credential() {
+    delete_secret(aor).await
+}
+
+/// The secret stored under `account` (service [`KEYRING_SERVICE`]), or `None`.
+pub(crate) async fn secret(account: &str) -> Result<Option<String>, SecretError> {
+    let account = account.to_owned();
+    blocking(move || match keyring::Entry::new(KEYRING_SERVICE, &account)?.get_password() {
+        Ok(value) => Ok(Some(value)),
+        Err(keyring::Error::NoEntry) => Ok(None),
+        Err(error) => Err(error),
+    })
+    .await
+}
+
+/// Stores (or replaces) the secret under `account`.
+pub(crate) async fn store_secret(account: &str, value: &str) -> Result<(), SecretError> {
+    let (account, value) = (account.to_owned(), value.to_owned());
+    blocking(move || keyring::Entry::new(KEYRING_SERVICE, &account)?.set_password(&value)).await
+}
+
+/// Removes the secret under `account`; true when there was one.
+pub(crate) async fn delete_secret(account: &str) -> Result<bool, SecretError> {
+    let account = account.to_owned();
+    blocking(move || match keyring::Entry::new(KEYRING_SERVICE, &account)?.delete_credential() {
         Ok(()) => Ok(true),
         Err(keyring::Error::NoEntry) => Ok(false),
         Err(error) => Err(error),

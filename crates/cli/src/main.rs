@@ -7,7 +7,8 @@
 //! Sound devices (`--devices`) add `audio-opened`, `audio-moved` (with the `reason`: unplugged,
 //! failed, default-changed, chosen), `audio-unavailable` and `audio-closed`.
 //! Registration adds `registered`, `registration-failed` (with a `reason`), `flow-lost` and
-//! `unregistered`. `call` exits 0 when its call ended normally and 1 when it failed; `register`
+//! `unregistered`. Microsoft 365 sign-in (`signin`, `whoami`, `signout`) is described in
+//! [`signin`]. `call` exits 0 when its call ended normally and 1 when it failed; `register`
 //! and `listen` exit 1 when a registration fails for good (missing or refused credentials, no
 //! usable keyring); usage errors exit 2.
 
@@ -25,6 +26,8 @@ use media_engine::pipeline::{MediaEvent, MediaStats};
 use serde::Serialize;
 use sip_engine::{CallId, Event, RegistrationId, Secret};
 use tokio::time::Instant;
+
+mod signin;
 
 #[derive(Debug, Parser)]
 #[command(name = "switchboard-cli", version, about = "Headless Switchboard SIP agent")]
@@ -61,6 +64,19 @@ enum Command {
     /// address-of-record).
     #[command(subcommand)]
     Password(PasswordCommand),
+    /// Sign in to Microsoft 365 (settings `m365.*`) through the system browser, or with a code
+    /// entered on another device; the sign-in is kept in the OS keyring.
+    Signin {
+        /// Show a code to enter at the verification page instead of opening a browser here
+        /// (for virtual desktops and machines without a browser).
+        #[arg(long)]
+        device_code: bool,
+    },
+    /// Show the signed-in Microsoft 365 account, renewing its tokens from the keyring (exit 3:
+    /// sign in again; exit 4: not signed in).
+    Whoami,
+    /// Forget the Microsoft 365 sign-in on this machine.
+    Signout,
 }
 
 #[derive(Debug, Subcommand)]
@@ -361,6 +377,9 @@ fn main() -> ExitCode {
             Command::Devices => devices(),
             Command::Meter { input, seconds } => meter(&input, seconds).await,
             Command::Password(command) => password(command).await,
+            Command::Signin { device_code } => signin::sign_in(device_code).await,
+            Command::Whoami => signin::who_am_i().await,
+            Command::Signout => signin::sign_out().await,
         }
     });
     match result {

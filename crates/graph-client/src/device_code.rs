@@ -52,12 +52,15 @@ pub struct Poller {
 
 /// RFC 8628 §3.5: each `slow_down` adds five seconds to the interval.
 pub const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
+const MAX_INTERVAL_SECS: u64 = 300;
+const MAX_LIFETIME_SECS: u64 = 24 * 3600;
 
 impl Poller {
     pub fn new(code: &DeviceCode) -> Self {
+        // Whatever the server says, poll at least every 5 minutes and stop within a day.
         Self {
-            interval: Duration::from_secs(code.interval.max(1)),
-            expires_at: Duration::from_secs(code.expires_in),
+            interval: Duration::from_secs(code.interval.clamp(1, MAX_INTERVAL_SECS)),
+            expires_at: Duration::from_secs(code.expires_in.min(MAX_LIFETIME_SECS)),
         }
     }
 
@@ -72,7 +75,8 @@ impl Poller {
         match kind {
             ErrorKind::Pending => Some(self.schedule(now)),
             ErrorKind::SlowDown => {
-                self.interval += SLOW_DOWN_STEP;
+                self.interval =
+                    (self.interval + SLOW_DOWN_STEP).min(Duration::from_secs(MAX_INTERVAL_SECS));
                 Some(self.schedule(now))
             }
             ErrorKind::Expired => Some(Step::Expired),
@@ -85,7 +89,7 @@ impl Poller {
     }
 
     fn schedule(&self, now: Duration) -> Step {
-        let next = now + self.interval;
+        let next = now.saturating_add(self.interval);
         if next >= self.expires_at { Step::Expired } else { Step::PollAt(next) }
     }
 }
@@ -148,5 +152,14 @@ mod tests {
         }))
         .expect("a device code response");
         assert_eq!(Poller::new(&c).interval(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn absurd_answers_are_bounded() {
+        let mut poller = Poller::new(&code(u64::MAX, u64::MAX));
+        assert_eq!(poller.interval(), Duration::from_secs(300));
+        assert_eq!(poller.start(), Step::PollAt(Duration::from_secs(300)));
+        assert!(poller.on_error(Duration::MAX, ErrorKind::SlowDown).is_some());
+        assert_eq!(poller.on_error(Duration::MAX, ErrorKind::Pending), Some(Step::Expired));
     }
 }

@@ -176,10 +176,10 @@ pub fn validate(
         return Err(IdTokenError::Audience(aud));
     }
     let exp = claims.exp.ok_or(IdTokenError::MissingClaim("exp"))?;
-    if exp + CLOCK_SKEW_SECS <= expected.now {
+    if exp.saturating_add(CLOCK_SKEW_SECS) <= expected.now {
         return Err(IdTokenError::Expired);
     }
-    if claims.nbf.is_some_and(|nbf| nbf > expected.now + CLOCK_SKEW_SECS) {
+    if claims.nbf.is_some_and(|nbf| nbf > expected.now.saturating_add(CLOCK_SKEW_SECS)) {
         return Err(IdTokenError::NotYetValid);
     }
     if let Some(nonce) = expected.nonce
