@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use graph_client::id_token::IdTokenError;
 use graph_client::{AuthError, Identity, SignInSettings};
 use m365_emulator::{Config, Emulator, Tamper, TlsFiles};
+use switchboard_tests::proxy::ConnectProxy;
 use switchboard_tests::{Cli, SecretService, artifacts, browser, cli_once, test_certificates};
 
 /// An emulator over HTTPS with a certificate from the test CA, and its CA file.
@@ -168,6 +169,7 @@ async fn tampered_id_tokens_are_refused() {
         Tamper::WrongIssuer,
         Tamper::Expired,
         Tamper::UnknownKey,
+        Tamper::WrongNonce,
     ] {
         emulator.tamper_next_id_token(tamper);
         let (result, _) = browser_sign_in(&identity, &ca, Some(&user)).await;
@@ -182,6 +184,7 @@ async fn tampered_id_tokens_are_refused() {
                 | (Tamper::WrongIssuer, IdTokenError::Issuer { .. })
                 | (Tamper::Expired, IdTokenError::Expired)
                 | (Tamper::UnknownKey, IdTokenError::UnknownKey(_))
+                | (Tamper::WrongNonce, IdTokenError::Nonce)
         );
         assert!(expected, "{tamper:?} was refused for the wrong reason: {error}");
     }
@@ -233,6 +236,10 @@ async fn device_code_expiry_and_policy_blocks_have_clear_answers() {
     assert!(matches!(result, Err(AuthError::DeviceCodeExpired)), "{result:?}");
 
     // Conditional Access blocks the device code flow: the user is told to use the browser.
+    // (Another emulator, whose codes live long enough on a loaded machine.)
+    drop(emulator);
+    let (emulator, ca) = self::emulator(&dir, |c| c.device_code_interval = Duration::from_secs(1));
+    let identity = self::identity(&emulator, &ca, &emulator.authority());
     emulator.block_device_code_flow(true);
     let code = identity.start_device_code().await.expect("a device code");
     emulator.approve_device_code(&code.user_code, &upn(&emulator, 0));
@@ -327,7 +334,15 @@ fn cli_sign_in_is_kept_in_the_keyring_until_revoked() {
     let signed_in = events.iter().find(|e| e["event"] == "signed-in").expect("signed-in");
     assert_eq!(signed_in["username"], user.as_str());
     assert_eq!(signed_in["tenant_id"], emulator.tenant_id());
-    let seen = std::fs::read_to_string(&browser_log).expect("the browser ran");
+    // The browser writes its log after the CLI has answered it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let seen = loop {
+        let seen = std::fs::read_to_string(&browser_log).unwrap_or_default();
+        if seen.contains('\n') || Instant::now() > deadline {
+            break seen;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(seen.starts_with("200 ") && seen.contains("You can close this window"), "{seen}");
 
     // A new process: the account comes back from the keyring's refresh token.
@@ -338,19 +353,27 @@ fn cli_sign_in_is_kept_in_the_keyring_until_revoked() {
     let left = events[0]["access_token_expires_in"].as_u64().expect("seconds");
     assert!((3000..=3600).contains(&left), "{left}");
 
-    // secret-tool finds the item; it holds the refresh token and the account, nothing else.
-    let lookup = std::process::Command::new("secret-tool")
-        .args(["lookup", "service", "switchboard", "username"])
-        .arg(format!("m365:{}", emulator.client_id()))
-        .envs(keyring.env())
-        .output()
-        .expect("secret-tool");
-    assert!(lookup.status.success(), "secret-tool found nothing");
-    let stored: serde_json::Value =
-        serde_json::from_slice(&lookup.stdout).expect("JSON in the keyring");
-    let refresh_token = stored["refresh_token"].as_str().expect("a refresh token").to_owned();
+    // secret-tool finds the items: the account and where the refresh token is, and the
+    // refresh token in parts; no access token.
+    let lookup = |account: &str| {
+        let output = std::process::Command::new("secret-tool")
+            .args(["lookup", "service", "switchboard", "username", account])
+            .envs(keyring.env())
+            .output()
+            .expect("secret-tool");
+        assert!(output.status.success(), "secret-tool found no {account}");
+        String::from_utf8(output.stdout).expect("text")
+    };
+    let main = format!("m365:{}", emulator.client_id());
+    let stored: serde_json::Value = serde_json::from_str(&lookup(&main)).expect("JSON");
     assert_eq!(stored["account"]["username"], user.as_str());
     assert!(stored.get("access_token").is_none(), "{stored}");
+    let generation = stored["refresh_token"]["generation"].as_str().expect("a generation");
+    let parts = stored["refresh_token"]["parts"].as_u64().expect("parts");
+    assert!(parts >= 2, "a Microsoft-sized refresh token takes more than one part");
+    let refresh_token: String =
+        (1..=parts).map(|n| lookup(&format!("{main}/refresh-token/{generation}/{n}"))).collect();
+    assert!(emulator.issued_tokens(&user).contains(&refresh_token), "not the issued token");
 
     // No token in HOME, the temp directory or the logs (stderr at debug level).
     let issued = emulator.issued_tokens(&user);
@@ -411,6 +434,27 @@ fn cli_device_code_sign_in() {
     let (status, events) = cli_once(&["whoami"], &keyring.env(), "", &dir);
     assert!(status.success(), "{events:?}");
     assert_eq!(events[0]["username"], user.as_str());
+
+    // Proxy settings apply: through a CONNECT proxy the emulator is reached by a tunnel...
+    let proxy = ConnectProxy::start();
+    let proxy_url = proxy.url();
+    let mut env = keyring.env().to_vec();
+    env.extend([("HTTPS_PROXY", proxy_url.as_str()), ("NO_PROXY", "")]);
+    let (status, events) = cli_once(&["whoami"], &env, "", &dir);
+    assert!(status.success(), "{events:?}");
+    let emulator_host = emulator.base_url().trim_start_matches("https://").to_owned();
+    assert!(proxy.tunnels().contains(&emulator_host), "tunnels {:?}", proxy.tunnels());
+    // ...and through a proxy that is not there the request fails, as a network failure that
+    // leaves the sign-in alone (not "sign in again").
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let dead_url = format!("http://{}", dead.local_addr().expect("address"));
+    drop(dead);
+    env[1] = ("HTTPS_PROXY", dead_url.as_str());
+    let (status, events) = cli_once(&["whoami"], &env, "", &dir);
+    assert_eq!(status.code(), Some(1), "{events:?}");
+    assert_eq!(events[0]["reason"], "unreachable", "{events:?}");
+    let (status, events) = cli_once(&["whoami"], &keyring.env(), "", &dir);
+    assert!(status.success(), "the sign-in survives a network failure: {events:?}");
 }
 
 #[tokio::test]

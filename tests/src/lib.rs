@@ -11,6 +11,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 pub mod browser;
+pub mod proxy;
 pub mod pulse;
 pub mod relay;
 pub mod speech;

@@ -434,7 +434,8 @@ impl Config {
         let section = &self.effective.m365;
         graph_client::SignInSettings {
             authority: section.authority.clone(),
-            client_id: section.client_id.trim().to_owned(),
+            // Microsoft writes application ids in lower case (the ID token's `aud`).
+            client_id: section.client_id.trim().to_ascii_lowercase(),
             scopes: section.scopes.split_whitespace().map(str::to_owned).collect(),
             extra_ca_file: section.ca_file.clone(),
         }

@@ -26,7 +26,7 @@ const KEYRING_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum SecretError {
     #[error(
         "no OS keyring is available ({detail}); on Linux start a Secret Service such as \
-         gnome-keyring, or give the password in SWITCHBOARD_SIP_PASSWORD"
+         gnome-keyring (for the SIP password alone, SWITCHBOARD_SIP_PASSWORD can stand in)"
     )]
     NoKeyring { detail: String },
     #[error("the OS keyring is locked or refused access ({detail}); unlock it and try again")]

@@ -157,7 +157,12 @@ fn failed(error: M365Error) -> ExitCode {
             emit(&Line::SignInRequired { reason: "sign-in-again", username, message });
             return ExitCode::from(EXIT_SIGN_IN_AGAIN);
         }
-        M365Error::Auth(AuthError::SignInAgain { .. }) => ("sign-in-again", EXIT_SIGN_IN_AGAIN),
+        M365Error::Corrupt(_) => {
+            emit(&Line::SignInRequired { reason: "sign-in-again", username: None, message });
+            return ExitCode::from(EXIT_SIGN_IN_AGAIN);
+        }
+        // During an interactive sign-in, `invalid_grant` means the code itself was refused.
+        M365Error::Auth(AuthError::SignInAgain { .. }) => ("refused", 1),
         M365Error::Auth(AuthError::Declined(_)) => ("declined", 1),
         M365Error::Auth(AuthError::DeviceCodeExpired) => ("expired", 1),
         M365Error::Auth(AuthError::Blocked(_)) => ("blocked-by-policy", 1),

@@ -165,9 +165,11 @@ pub fn validate(
         return Err(IdTokenError::Issuer { expected: issuer, found });
     }
     let audience_ok = match &claims.aud {
-        Some(serde_json::Value::String(aud)) => aud == expected.client_id,
+        // Application ids are GUIDs; an administrator may have typed one in capitals.
+        Some(serde_json::Value::String(aud)) => aud.eq_ignore_ascii_case(expected.client_id),
         Some(serde_json::Value::Array(auds)) => {
-            auds.len() == 1 && auds[0].as_str() == Some(expected.client_id)
+            auds.len() == 1
+                && auds[0].as_str().is_some_and(|a| a.eq_ignore_ascii_case(expected.client_id))
         }
         _ => false,
     };

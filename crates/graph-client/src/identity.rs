@@ -99,8 +99,15 @@ pub struct Identity {
     settings: SignInSettings,
     http: reqwest::Client,
     discovery: Arc<Mutex<Option<Discovery>>>,
-    keys: Arc<Mutex<Jwks>>,
+    keys: Arc<Mutex<Option<(Jwks, std::time::Instant)>>>,
 }
+
+/// Signing keys are fetched again after a day even when no token names a new one, so that a
+/// key the platform withdrew stops being trusted.
+const KEYS_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Access-token lifetimes beyond a day are taken as a day (Microsoft's are about an hour).
+const MAX_EXPIRES_IN: u64 = 24 * 3600;
 
 /// How long the browser flow waits for the user.
 pub const BROWSER_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -116,7 +123,9 @@ impl Identity {
                     .into(),
             });
         }
-        let http = http_client(settings.extra_ca_file.as_deref())?;
+        // Plain http is only for an emulator on this machine, and never goes through a proxy.
+        let direct = settings.authority.starts_with("http://");
+        let http = http_client(settings.extra_ca_file.as_deref(), direct)?;
         Ok(Self { settings, http, discovery: Arc::default(), keys: Arc::default() })
     }
 
@@ -229,7 +238,19 @@ impl Identity {
                 ("client_id", &self.settings.client_id),
                 ("device_code", code.device_code.expose()),
             ];
-            match self.token_request(&discovery, &form).await? {
+            let answer = match self.token_request(&discovery, &form).await {
+                // A network failure or a server fault while polling: the user may still be
+                // signing in on their other device, so poll again until the code expires.
+                Err(AuthError::Unreachable { detail, .. } | AuthError::Protocol { detail, .. }) => {
+                    tracing::warn!(%detail, "device code poll failed; polling again");
+                    step = poller
+                        .on_error(started.elapsed(), ErrorKind::Pending)
+                        .unwrap_or(Step::Expired);
+                    continue;
+                }
+                other => other?,
+            };
+            match answer {
                 Ok(response) => return self.tokens(&discovery, response, None, None).await,
                 Err(error) => {
                     let kind = error.kind();
@@ -282,14 +303,32 @@ impl Identity {
             return Ok(discovery.clone());
         }
         let url = self.discovery_url();
-        let discovery: Discovery = self.get_json(&url).await?;
-        for endpoint in
-            [&discovery.authorization_endpoint, &discovery.token_endpoint, &discovery.jwks_uri]
-        {
+        let discovery: Discovery = self.get_json(&url).await.map_err(|error| match error {
+            // AADSTS90002 and friends: the authority names no tenant.
+            AuthError::Refused(oauth) => AuthError::Settings {
+                key: "m365.authority",
+                message: format!("{}: {}", self.settings.authority, oauth.summary()),
+            },
+            other => other,
+        })?;
+        let endpoints =
+            [&discovery.authorization_endpoint, &discovery.token_endpoint, &discovery.jwks_uri];
+        for endpoint in endpoints.into_iter().chain(&discovery.device_authorization_endpoint) {
             check_https("the discovery document", endpoint)?;
         }
         *cached = Some(discovery.clone());
         Ok(discovery)
+    }
+
+    /// Makes sure signing keys are at hand (fetched at most a day ago) before a code or
+    /// refresh token is redeemed: a failure to fetch them afterwards would throw away tokens
+    /// the identity platform has already rotated.
+    async fn prefetch_keys(&self, discovery: &Discovery) -> Result<(), AuthError> {
+        let mut keys = self.keys.lock().await;
+        if keys.as_ref().is_none_or(|(_, at)| at.elapsed() > KEYS_MAX_AGE) {
+            *keys = Some((self.get_json(&discovery.jwks_uri).await?, std::time::Instant::now()));
+        }
+        Ok(())
     }
 
     /// Checks an ID token's signature and claims; fetches the keys again once if the token
@@ -300,16 +339,23 @@ impl Identity {
         token: &str,
         nonce: Option<&str>,
     ) -> Result<Account, AuthError> {
-        let mut keys = self.keys.lock().await;
+        let mut cached = self.keys.lock().await;
         let kid = id_token::key_id(token);
-        if keys.keys.is_empty() || kid.as_deref().is_some_and(|kid| !keys.has_key(kid)) {
+        let known = |cached: &Option<(Jwks, std::time::Instant)>| {
+            cached.as_ref().is_some_and(|(keys, _)| kid.as_deref().is_none_or(|k| keys.has_key(k)))
+        };
+        if !known(&cached) {
             tracing::debug!(kid = kid.as_deref().unwrap_or("-"), "fetching the signing keys");
-            *keys = self.get_json(&discovery.jwks_uri).await?;
+            *cached = Some((self.get_json(&discovery.jwks_uri).await?, std::time::Instant::now()));
         }
+        let keys = cached.as_ref().map(|(keys, _)| keys).ok_or_else(|| AuthError::Protocol {
+            url: discovery.jwks_uri.clone(),
+            detail: "no signing keys".into(),
+        })?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let expected =
             Expected { issuer: &discovery.issuer, client_id: &self.settings.client_id, nonce, now };
-        Ok(id_token::validate(token, &keys, &expected)?)
+        Ok(id_token::validate(token, keys, &expected)?)
     }
 
     async fn tokens(
@@ -341,7 +387,8 @@ impl Identity {
         Ok(Tokens {
             account,
             access_token: response.access_token,
-            expires_at: SystemTime::now() + Duration::from_secs(response.expires_in),
+            expires_at: SystemTime::now()
+                + Duration::from_secs(response.expires_in.min(MAX_EXPIRES_IN)),
             refresh_token: response.refresh_token,
             scopes: response.scope.split_whitespace().map(str::to_owned).collect(),
         })
@@ -353,6 +400,7 @@ impl Identity {
         discovery: &Discovery,
         form: &[(&str, &str)],
     ) -> Result<Result<TokenResponse, OAuthError>, AuthError> {
+        self.prefetch_keys(discovery).await?;
         let url = &discovery.token_endpoint;
         Ok(match self.post(url, form).await? {
             Ok(body) => Ok(serde_json::from_slice(&body)
@@ -395,10 +443,14 @@ impl Identity {
                 url: url.to_owned(),
                 detail: error_chain(&e),
             })?;
-        if !response.status().is_success() {
-            return Err(fail(format!("HTTP {}", response.status())));
-        }
+        let status = response.status();
         let body = response.bytes().await.map_err(|e| fail(error_chain(&e)))?;
+        if !status.is_success() {
+            return Err(match OAuthError::parse(&body) {
+                Some(oauth) => AuthError::Refused(Box::new(oauth)),
+                None => fail(format!("HTTP {status}")),
+            });
+        }
         serde_json::from_slice(&body).map_err(|e| fail(e.to_string()))
     }
 }
@@ -466,7 +518,10 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 /// reqwest over rustls with ring and the OS verifier, plus `extra_ca`; the system proxy
 /// settings (and `HTTPS_PROXY`/`NO_PROXY`) apply.
-fn http_client(extra_ca: Option<&std::path::Path>) -> Result<reqwest::Client, AuthError> {
+fn http_client(
+    extra_ca: Option<&std::path::Path>,
+    direct: bool,
+) -> Result<reqwest::Client, AuthError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject as _;
     let setting = |message: String| AuthError::Settings { key: "m365.ca_file", message };
@@ -486,7 +541,9 @@ fn http_client(extra_ca: Option<&std::path::Path>) -> Result<reqwest::Client, Au
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder();
+    let builder = if direct { builder.no_proxy() } else { builder };
+    builder
         .tls_backend_preconfigured(tls)
         .user_agent(concat!("Switchboard/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))

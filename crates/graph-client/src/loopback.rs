@@ -45,6 +45,10 @@ impl Listener {
         Ok(Self { listener, port })
     }
 
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The redirect URI to send: `http://127.0.0.1:PORT/`.
     pub fn redirect_uri(&self) -> String {
         format!("http://127.0.0.1:{}/", self.port)
@@ -54,12 +58,22 @@ impl Listener {
     /// back to the app.
     pub async fn wait(self, state: String) -> std::io::Result<Redirect> {
         let (tx, mut rx) = mpsc::channel::<Redirect>(1);
+        // Connections end with the wait: dropping the set aborts whatever is still open.
+        let mut connections = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
-                    let (stream, _) = accepted?;
+                    let stream = match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(error) => {
+                            // Out of descriptors, say: keep listening rather than fail the sign-in.
+                            tracing::warn!(%error, "loopback listener could not accept");
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    };
                     let (tx, state) = (tx.clone(), state.clone());
-                    tokio::spawn(async move {
+                    connections.spawn(async move {
                         let service = hyper::service::service_fn(move |request| {
                             let answer = answer(&request, &state);
                             if let Some(redirect) = answer.1 {
@@ -67,7 +81,10 @@ impl Listener {
                             }
                             async move { Ok::<_, Infallible>(answer.0) }
                         });
+                        // Another local program must not hold a connection open for ever.
                         let connection = hyper::server::conn::http1::Builder::new()
+                            .timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(HEADER_TIMEOUT)
                             .keep_alive(false)
                             .serve_connection(TokioIo::new(stream), service);
                         if let Err(error) = connection.await {
@@ -75,11 +92,20 @@ impl Listener {
                         }
                     });
                 }
-                Some(redirect) = rx.recv() => return Ok(redirect),
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                Some(redirect) = rx.recv() => {
+                    // Let the page reach the browser before the connections are dropped.
+                    let drain = async { while connections.join_next().await.is_some() {} };
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
+                    return Ok(redirect);
+                }
             }
         }
     }
 }
+
+/// How long a connection may take to send its request head.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The page for one request, and the redirect it carried if it was ours.
 fn answer(request: &Request<Incoming>, state: &str) -> (Response<Full<Bytes>>, Option<Redirect>) {
@@ -126,4 +152,60 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response<Full<Bytes>> {
     // The code must not leak to other sites through the Referer of anything on the page.
     headers.insert("referrer-policy", hyper::header::HeaderValue::from_static("no-referrer"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    async fn get(port: u16, target: &str) -> String {
+        let mut stream =
+            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+        let request = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("send");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        answer
+    }
+
+    #[tokio::test]
+    async fn only_this_sign_ins_state_ends_the_wait() {
+        let listener = Listener::bind().await.expect("bind");
+        let port = listener.port();
+        assert_eq!(listener.redirect_uri(), format!("http://127.0.0.1:{port}/"));
+        let wait = tokio::spawn(listener.wait("expected-state".into()));
+
+        let stale = get(port, "/?code=stolen&state=other-state").await;
+        assert!(stale.starts_with("HTTP/1.1 400"), "{stale}");
+        let favicon = get(port, "/favicon.ico").await;
+        assert!(favicon.starts_with("HTTP/1.1 404"), "{favicon}");
+        let no_state = get(port, "/?code=stolen").await;
+        assert!(no_state.starts_with("HTTP/1.1 400"), "{no_state}");
+        assert!(!wait.is_finished());
+
+        let ours = get(port, "/?code=the-code&state=expected-state&session_state=x").await;
+        assert!(ours.starts_with("HTTP/1.1 200") && ours.contains("You can close this window"));
+        assert!(ours.contains("referrer-policy: no-referrer"), "{ours}");
+        let redirect = wait.await.expect("joined").expect("a redirect");
+        assert_eq!(redirect, Redirect::Code(Token::new("the-code")));
+    }
+
+    #[tokio::test]
+    async fn an_error_redirect_is_reported() {
+        let listener = Listener::bind().await.expect("bind");
+        let port = listener.port();
+        let wait = tokio::spawn(listener.wait("s".into()));
+        let page =
+            get(port, "/?error=access_denied&error_description=AADSTS65004%3A+declined&state=s")
+                .await;
+        assert!(page.contains("was not signed in"), "{page}");
+        let redirect = wait.await.expect("joined").expect("a redirect");
+        let expected = Redirect::Error {
+            error: "access_denied".into(),
+            description: "AADSTS65004: declined".into(),
+        };
+        assert_eq!(redirect, expected);
+    }
 }

@@ -37,6 +37,8 @@ pub enum Tamper {
     Expired,
     /// Signed by a key with a fresh `kid` that the JWKS never publishes.
     UnknownKey,
+    /// `nonce` is not the one the authorize request sent (a replayed or injected token).
+    WrongNonce,
 }
 
 /// A successful token response, as the token endpoint returns it
@@ -168,8 +170,10 @@ pub(crate) fn id_token(
     let user = &grant.user;
     let mut iat = unix_seconds(now);
     let mut exp = iat + lifetime.as_secs();
-    let mut aud = grant.client_id.clone();
+    // The registered application id, in Microsoft's lower case, whatever the request's spelling.
+    let mut aud = grant.client_id.to_ascii_lowercase();
     let mut iss = issuer.v2();
+    let mut nonce = grant.nonce.clone();
     match tamper.as_ref().map(|t| t.kind) {
         Some(Tamper::WrongAudience) => aud = guid(),
         Some(Tamper::WrongIssuer) => iss = format!("{}/{}/v2.0", issuer.base_url, guid()),
@@ -177,6 +181,7 @@ pub(crate) fn id_token(
             iat = iat.saturating_sub(70 * 60);
             exp = unix_seconds(now).saturating_sub(10 * 60);
         }
+        Some(Tamper::WrongNonce) => nonce = Some(opaque(16)),
         _ => {}
     }
     let mut claims = Map::new();
@@ -193,7 +198,7 @@ pub(crate) fn id_token(
         put("email", json!(user.mail));
     }
     put("name", json!(user.display_name));
-    if let Some(nonce) = &grant.nonce {
+    if let Some(nonce) = &nonce {
         put("nonce", json!(nonce));
     }
     put("oid", json!(user.id));

@@ -30,13 +30,18 @@ pub(super) struct RefreshRecord {
     auth_time: SystemTime,
 }
 
+/// Random bytes in a refresh token: 1,600 characters of base64url.
+const REFRESH_TOKEN_BYTES: usize = 1200;
+
 impl Identity {
     /// Issues a refresh token for `grant` when it includes `offline_access`.
     pub(crate) fn issue_refresh_token(&mut self, grant: &Grant, now: SystemTime) -> Option<String> {
         if !grant.scopes.offline_access {
             return None;
         }
-        let token = opaque(96);
+        // Microsoft's refresh tokens run to 1–2 KB; one of that size shows a client's storage
+        // limits (Windows' Credential Manager keeps 1280 characters per item).
+        let token = opaque(REFRESH_TOKEN_BYTES);
         self.refresh_tokens.insert(
             token.clone(),
             RefreshRecord {
