@@ -56,7 +56,7 @@ async fn browser_sign_in(
     let open = move |url: &str| {
         let url = url.to_owned();
         std::thread::spawn(move || {
-            let visit = browser::sign_in(&url, &ca, user.as_deref());
+            let visit = browser::sign_in(&url, Some(&ca), user.as_deref());
             *slot.lock().expect("lock") = Some(visit);
         });
         Ok(())
@@ -484,7 +484,7 @@ async fn a_claims_challenge_needs_an_interactive_sign_in_that_carries_it() {
         *slot.lock().expect("lock") = Some(url.to_owned());
         let url = url.to_owned();
         std::thread::spawn(move || {
-            browser::sign_in(&url, &ca_for_browser, Some(&user_for_browser))
+            browser::sign_in(&url, Some(&ca_for_browser), Some(&user_for_browser))
         });
         Ok(())
     };

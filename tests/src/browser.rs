@@ -16,27 +16,30 @@ pub struct Visit {
 }
 
 /// Opens `url` (the authorization request), picks `user` (`None`: press Cancel), submits, and
-/// follows the redirect. Blocking; trusts `ca` besides nothing else.
-pub fn sign_in(url: &str, ca: &Path, user: Option<&str>) -> Result<Visit, String> {
-    let (url, ca, user) = (url.to_owned(), ca.to_owned(), user.map(str::to_owned));
+/// follows the redirect. Blocking; over HTTPS it trusts `ca` and nothing else.
+pub fn sign_in(url: &str, ca: Option<&Path>, user: Option<&str>) -> Result<Visit, String> {
+    let (url, ca, user) = (url.to_owned(), ca.map(Path::to_owned), user.map(str::to_owned));
     // Its own runtime on its own thread, so async tests can call it too.
     std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?
-            .block_on(visit(&url, &ca, user.as_deref()))
+            .block_on(visit(&url, ca.as_deref(), user.as_deref()))
     })
     .join()
     .map_err(|_| "the scripted browser panicked".to_owned())?
 }
 
-async fn visit(url: &str, ca: &Path, user: Option<&str>) -> Result<Visit, String> {
+async fn visit(url: &str, ca: Option<&Path>, user: Option<&str>) -> Result<Visit, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
-    let certificate = reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string())?;
+    let mut roots = Vec::new();
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+        roots.push(reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string())?);
+    }
     let client = reqwest::Client::builder()
-        .tls_certs_only([certificate])
+        .tls_certs_only(roots)
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .build()
