@@ -91,6 +91,9 @@ struct Discovery {
     token_endpoint: String,
     device_authorization_endpoint: Option<String>,
     jwks_uri: String,
+    /// Microsoft Graph's host for this cloud (`graph.microsoft.com`).
+    #[serde(default)]
+    msgraph_host: Option<String>,
 }
 
 /// A connection to one authority for one app registration.
@@ -282,6 +285,17 @@ impl Identity {
         ];
         let response = self.token_request(&discovery, &form).await?.map_err(refused)?;
         self.tokens(&discovery, response, None, Some(account)).await
+    }
+
+    /// Microsoft Graph for this authority's cloud: `https://{msgraph_host}/v1.0` from the
+    /// discovery document (graph.microsoft.com, a national cloud's host, or the emulator).
+    pub async fn graph(&self) -> Result<crate::graph::Graph, AuthError> {
+        let discovery = self.discovery().await?;
+        let host = discovery.msgraph_host.as_deref().unwrap_or("graph.microsoft.com");
+        let scheme = if self.settings.authority.starts_with("http://") { "http" } else { "https" };
+        let base = format!("{scheme}://{host}/v1.0");
+        check_https("the discovery document's msgraph_host", &base)?;
+        Ok(crate::graph::Graph::new(self.http.clone(), base))
     }
 
     fn scope(&self) -> String {
@@ -505,7 +519,7 @@ fn check_https(key: &'static str, url: &str) -> Result<(), AuthError> {
 }
 
 /// reqwest's errors hide their cause (the TLS or DNS failure) a few levels down.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -17,11 +17,14 @@ use serde::{Deserialize, Serialize};
 
 pub mod browser;
 pub mod device_code;
+pub mod dial;
+pub mod graph;
 pub mod id_token;
 mod identity;
 pub mod loopback;
 pub mod oauth;
 pub mod pkce;
+pub mod presence;
 
 pub use id_token::Account;
 pub use identity::{AuthError, BROWSER_TIMEOUT, Identity, SignInSettings, Tokens};
