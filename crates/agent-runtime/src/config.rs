@@ -29,6 +29,7 @@ pub struct Settings {
     pub media: MediaSection,
     pub audio: AudioSection,
     pub m365: M365Section,
+    pub teams: TeamsSection,
     /// Settings that weaken security, kept apart so that nobody sets one by accident.
     pub dangerous: DangerousSection,
 }
@@ -113,6 +114,46 @@ impl Default for M365Section {
             client_id: String::new(),
             scopes: graph_client::DEFAULT_SCOPES.join(" "),
             ca_file: None,
+        }
+    }
+}
+
+/// `[teams]`: how Teams colleagues are reached and how their presence is polled
+/// (docs/graph.md). IT usually fixes it by policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TeamsSection {
+    /// `sip-uri` (from `sip_uri_template`) or `phone` (their number, through
+    /// `phone_uri_template`).
+    pub dial_by: DialBy,
+    /// `{upn}`, `{objectId}` and `{mail}` are replaced, e.g. `sip:{upn}`.
+    pub sip_uri_template: String,
+    /// `{e164}` (with `+`) or `{digits}`, e.g. `sip:{e164}@sbc.example.com;user=phone`.
+    pub phone_uri_template: String,
+    /// The country of numbers written without a country code (ISO 3166 alpha-2).
+    pub default_country: String,
+    /// How many agents of the tenant poll presence at once, at most: polling shares Graph's
+    /// per-tenant budget among them.
+    pub expected_agents: u32,
+}
+
+/// `teams.dial_by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DialBy {
+    #[default]
+    SipUri,
+    Phone,
+}
+
+impl Default for TeamsSection {
+    fn default() -> Self {
+        Self {
+            dial_by: DialBy::SipUri,
+            sip_uri_template: "sip:{upn}".into(),
+            phone_uri_template: "tel:{e164}".into(),
+            default_country: "US".into(),
+            expected_agents: 200,
         }
     }
 }
@@ -438,6 +479,28 @@ impl Config {
             client_id: section.client_id.trim().to_ascii_lowercase(),
             scopes: section.scopes.split_whitespace().map(str::to_owned).collect(),
             extra_ca_file: section.ca_file.clone(),
+        }
+    }
+
+    /// How colleagues are dialled (`[teams]`).
+    pub fn dial_rule(&self) -> graph_client::dial::DialRule {
+        let teams = &self.effective.teams;
+        match teams.dial_by {
+            DialBy::SipUri => {
+                graph_client::dial::DialRule::SipUri { template: teams.sip_uri_template.clone() }
+            }
+            DialBy::Phone => graph_client::dial::DialRule::Phone {
+                template: teams.phone_uri_template.clone(),
+                default_country: teams.default_country.clone(),
+            },
+        }
+    }
+
+    /// Presence polling within the tenant's budget (`[teams]`).
+    pub fn presence_polling(&self) -> graph_client::presence::PollSettings {
+        graph_client::presence::PollSettings {
+            expected_agents: self.effective.teams.expected_agents.max(1),
+            ..Default::default()
         }
     }
 

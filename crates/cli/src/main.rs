@@ -8,7 +8,7 @@
 //! failed, default-changed, chosen), `audio-unavailable` and `audio-closed`.
 //! Registration adds `registered`, `registration-failed` (with a `reason`), `flow-lost` and
 //! `unregistered`. Microsoft 365 sign-in (`signin`, `whoami`, `signout`) is described in
-//! [`signin`]. `call` exits 0 when its call ended normally and 1 when it failed; `register`
+//! [`signin`], Teams colleagues (`presence`, `search`, `set-presence`) in [`teams`]. `call` exits 0 when its call ended normally and 1 when it failed; `register`
 //! and `listen` exit 1 when a registration fails for good (missing or refused credentials, no
 //! usable keyring); usage errors exit 2.
 
@@ -28,6 +28,7 @@ use sip_engine::{CallId, Event, RegistrationId, Secret};
 use tokio::time::Instant;
 
 mod signin;
+mod teams;
 
 #[derive(Debug, Parser)]
 #[command(name = "switchboard-cli", version, about = "Headless Switchboard SIP agent")]
@@ -77,6 +78,31 @@ enum Command {
     Whoami,
     /// Forget the Microsoft 365 sign-in on this machine.
     Signout,
+    /// Teams colleagues' presence (UPNs or object ids): once, or with --watch as it changes,
+    /// polling within the tenant's Graph budget.
+    Presence {
+        #[arg(required = true, value_name = "USER")]
+        users: Vec<String>,
+        /// Keep polling for this many seconds, printing changes.
+        #[arg(long, value_name = "SECS")]
+        watch: Option<f64>,
+    },
+    /// Find colleagues by name or address, each with the address to dial them at (setting
+    /// `teams.*`).
+    Search {
+        text: String,
+        /// At most this many results.
+        #[arg(long, default_value_t = 25)]
+        top: u32,
+    },
+    /// Set this app's Teams presence for the signed-in user: available, busy, in-a-call,
+    /// in-a-conference-call, or clear.
+    SetPresence {
+        state: String,
+        /// How long the presence holds unless set again (5 to 240 minutes).
+        #[arg(long, default_value_t = 60)]
+        minutes: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -380,6 +406,9 @@ fn main() -> ExitCode {
             Command::Signin { device_code } => signin::sign_in(device_code).await,
             Command::Whoami => signin::who_am_i().await,
             Command::Signout => signin::sign_out().await,
+            Command::Presence { users, watch } => teams::presence(&users, watch).await,
+            Command::Search { text, top } => teams::search(&text, top).await,
+            Command::SetPresence { state, minutes } => teams::set_presence(&state, minutes).await,
         }
     });
     match result {

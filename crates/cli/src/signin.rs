@@ -65,7 +65,7 @@ enum Line<'a> {
     },
 }
 
-fn m365() -> Result<Result<M365, M365Error>, AgentError> {
+pub(crate) fn m365() -> Result<Result<M365, M365Error>, AgentError> {
     let config = crate::load_config()?;
     Ok(M365::new(config.m365()))
 }
@@ -145,7 +145,7 @@ pub(crate) async fn sign_out() -> Result<ExitCode, AgentError> {
 }
 
 /// Reports a failure and picks the exit code.
-fn failed(error: M365Error) -> ExitCode {
+pub(crate) fn failed(error: M365Error) -> ExitCode {
     let message = error.to_string();
     let (reason, code) = match &error {
         M365Error::NotSignedIn => {

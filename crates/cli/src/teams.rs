@@ -1,0 +1,268 @@
+//! `presence`, `search` and `set-presence`: Teams colleagues through Microsoft Graph, as the
+//! signed-in user (docs/graph.md).
+//!
+//! Events: `presence` (user, id, availability, activity; with `--watch`, again whenever it
+//! changes), `person` (a search result with its dialable address, or why there is none, and
+//! whether the full profile was readable), `presence-set`, `presence-cleared`, and
+//! `graph-failed` with a `reason` (`forbidden` names the missing permission, `throttled`,
+//! `not-found`, `unauthorized`, `unreachable`, `failed`). Sign-in problems end as `signin`
+//! and `whoami` do (exit 3 or 4).
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use agent_runtime::AgentError;
+use agent_runtime::m365::{M365, Session};
+use graph_client::Token;
+use graph_client::dial::Colleague;
+use graph_client::graph::{Graph, GraphError, User};
+use graph_client::presence::Poller;
+use serde::Serialize;
+
+use crate::emit;
+use crate::signin::{failed, m365};
+
+#[derive(Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+enum Line<'a> {
+    Presence {
+        user: &'a str,
+        id: &'a str,
+        availability: &'a str,
+        activity: &'a str,
+    },
+    Person {
+        id: &'a str,
+        name: Option<&'a str>,
+        username: Option<&'a str>,
+        mail: Option<&'a str>,
+        job_title: Option<&'a str>,
+        department: Option<&'a str>,
+        /// `full` with User.Read.All, else `basic`.
+        profile: &'static str,
+        dial: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        dial_error: Option<String>,
+    },
+    PresenceSet {
+        availability: &'a str,
+        activity: &'a str,
+        minutes: u64,
+    },
+    PresenceCleared,
+    GraphFailed {
+        reason: &'static str,
+        message: String,
+    },
+}
+
+/// A signed-in session, Graph, and a fresh access token; or the exit code of the failure.
+async fn connect() -> Result<Result<(M365, Session, Graph, Token), ExitCode>, AgentError> {
+    let m365 = match m365()? {
+        Ok(m365) => m365,
+        Err(error) => return Ok(Err(failed(error))),
+    };
+    let mut session = match m365.resume().await {
+        Ok(session) => session,
+        Err(error) => return Ok(Err(failed(error))),
+    };
+    let graph = match m365.identity().graph().await {
+        Ok(graph) => graph,
+        Err(error) => return Ok(Err(failed(error.into()))),
+    };
+    let token = match m365.access_token(&mut session).await {
+        Ok(token) => token,
+        Err(error) => return Ok(Err(failed(error))),
+    };
+    Ok(Ok((m365, session, graph, token)))
+}
+
+fn graph_failed(error: &GraphError) -> ExitCode {
+    let reason = match error {
+        GraphError::Unauthorized { .. } => "unauthorized",
+        GraphError::Forbidden { .. } => "forbidden",
+        GraphError::Throttled { .. } | GraphError::Unavailable { .. } => "throttled",
+        GraphError::NotFound { .. } => "not-found",
+        GraphError::Unreachable { .. } => "unreachable",
+        _ => "failed",
+    };
+    emit(&Line::GraphFailed { reason, message: error.to_string() });
+    ExitCode::FAILURE
+}
+
+/// `presence USER…`: each user's presence (UPN or object id); with `watch`, polls within the
+/// tenant's budget and reports changes until the time is up.
+pub(crate) async fn presence(users: &[String], watch: Option<f64>) -> Result<ExitCode, AgentError> {
+    let (m365, mut session, graph, mut token) = match connect().await? {
+        Ok(connected) => connected,
+        Err(code) => return Ok(code),
+    };
+    // getPresencesByUserId takes object ids: look up what was given as a UPN.
+    let mut ids = Vec::new();
+    let mut names = HashMap::new();
+    for user in users {
+        let id = if looks_like_object_id(user) {
+            user.clone()
+        } else {
+            match graph.user(&token, user, false).await {
+                Ok(found) => found.id,
+                Err(error) => return Ok(graph_failed(&error)),
+            }
+        };
+        names.insert(id.clone(), user.clone());
+        ids.push(id);
+    }
+    let settings = crate::load_config()?.presence_polling();
+    let started = tokio::time::Instant::now();
+    let deadline = watch.map(|s| started + Duration::from_secs_f64(s.max(0.0)));
+    let mut poller = Poller::new(settings, ids.len(), true, u64::from(std::process::id()));
+    let mut last: HashMap<String, (String, String)> = HashMap::new();
+    loop {
+        let mut answer = Vec::new();
+        let mut outcome = Ok(());
+        for batch in graph_client::presence::batches(&ids) {
+            match graph.presences(&token, batch).await {
+                Ok(mut presences) => answer.append(&mut presences),
+                Err(error) => {
+                    outcome = Err(error);
+                    break;
+                }
+            }
+        }
+        let now = started.elapsed();
+        match outcome {
+            Ok(()) => {
+                poller.on_success(now, ids.len());
+                for p in &answer {
+                    let state = (p.availability.clone(), p.activity.clone());
+                    if last.get(&p.id) != Some(&state) {
+                        let user = names.get(&p.id).map_or(p.id.as_str(), String::as_str);
+                        emit(&Line::Presence {
+                            user,
+                            id: &p.id,
+                            availability: &p.availability,
+                            activity: &p.activity,
+                        });
+                        last.insert(p.id.clone(), state);
+                    }
+                }
+            }
+            Err(
+                GraphError::Throttled { retry_after } | GraphError::Unavailable { retry_after, .. },
+            ) if deadline.is_some() => {
+                tracing::warn!(?retry_after, "presence polling throttled; backing off");
+                poller.on_throttled(now, retry_after, ids.len());
+            }
+            Err(error) => return Ok(graph_failed(&error)),
+        }
+        let Some(deadline) = deadline else { return Ok(ExitCode::SUCCESS) };
+        let next = started + poller.next_poll();
+        if next >= deadline {
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::time::sleep_until(next).await;
+        token = match m365.access_token(&mut session).await {
+            Ok(token) => token,
+            Err(error) => return Ok(failed(error)),
+        };
+    }
+}
+
+fn looks_like_object_id(text: &str) -> bool {
+    text.len() == 36 && text.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+/// `search TEXT`: people whose name or address starts with it, each with a dialable address.
+/// The full profile (job title, department, phones) needs User.Read.All; without it the
+/// search falls back to the basic profile.
+pub(crate) async fn search(text: &str, top: u32) -> Result<ExitCode, AgentError> {
+    let (_m365, _session, graph, token) = match connect().await? {
+        Ok(connected) => connected,
+        Err(code) => return Ok(code),
+    };
+    let rule = crate::load_config()?.dial_rule();
+    let (page, profile) = match graph.search_users(&token, text, true, top).await {
+        Ok(page) => (page, "full"),
+        Err(GraphError::Forbidden { .. }) => {
+            tracing::info!("no User.Read.All consent: searching basic profiles");
+            match graph.search_users(&token, text, false, top).await {
+                Ok(page) => (page, "basic"),
+                Err(error) => return Ok(graph_failed(&error)),
+            }
+        }
+        Err(error) => return Ok(graph_failed(&error)),
+    };
+    for user in &page.value {
+        emit_person(user, profile, &rule);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn emit_person(user: &User, profile: &'static str, rule: &graph_client::dial::DialRule) {
+    let colleague = Colleague {
+        object_id: &user.id,
+        user_principal_name: user.user_principal_name.as_deref().unwrap_or_default(),
+        mail: user.mail.as_deref(),
+        business_phones: &user.business_phones,
+        mobile_phone: user.mobile_phone.as_deref(),
+    };
+    let (dial, dial_error) = match rule.address(&colleague) {
+        Ok(dialable) => (Some(dialable.uri), None),
+        Err(error) => (None, Some(error.to_string())),
+    };
+    emit(&Line::Person {
+        id: &user.id,
+        name: user.display_name.as_deref(),
+        username: user.user_principal_name.as_deref(),
+        mail: user.mail.as_deref(),
+        job_title: user.job_title.as_deref(),
+        department: user.department.as_deref(),
+        profile,
+        dial: dial.as_deref(),
+        dial_error,
+    });
+}
+
+/// `set-presence available|busy|in-a-call|clear`: this app's presence session for the
+/// signed-in user (session id: the app's client id).
+pub(crate) async fn set_presence(state: &str, minutes: u64) -> Result<ExitCode, AgentError> {
+    let (availability, activity) = match state {
+        "available" => ("Available", "Available"),
+        "busy" => ("Busy", "Busy"),
+        "in-a-call" => ("Busy", "InACall"),
+        "in-a-conference-call" => ("Busy", "InAConferenceCall"),
+        "clear" => ("", ""),
+        other => {
+            return Err(AgentError::Usage(format!(
+                "'{other}' is not one of available, busy, in-a-call, in-a-conference-call, clear"
+            )));
+        }
+    };
+    let (m365, session, graph, token) = match connect().await? {
+        Ok(connected) => connected,
+        Err(code) => return Ok(code),
+    };
+    let client_id = m365.identity().settings().client_id.clone();
+    let user = &session.account.object_id;
+    let result = if state == "clear" {
+        graph.clear_presence(&token, user, &client_id).await.map(|()| emit(&Line::PresenceCleared))
+    } else {
+        let minutes = minutes.clamp(5, 240);
+        graph
+            .set_presence(
+                &token,
+                user,
+                &client_id,
+                availability,
+                activity,
+                Duration::from_secs(minutes * 60),
+            )
+            .await
+            .map(|()| emit(&Line::PresenceSet { availability, activity, minutes }))
+    };
+    Ok(match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => graph_failed(&error),
+    })
+}
