@@ -188,6 +188,25 @@ impl Graph {
         self.send(&url, request, permission).await
     }
 
+    /// One user by object id or user principal name (`GET /users/{id|upn}`), with the basic
+    /// or the full profile.
+    pub async fn user(
+        &self,
+        token: &Token,
+        id_or_upn: &str,
+        full: bool,
+    ) -> Result<User, GraphError> {
+        let url = format!(
+            "{}/users/{}",
+            self.base,
+            url::form_urlencoded::byte_serialize(id_or_upn.as_bytes()).collect::<String>()
+        );
+        let fields = if full { FULL_FIELDS } else { BASIC_FIELDS };
+        let request = self.http.get(&url).bearer_auth(token.expose()).query(&[("$select", fields)]);
+        let permission = if full { "User.Read.All" } else { "User.ReadBasic.All" };
+        self.send(&url, request, permission).await
+    }
+
     /// The next page of a collection (`@odata.nextLink`, followed as given).
     pub async fn next_page<T: serde::de::DeserializeOwned>(
         &self,

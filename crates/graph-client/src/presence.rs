@@ -165,6 +165,113 @@ pub fn batches(ids: &[String]) -> impl Iterator<Item = &[String]> {
     ids.chunks(MAX_IDS_PER_REQUEST)
 }
 
+/// What the agent is doing, as Teams should show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activity {
+    /// Signed in, no call: Available/Available.
+    Available,
+    /// On a call: Busy/InACall.
+    InACall,
+    /// In a conference (a consult with three or more parties): Busy/InAConferenceCall.
+    InAConference,
+}
+
+impl Activity {
+    /// The `availability` and `activity` setPresence takes.
+    pub fn graph_values(self) -> (&'static str, &'static str) {
+        match self {
+            Activity::Available => ("Available", "Available"),
+            Activity::InACall => ("Busy", "InACall"),
+            Activity::InAConference => ("Busy", "InAConferenceCall"),
+        }
+    }
+}
+
+/// A write the presence session wants made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceWrite {
+    /// `setPresence` with this activity, for `expiration`.
+    Set { activity: Activity, expiration: Duration },
+    /// `clearPresence`: the session ends.
+    Clear,
+}
+
+/// Switchboard's application presence session for the signed-in user (sans-IO).
+///
+/// Teams aggregates every application session with the user's own choice, and the choice the
+/// user made in Teams (Do not disturb, say) wins over all sessions
+/// (<https://learn.microsoft.com/graph/api/presence-setpresence>): so this only ever writes
+/// its own session and never the user's preferred presence, and shows what Graph reports.
+/// A session expires unless set again, so it is renewed [`RENEW_BEFORE`] before it would.
+#[derive(Debug, Clone)]
+pub struct PresenceSession {
+    expiration: Duration,
+    activity: Option<Activity>,
+    /// When the current session lapses, on the caller's clock; `None` before the first write.
+    expires_at: Option<Duration>,
+    /// A write was asked for and has not been confirmed yet.
+    in_flight: bool,
+}
+
+/// How long before expiry a session is renewed.
+pub const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
+
+impl PresenceSession {
+    /// `expiration` per write (Graph allows 5 minutes to 4 hours; one hour is sensible).
+    pub fn new(expiration: Duration) -> Self {
+        let expiration =
+            expiration.clamp(Duration::from_secs(5 * 60), Duration::from_secs(4 * 3600));
+        Self { expiration, activity: None, expires_at: None, in_flight: false }
+    }
+
+    /// The agent's activity changed (sign-in counts as becoming Available).
+    pub fn set_activity(&mut self, activity: Activity) {
+        if self.activity != Some(activity) {
+            self.activity = Some(activity);
+            self.expires_at = None;
+        }
+    }
+
+    /// The write due at `now`, if any: a changed activity at once, or a renewal.
+    pub fn poll(&mut self, now: Duration) -> Option<PresenceWrite> {
+        let activity = self.activity?;
+        if self.in_flight {
+            return None;
+        }
+        let due = self.expires_at.is_none_or(|at| now + RENEW_BEFORE >= at);
+        due.then(|| {
+            self.in_flight = true;
+            PresenceWrite::Set { activity, expiration: self.expiration }
+        })
+    }
+
+    /// When [`PresenceSession::poll`] next has something (for the driver's timer).
+    pub fn next_due(&self) -> Option<Duration> {
+        self.activity?;
+        Some(self.expires_at.map_or(Duration::ZERO, |at| at.saturating_sub(RENEW_BEFORE)))
+    }
+
+    /// The write asked for at `sent_at` succeeded.
+    pub fn on_written(&mut self, sent_at: Duration) {
+        self.in_flight = false;
+        self.expires_at = Some(sent_at + self.expiration);
+    }
+
+    /// It failed: try again no sooner than `retry_at`.
+    pub fn on_failed(&mut self, retry_at: Duration) {
+        self.in_flight = false;
+        // Pretend the session lapses just after `retry_at`, so the renewal comes then.
+        self.expires_at = Some(retry_at + RENEW_BEFORE);
+    }
+
+    /// Signing out: clear the session if one was written.
+    pub fn end(&mut self) -> Option<PresenceWrite> {
+        self.activity = None;
+        self.in_flight = false;
+        self.expires_at.take().map(|_| PresenceWrite::Clear)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,5 +383,58 @@ mod tests {
         let ids: Vec<String> = (0..1400).map(|i| i.to_string()).collect();
         let sizes: Vec<usize> = batches(&ids).map(<[String]>::len).collect();
         assert_eq!(sizes, [650, 650, 100]);
+    }
+
+    #[test]
+    fn the_session_is_set_on_change_and_renewed_before_it_expires() {
+        let mut session = PresenceSession::new(S(3600));
+        assert_eq!(session.poll(S(0)), None, "nothing before sign-in");
+        session.set_activity(Activity::Available);
+        let write = session.poll(S(1));
+        assert_eq!(
+            write,
+            Some(PresenceWrite::Set { activity: Activity::Available, expiration: S(3600) })
+        );
+        assert_eq!(session.poll(S(1)), None, "one write at a time");
+        session.on_written(S(1));
+        assert_eq!(session.next_due(), Some(S(3301)));
+        assert_eq!(session.poll(S(3000)), None);
+        // A call: Busy/InACall at once.
+        session.set_activity(Activity::InACall);
+        assert_eq!(
+            session.poll(S(3000)),
+            Some(PresenceWrite::Set { activity: Activity::InACall, expiration: S(3600) })
+        );
+        session.on_written(S(3000));
+        assert_eq!(Activity::InACall.graph_values(), ("Busy", "InACall"));
+        // Renewed five minutes before it would lapse, for an hour-long call.
+        assert_eq!(session.poll(S(6299)), None);
+        assert!(matches!(
+            session.poll(S(6300)),
+            Some(PresenceWrite::Set { activity: Activity::InACall, .. })
+        ));
+        session.on_failed(S(6330));
+        assert_eq!(session.poll(S(6320)), None);
+        assert!(session.poll(S(6330)).is_some(), "retried");
+        session.on_written(S(6330));
+        assert_eq!(session.end(), Some(PresenceWrite::Clear));
+        assert_eq!(session.poll(S(7000)), None);
+        assert_eq!(session.end(), None, "cleared once");
+    }
+
+    #[test]
+    fn expiration_stays_within_what_graph_allows() {
+        let mut short = PresenceSession::new(S(10));
+        short.set_activity(Activity::Available);
+        assert_eq!(
+            short.poll(S(0)),
+            Some(PresenceWrite::Set { activity: Activity::Available, expiration: S(300) })
+        );
+        let mut long = PresenceSession::new(S(86_400));
+        long.set_activity(Activity::InAConference);
+        assert_eq!(
+            long.poll(S(0)),
+            Some(PresenceWrite::Set { activity: Activity::InAConference, expiration: S(14_400) })
+        );
     }
 }
