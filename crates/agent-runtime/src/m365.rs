@@ -102,6 +102,8 @@ pub struct M365 {
 #[derive(Debug)]
 pub struct Session {
     pub account: Account,
+    /// The permissions the tenant granted (the token response's `scope`).
+    pub scopes: Vec<String>,
     access_token: Token,
     pub expires_at: SystemTime,
     refresh_token: Option<Token>,
@@ -203,6 +205,7 @@ impl M365 {
         };
         let mut session = Session {
             account: stored.account,
+            scopes: stored.scopes,
             access_token: Token::new(String::new()),
             expires_at: SystemTime::UNIX_EPOCH,
             refresh_token: Some(refresh_token),
@@ -217,6 +220,14 @@ impl M365 {
             self.refresh(session).await?;
         }
         Ok(session.access_token.clone())
+    }
+
+    /// Whether the tenant granted `permission` (a Graph scope, with or without its resource).
+    pub fn granted(session: &Session, permission: &str) -> bool {
+        session.scopes.iter().any(|s| {
+            s.eq_ignore_ascii_case(permission)
+                || s.rsplit_once('/').is_some_and(|(_, name)| name.eq_ignore_ascii_case(permission))
+        })
     }
 
     /// Forgets the sign-in on this machine; true when there was one.
@@ -270,6 +281,7 @@ impl M365 {
     async fn keep(&self, tokens: Tokens) -> (Session, Result<(), M365Error>) {
         let session = Session {
             account: tokens.account.clone(),
+            scopes: tokens.scopes.clone(),
             access_token: tokens.access_token,
             expires_at: tokens.expires_at,
             refresh_token: tokens.refresh_token.clone(),

@@ -95,8 +95,8 @@ enum Command {
         #[arg(long, default_value_t = 25)]
         top: u32,
     },
-    /// Set this app's Teams presence for the signed-in user: available, busy, in-a-call,
-    /// in-a-conference-call, or clear.
+    /// Set this app's Teams presence for the signed-in user: available, busy (= in-a-call),
+    /// in-a-conference-call, away, or clear.
     SetPresence {
         state: String,
         /// How long the presence holds unless set again (5 to 240 minutes).
@@ -220,6 +220,10 @@ struct ListenArgs {
     /// Exit after this many calls have ended.
     #[arg(long, value_name = "N")]
     max_calls: Option<u64>,
+    /// Show the agent in Teams (signed in with `signin`): Available, and Busy / In a call while
+    /// a call is connected; cleared on exit.
+    #[arg(long)]
+    teams_presence: bool,
     #[command(flatten)]
     account: AccountArgs,
 }
@@ -645,6 +649,8 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
         Some(account) => Some(agent.register(account).await?),
         None => None,
     };
+    let presence = if args.teams_presence { teams::PresenceWriter::start().await? } else { None };
+    let mut connected: HashSet<CallId> = HashSet::new();
     let mut schedule = Schedule::default();
     let mut active: HashSet<CallId> = HashSet::new();
     let mut ended = 0u64;
@@ -669,6 +675,10 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                         }
                     }
                     Event::Answered { call } => {
+                        connected.insert(call);
+                        if let Some(presence) = &presence {
+                            presence.set(graph_client::presence::Activity::InACall);
+                        }
                         if let Some(secs) = args.common.hangup_after {
                             schedule.add(secs, Action::Hangup(call));
                         }
@@ -678,10 +688,19 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                     }
                     Event::Ended { call, .. } => {
                         active.remove(&call);
+                        connected.remove(&call);
+                        if let Some(presence) = &presence
+                            && connected.is_empty()
+                        {
+                            presence.set(graph_client::presence::Activity::Available);
+                        }
                         ended += 1;
                         if args.max_calls.is_some_and(|max| ended >= max) {
                             await_call_stats(&mut agent, call).await;
                             stop_agent(agent, registration).await;
+                            if let Some(presence) = presence {
+                                presence.stop().await;
+                            }
                             return Ok(ExitCode::SUCCESS);
                         }
                     }
@@ -717,6 +736,9 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
             _ = &mut stop => {
                 hang_up_all(&mut agent, &mut active).await;
                 stop_agent(agent, registration).await;
+                if let Some(presence) = presence {
+                    presence.stop().await;
+                }
                 return Ok(ExitCode::SUCCESS);
             }
         }

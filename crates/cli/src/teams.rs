@@ -174,17 +174,21 @@ fn looks_like_object_id(text: &str) -> bool {
 }
 
 /// `search TEXT`: people whose name or address starts with it, each with a dialable address.
-/// The full profile (job title, department, phones) needs User.Read.All; without it the
-/// search falls back to the basic profile.
+/// The full profile (job title, department, phones) needs User.Read.All; without that grant
+/// the search asks for the basic profile.
 pub(crate) async fn search(text: &str, top: u32) -> Result<ExitCode, AgentError> {
-    let (_m365, _session, graph, token) = match connect().await? {
+    let (_m365, session, graph, token) = match connect().await? {
         Ok(connected) => connected,
         Err(code) => return Ok(code),
     };
     let rule = crate::load_config()?.dial_rule();
-    let (page, profile) = match graph.search_users(&token, text, true, top).await {
-        Ok(page) => (page, "full"),
-        Err(GraphError::Forbidden { .. }) => {
+    // Graph answers a basic-only app's request for the full profile with empty fields, so the
+    // granted permissions decide; a 403 falls back too.
+    let full = M365::granted(&session, "User.Read.All");
+    let search = graph.search_users(&token, text, full, top).await;
+    let (page, profile) = match search {
+        Ok(page) => (page, if full { "full" } else { "basic" }),
+        Err(GraphError::Forbidden { .. }) if full => {
             tracing::info!("no User.Read.All consent: searching basic profiles");
             match graph.search_users(&token, text, false, top).await {
                 Ok(page) => (page, "basic"),
@@ -224,18 +228,19 @@ fn emit_person(user: &User, profile: &'static str, rule: &graph_client::dial::Di
     });
 }
 
-/// `set-presence available|busy|in-a-call|clear`: this app's presence session for the
+/// `set-presence available|busy|in-a-call|in-a-conference-call|away|clear`: this app's presence session for the
 /// signed-in user (session id: the app's client id).
 pub(crate) async fn set_presence(state: &str, minutes: u64) -> Result<ExitCode, AgentError> {
+    // setPresence accepts only the pairs its documentation lists: "busy" is Busy / In a call.
     let (availability, activity) = match state {
         "available" => ("Available", "Available"),
-        "busy" => ("Busy", "Busy"),
-        "in-a-call" => ("Busy", "InACall"),
+        "busy" | "in-a-call" => ("Busy", "InACall"),
+        "away" => ("Away", "Away"),
         "in-a-conference-call" => ("Busy", "InAConferenceCall"),
         "clear" => ("", ""),
         other => {
             return Err(AgentError::Usage(format!(
-                "'{other}' is not one of available, busy, in-a-call, in-a-conference-call, clear"
+                "'{other}' is not one of available, busy, in-a-call, in-a-conference-call, away, clear"
             )));
         }
     };
@@ -265,4 +270,107 @@ pub(crate) async fn set_presence(state: &str, minutes: u64) -> Result<ExitCode, 
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => graph_failed(&error),
     })
+}
+
+/// Shows the agent in Teams while `listen` runs: Available, and Busy/In a call while a call is
+/// connected. A background task owns the Graph session; the user's own Teams choice (Do not
+/// disturb) still wins, because only this app's session is written.
+#[derive(Debug)]
+pub(crate) struct PresenceWriter {
+    activity: tokio::sync::watch::Sender<Activity>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+enum WriterLine<'a> {
+    TeamsPresence { availability: &'a str, activity: &'a str },
+    TeamsPresenceFailed { message: String },
+}
+
+impl PresenceWriter {
+    /// Starts writing Available; `None` (after saying why) when there is no usable sign-in:
+    /// calls work without Teams presence.
+    pub(crate) async fn start() -> Result<Option<Self>, AgentError> {
+        let (m365, session, graph, _token) = match connect().await? {
+            Ok(connected) => connected,
+            Err(_) => return Ok(None),
+        };
+        let (activity, watch) = tokio::sync::watch::channel(Activity::Available);
+        let task = tokio::spawn(write_presence(m365, session, graph, watch));
+        Ok(Some(Self { activity, task }))
+    }
+
+    pub(crate) fn set(&self, activity: Activity) {
+        self.activity.send_replace(activity);
+    }
+
+    /// Clears the session (at most 5 s) and stops.
+    pub(crate) async fn stop(self) {
+        drop(self.activity);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+}
+
+use graph_client::presence::{Activity, PresenceSession, PresenceWrite};
+
+async fn write_presence(
+    m365: M365,
+    mut session: Session,
+    graph: Graph,
+    mut activity: tokio::sync::watch::Receiver<Activity>,
+) {
+    let client_id = m365.identity().settings().client_id.clone();
+    let user = session.account.object_id.clone();
+    let started = tokio::time::Instant::now();
+    let mut presence = PresenceSession::new(Duration::from_secs(3600));
+    presence.set_activity(*activity.borrow_and_update());
+    loop {
+        let now = started.elapsed();
+        if let Some(PresenceWrite::Set { activity, expiration }) = presence.poll(now) {
+            let (availability, graph_activity) = activity.graph_values();
+            let result = match m365.access_token(&mut session).await {
+                Ok(token) => graph
+                    .set_presence(
+                        &token,
+                        &user,
+                        &client_id,
+                        availability,
+                        graph_activity,
+                        expiration,
+                    )
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            match result {
+                Ok(()) => {
+                    presence.on_written(now);
+                    emit(&WriterLine::TeamsPresence { availability, activity: graph_activity });
+                }
+                Err(message) => {
+                    presence.on_failed(now + Duration::from_secs(30));
+                    emit(&WriterLine::TeamsPresenceFailed { message });
+                }
+            }
+        }
+        let next = presence.next_due().map_or(started + Duration::from_secs(3600), |d| started + d);
+        tokio::select! {
+            changed = activity.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                presence.set_activity(*activity.borrow_and_update());
+            }
+            () = tokio::time::sleep_until(next) => {}
+        }
+    }
+    if presence.end() == Some(PresenceWrite::Clear)
+        && let Ok(token) = m365.access_token(&mut session).await
+    {
+        match graph.clear_presence(&token, &user, &client_id).await {
+            Ok(()) => emit(&Line::PresenceCleared),
+            Err(error) => emit(&WriterLine::TeamsPresenceFailed { message: error.to_string() }),
+        }
+    }
 }

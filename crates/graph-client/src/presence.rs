@@ -202,33 +202,39 @@ pub enum PresenceWrite {
 /// user made in Teams (Do not disturb, say) wins over all sessions
 /// (<https://learn.microsoft.com/graph/api/presence-setpresence>): so this only ever writes
 /// its own session and never the user's preferred presence, and shows what Graph reports.
-/// A session expires unless set again, so it is renewed [`RENEW_BEFORE`] before it would.
+/// A session expires unless set again, so it is renewed [`RENEW_BEFORE`] before it would; and
+/// an Available session also times out after five minutes (it fades to AvailableIdle, then
+/// Away, as the setPresence page documents), so an Available one is set again every
+/// [`AVAILABLE_RENEWAL`].
 #[derive(Debug, Clone)]
 pub struct PresenceSession {
     expiration: Duration,
     activity: Option<Activity>,
-    /// When the current session lapses, on the caller's clock; `None` before the first write.
-    expires_at: Option<Duration>,
+    /// When the current session must be set again, on the caller's clock; `None` before the
+    /// first write.
+    renew_at: Option<Duration>,
     /// A write was asked for and has not been confirmed yet.
     in_flight: bool,
 }
 
 /// How long before expiry a session is renewed.
 pub const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
+/// How often an Available session is set again, inside Graph's five-minute timeout.
+pub const AVAILABLE_RENEWAL: Duration = Duration::from_secs(4 * 60);
 
 impl PresenceSession {
     /// `expiration` per write (Graph allows 5 minutes to 4 hours; one hour is sensible).
     pub fn new(expiration: Duration) -> Self {
         let expiration =
             expiration.clamp(Duration::from_secs(5 * 60), Duration::from_secs(4 * 3600));
-        Self { expiration, activity: None, expires_at: None, in_flight: false }
+        Self { expiration, activity: None, renew_at: None, in_flight: false }
     }
 
     /// The agent's activity changed (sign-in counts as becoming Available).
     pub fn set_activity(&mut self, activity: Activity) {
         if self.activity != Some(activity) {
             self.activity = Some(activity);
-            self.expires_at = None;
+            self.renew_at = None;
         }
     }
 
@@ -238,7 +244,7 @@ impl PresenceSession {
         if self.in_flight {
             return None;
         }
-        let due = self.expires_at.is_none_or(|at| now + RENEW_BEFORE >= at);
+        let due = self.renew_at.is_none_or(|at| now >= at);
         due.then(|| {
             self.in_flight = true;
             PresenceWrite::Set { activity, expiration: self.expiration }
@@ -248,27 +254,30 @@ impl PresenceSession {
     /// When [`PresenceSession::poll`] next has something (for the driver's timer).
     pub fn next_due(&self) -> Option<Duration> {
         self.activity?;
-        Some(self.expires_at.map_or(Duration::ZERO, |at| at.saturating_sub(RENEW_BEFORE)))
+        Some(self.renew_at.unwrap_or(Duration::ZERO))
     }
 
     /// The write asked for at `sent_at` succeeded.
     pub fn on_written(&mut self, sent_at: Duration) {
         self.in_flight = false;
-        self.expires_at = Some(sent_at + self.expiration);
+        let renew_after = match self.activity {
+            Some(Activity::Available) => AVAILABLE_RENEWAL,
+            _ => self.expiration - RENEW_BEFORE,
+        };
+        self.renew_at = Some(sent_at + renew_after);
     }
 
     /// It failed: try again no sooner than `retry_at`.
     pub fn on_failed(&mut self, retry_at: Duration) {
         self.in_flight = false;
-        // Pretend the session lapses just after `retry_at`, so the renewal comes then.
-        self.expires_at = Some(retry_at + RENEW_BEFORE);
+        self.renew_at = Some(retry_at);
     }
 
     /// Signing out: clear the session if one was written.
     pub fn end(&mut self) -> Option<PresenceWrite> {
         self.activity = None;
         self.in_flight = false;
-        self.expires_at.take().map(|_| PresenceWrite::Clear)
+        self.renew_at.take().map(|_| PresenceWrite::Clear)
     }
 }
 
@@ -397,8 +406,11 @@ mod tests {
         );
         assert_eq!(session.poll(S(1)), None, "one write at a time");
         session.on_written(S(1));
-        assert_eq!(session.next_due(), Some(S(3301)));
-        assert_eq!(session.poll(S(3000)), None);
+        // Available times out after five minutes: set again every four.
+        assert_eq!(session.next_due(), Some(S(241)));
+        assert_eq!(session.poll(S(240)), None);
+        assert!(session.poll(S(241)).is_some());
+        session.on_written(S(241));
         // A call: Busy/InACall at once.
         session.set_activity(Activity::InACall);
         assert_eq!(

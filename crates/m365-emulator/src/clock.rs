@@ -3,7 +3,12 @@
 //! The identity logic never reads the clock itself: every operation takes a `now` so the unit
 //! tests can drive expiry and polling intervals without sleeping. Only the HTTP layer and the
 //! control API call [`SystemTime::now`]. This module also formats the `timestamp` field of
-//! Microsoft's error bodies (`2016-01-09 02:02:12Z`) without pulling in a date crate.
+//! Microsoft's error bodies (`2016-01-09 02:02:12Z`) and Graph's `innerError.date`
+//! (`2016-01-09T02:02:12`) without pulling in a date crate.
+//!
+//! The Graph presence logic runs on a clock of its own, wall-clock time plus an offset that
+//! [`crate::Emulator::advance_clock`] moves forward, so tests can expire presence sessions
+//! without sleeping (see `graph::GraphState::now`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,6 +36,11 @@ pub(crate) fn format_timestamp(t: SystemTime) -> String {
     )
 }
 
+/// Formats `t` as Graph's `innerError.date`: `YYYY-MM-DDThh:mm:ss` (UTC, no zone suffix).
+pub(crate) fn format_graph_date(t: SystemTime) -> String {
+    format_timestamp(t).trim_end_matches('Z').replacen(' ', "T", 1)
+}
+
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -55,5 +65,6 @@ mod tests {
         // The example in Microsoft's error-code reference.
         assert_eq!(format_timestamp(from_unix_seconds(1_452_304_932)), "2016-01-09 02:02:12Z");
         assert_eq!(format_timestamp(from_unix_seconds(1_709_210_096)), "2024-02-29 12:34:56Z");
+        assert_eq!(format_graph_date(from_unix_seconds(1_709_210_096)), "2024-02-29T12:34:56");
     }
 }

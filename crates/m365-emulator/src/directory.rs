@@ -2,7 +2,8 @@
 //!
 //! The data is fixed so tests and the demo can name users and ids without asking; the users
 //! carry the Graph `user` resource fields (serialised in Graph's camelCase) because the Graph
-//! part of the emulator will serve them from here.
+//! part of the emulator serves them from here. Tests that need a large directory add
+//! synthetic users (`graph::users::synthetic_user`).
 
 use serde::Serialize;
 
@@ -66,7 +67,15 @@ pub(crate) struct App {
     pub(crate) allow_public_client_flows: bool,
     /// The API permissions configured on the registration, which `.default` expands to.
     pub(crate) configured_permissions: Vec<String>,
+    /// The Graph permissions the tenant's admin consented to for the app: tokens carry only
+    /// these (see `State::issue_tokens`).
+    pub(crate) consented_permissions: Vec<String>,
 }
+
+/// The permissions an admin consented to unless configured otherwise: what the Switchboard
+/// client asks for. `User.Read.All` (full profiles of other users) is deliberately absent.
+pub(crate) const DEFAULT_CONSENTED_PERMISSIONS: [&str; 4] =
+    ["User.Read", "User.ReadBasic.All", "Presence.Read.All", "Presence.ReadWrite"];
 
 impl App {
     /// The Switchboard registration.
@@ -83,6 +92,7 @@ impl App {
             configured_permissions: ["User.Read", "User.ReadBasic.All", "Presence.Read.All"]
                 .map(str::to_owned)
                 .to_vec(),
+            consented_permissions: DEFAULT_CONSENTED_PERMISSIONS.map(str::to_owned).to_vec(),
         }
     }
 }
@@ -103,6 +113,12 @@ const PERSONAS: &[Persona] = &[
     ("Lynne", "Robbins", "LynneR", "a3c9e5f7-1d28-4b6a-8e0f-5b7d9c2a4e61", "Planner", "Retail", "20/1109", "0115"),
     ("Isaiah", "Langer", "IsaiahL", "b6e0a2d8-4c71-4f95-b3a7-9e1c5f8d2b04", "Sales Rep", "Sales", "20/1101", "0116"),
 ];
+
+/// Whether the `index`-th sample or synthetic user has a profile photo: every other one
+/// (Adele Vance does), so clients meet both cases.
+pub(crate) fn has_photo_by_default(index: usize) -> bool {
+    index.is_multiple_of(2)
+}
 
 /// The sample users, in a stable order (Adele Vance first).
 pub(crate) fn sample_users() -> Vec<User> {

@@ -24,6 +24,9 @@ pub enum ControlError {
     /// A scope string the emulator rejects (AADSTS70011 over HTTP).
     #[error("invalid scope: {0}")]
     InvalidScope(String),
+    /// An availability/activity pair the operation does not accept.
+    #[error("unsupported presence combination: {0}")]
+    InvalidPresence(String),
 }
 
 /// Why [`crate::Emulator::validate_access_token`] rejected a token.

@@ -7,8 +7,9 @@
 //! authority `{base_url}/{tenant_id}` (or `{base_url}/common`, `{base_url}/organizations`) and
 //! the discovery document, exactly as it would against `https://login.microsoftonline.com`, so
 //! a client written against Microsoft's documentation works against the emulator unchanged.
-//! Microsoft Graph endpoints (users, presence) will be added to the same server; the users
-//! already carry Graph's `user` fields.
+//! The same server also serves the **Microsoft Graph v1.0** endpoints such a client calls with
+//! its access tokens (users and people search, Teams presence, photos; see
+//! [Microsoft Graph](#microsoft-graph)).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -233,6 +234,161 @@
 //! | device code already redeemed | `invalid_grant` | 70000 |
 //! | Conditional Access blocks the device-code flow | `invalid_grant` | 53003 |
 //!
+//! # Microsoft Graph
+//!
+//! Graph v1.0 lives under `{base_url}/v1.0` on the same server (where a client would use
+//! `https://graph.microsoft.com/v1.0`; the discovery document's `msgraph_host` names it). Every
+//! endpoint takes `Authorization: Bearer <access token>` issued by the emulator.
+//!
+//! | Endpoint | Follows | Delegated permission (any of) |
+//! |---|---|---|
+//! | `GET /v1.0/me` | <https://learn.microsoft.com/graph/api/user-get> | `User.Read` (full profile), `User.ReadBasic.All` (basic) |
+//! | `GET /v1.0/users/{id \| userPrincipalName}` | same | `User.Read.All` (full), `User.ReadBasic.All` (basic), `User.Read` for oneself (full) |
+//! | `GET /v1.0/users` with `$select`, `$search`, `$top`, `$count`, `$skiptoken` | <https://learn.microsoft.com/graph/api/user-list>, <https://learn.microsoft.com/graph/search-query-parameter>, <https://learn.microsoft.com/graph/aad-advanced-queries>, <https://learn.microsoft.com/graph/paging> | `User.Read.All` (full), `User.ReadBasic.All` (basic) |
+//! | `GET /v1.0/me/presence` | <https://learn.microsoft.com/graph/api/presence-get> | `Presence.Read`, `Presence.Read.All`, `Presence.ReadWrite` |
+//! | `GET /v1.0/users/{id}/presence`, `GET /v1.0/communications/presences/{id}` | same | `Presence.Read.All` (oneself: as `/me/presence`) |
+//! | `POST /v1.0/communications/getPresencesByUserId` | <https://learn.microsoft.com/graph/api/cloudcommunications-getpresencesbyuserid> | `Presence.Read.All` |
+//! | `POST /v1.0/users/{id}/presence/setPresence` | <https://learn.microsoft.com/graph/api/presence-setpresence> | `Presence.ReadWrite` |
+//! | `POST .../presence/clearPresence` | <https://learn.microsoft.com/graph/api/presence-clearpresence> | `Presence.ReadWrite` |
+//! | `POST .../presence/setUserPreferredPresence` | <https://learn.microsoft.com/graph/api/presence-setuserpreferredpresence> | `Presence.ReadWrite` |
+//! | `POST .../presence/clearUserPreferredPresence` | <https://learn.microsoft.com/graph/api/presence-clearuserpreferredpresence> | `Presence.ReadWrite` |
+//! | `GET /v1.0/{me \| users/{id}}/photo/$value`, `.../photos/{size}/$value` | <https://learn.microsoft.com/graph/api/profilephoto-get> | others: `User.ReadBasic.All`, `User.Read.All`, `ProfilePhoto.Read.All`; oneself: also `User.Read` |
+//!
+//! The four presence actions also answer under `/v1.0/me/presence/...`; they act only on the
+//! signed-in user (`{id}` is the user's object id or UPN; anyone else: 403 `Forbidden`).
+//!
+//! ## Requests, responses, errors
+//!
+//! The token is checked like [`Emulator::validate_access_token`] does (published key,
+//! signature, audience Graph, issuer, lifetime on the wall clock, user in the directory).
+//! Missing or rejected: `401` with `InvalidAuthenticationToken` and `WWW-Authenticate: Bearer
+//! realm="", authorization_uri="{base}/common/oauth2/authorize",
+//! client_id="00000003-0000-0000-c000-000000000000"`. Every Graph response carries a fresh
+//! `request-id` and `client-request-id` (the caller's, echoed, or a fresh GUID). Successful
+//! JSON is `application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8`
+//! with `@odata.context` `{base}/v1.0/$metadata#...`; errors are `application/json`:
+//!
+//! ```text
+//! {"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation.",
+//!           "innerError":{"date":"2026-11-26T08:14:02","request-id":"<guid>","client-request-id":"<guid>"}}}
+//! ```
+//!
+//! | Case | Status | `code` |
+//! |---|---|---|
+//! | no, malformed, expired, foreign or unknown-user token | 401 | `InvalidAuthenticationToken` |
+//! | directory permission missing (users, photos) | 403 | `Authorization_RequestDenied` |
+//! | presence permission missing; presence write for another user | 403 | `Forbidden` |
+//! | `$search` without `ConsistencyLevel: eventual` | 400 | `Request_UnsupportedQuery` ("Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'") |
+//! | `$search` syntax error; `$top` outside 1–999 | 400 | `Request_BadRequest` |
+//! | `$search` on an unsearchable property; `$filter`, `$orderby`, `$expand`, `$skip` | 400 | `Request_UnsupportedQuery` |
+//! | unknown `$select` property, unknown `$` option, bad body, invalid presence values, `sessionId` not the caller's app, expiration out of range, more than 650 ids, a non-GUID id | 400 | `BadRequest` |
+//! | unrecognised `$skiptoken` | 400 | `Directory_ExpiredPageToken` |
+//! | unknown path under `/v1.0` | 400 | `BadRequest` ("Resource not found for the segment '…'.") |
+//! | unknown user (`/users/{id}`, photos) | 404 | `Request_ResourceNotFound` |
+//! | unknown user (`/users/{id}/presence`); `clearPresence` of no session | 404 | `NotFound` |
+//! | no photo, or an undocumented size | 404 | `ImageNotFound` |
+//! | presence budget exceeded, or [`Emulator::force_throttle`] | 429 + `Retry-After` | `TooManyRequests` |
+//! | [`Emulator::force_unavailable`] | 503 + `Retry-After` | `serviceNotAvailable` |
+//!
+//! ## Permissions and consent
+//!
+//! The token's `scp` decides, per the table above. [`Config::consented_scopes`] (default
+//! `User.Read User.ReadBasic.All Presence.Read.All Presence.ReadWrite`, deliberately not
+//! `User.Read.All`) is what the tenant admin consented to: tokens carry only those
+//! permissions, whatever the app asks for. Microsoft would stop an interactive sign-in that asks
+//! for an unconsented admin-only permission at a "Need admin approval" page; the emulator
+//! instead leaves it out of `scp` and of the token response's `scope` (as Microsoft does for
+//! `.default`), so clients must read the granted `scope`. The refresh token remembers the
+//! request, so after [`Emulator::set_consented_scopes`] the next refresh carries the newly
+//! consented permission.
+//!
+//! With `User.ReadBasic.All` only, other users' basic properties (`id`, `displayName`,
+//! `givenName`, `surname`, `mail`, `userPrincipalName`) are returned and every other selected
+//! property reads as `null` (`[]` for `businessPhones` and `imAddresses`), with 200 rather than
+//! 403, and they never match a `$search` clause. `/me` (and `/users/{own id}`) with `User.Read`
+//! is the full profile.
+//!
+//! ## Users and people search
+//!
+//! A user has Graph's default properties (`businessPhones`, `displayName`, `givenName`,
+//! `jobTitle`, `mail`, `mobilePhone`, `officeLocation`, `preferredLanguage` (`en-US`),
+//! `surname`, `userPrincipalName`, `id`) and, on `$select` only, `accountEnabled`,
+//! `companyName`, `department`, `imAddresses`, `mailNickname`. `$select` names ignore case;
+//! `@odata.context` is `{base}/v1.0/$metadata#users` (with `(a,b)` after a `$select`,
+//! `/$entity` for one user).
+//!
+//! `GET /v1.0/users` lists the directory in a stable order, `$top` per page (default 100, at
+//! most 999). `$search` needs `ConsistencyLevel: eventual` and follows Microsoft's syntax:
+//! `"property:text"` clauses in double quotes joined by upper-case `AND`/`OR`, parentheses
+//! allowed. `displayName` is searched word by word (words split at spaces, lower-to-upper case
+//! changes, letter/digit changes and symbols; every word of the text a prefix of a word of the
+//! name, any order); the other properties (`givenName`, `surname`, `mail`,
+//! `userPrincipalName`, `jobTitle`, ...) match as `startsWith`, as Microsoft documents for
+//! properties other than `displayName`. `$count=true` adds `@odata.count` (all matches) only
+//! with `ConsistencyLevel: eventual` and is silently ignored without, as Microsoft does. When
+//! more remain, `@odata.nextLink` is an absolute URL on the emulator repeating the query with
+//! an opaque `$skiptoken`; follow it as is (with the same headers).
+//!
+//! ```text
+//! GET /v1.0/users?$search="displayName:adele" OR "mail:adele"&$select=id,displayName&$count=true
+//! ConsistencyLevel: eventual
+//! → {"@odata.context":"{base}/v1.0/$metadata#users(id,displayName)","@odata.count":1,
+//!    "value":[{"id":"6e7b768e-…","displayName":"Adele Vance"}]}
+//! ```
+//!
+//! [`Config::synthetic_users`] and [`Emulator::add_synthetic_users`] add "Test User 0001"…
+//! (`TestUser0001@contoso.example`) for large-directory tests, such as watching 650+
+//! colleagues.
+//!
+//! ## Presence
+//!
+//! A presence object is
+//! `{"id","availability","activity","statusMessage":null,"outOfOfficeSettings":{"message":null,"isOutOfOffice":false},"sequenceNumber"}`
+//! (plus `@odata.context` on single GETs). `getPresencesByUserId` takes `{"ids":[...]}` (object
+//! ids, at most 650) and answers `{"@odata.context","value":[presence...]}` in request order;
+//! ids that name no user are left out (duplicates answered once), a non-GUID id fails the
+//! request. `GET /users/{id}/presence` wants the object id too.
+//!
+//! `setPresence` takes `{"sessionId","availability","activity","expirationDuration"?}`:
+//! `sessionId` must be the calling app's client id (the token's `appid`), the pair one of
+//! `Available/Available`, `Busy/InACall`, `Busy/InAConferenceCall`, `Away/Away`,
+//! `DoNotDisturb/Presenting`, the ISO 8601 duration 5 minutes to 4 hours (default 5 minutes).
+//! A new call refreshes the app's session. `clearPresence` (`{"sessionId"}`) removes it (404
+//! if there is none). `setUserPreferredPresence` takes `{"availability","activity",
+//! "expirationDuration"?}` with `Available/Available`, `Busy/Busy`, `DoNotDisturb/DoNotDisturb`,
+//! `BeRightBack/BeRightBack`, `Away/Away`, `Offline/OffWork` (default expiry 1 day for `Busy`
+//! and `DoNotDisturb`, else 7 days); `clearUserPreferredPresence` clears it. All four answer
+//! 200 with an empty body.
+//!
+//! Aggregation, as Microsoft documents it: the preferred presence wins while set, but only if
+//! the user has at least one session; otherwise the busiest unexpired session wins
+//! (`DoNotDisturb > Busy > Available > Away/BeRightBack > Offline`; ties go to the latest set);
+//! no session is `Offline/Offline`. An `Available` app session that is not refreshed fades to
+//! `AvailableIdle/Inactive` after 5 minutes and `Away/Away` after 10 (Microsoft's timeout), and
+//! expires at its expiration. Session expiry runs on the presence clock, which
+//! [`Emulator::advance_clock`] moves forward.
+//!
+//! ## Throttling
+//!
+//! Presence reads (`GET .../presence`, `getPresencesByUserId`) draw on a budget per
+//! application (the token's `appid`): [`Config::presence_budget`], by default 1,500 per 30 s
+//! (the limit the presence API pages state; the general throttling page now lists a higher
+//! one). It is a sliding window over admitted requests: beyond it, `429 TooManyRequests` with
+//! `Retry-After` = whole seconds until the oldest admitted request leaves the window (at least
+//! 1); refused requests do not count. Requests refused for authentication or permission never
+//! reach the budget; the budget check comes before the ids in the path or body are validated. The presence writes,
+//! users and photos are not budgeted. [`Emulator::max_presence_requests_in_any_window`] proves
+//! a client stayed within a budget; every Graph request is also in [`Emulator::requests`].
+//!
+//! ## Photos
+//!
+//! Every other user has a photo (Adele Vance does, Alex Wilber does not; likewise the
+//! synthetic users): a baseline JPEG of one colour per user, at the size asked (`48x48`,
+//! `64x64`, `96x96`, `120x120`, `240x240`, `360x360`, `432x432`, `504x504`, `648x648`;
+//! `photo/$value` gives 648×648), `Content-Type: image/jpeg`. Others answer 404
+//! `ImageNotFound` ("Exception of type 'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException'
+//! was thrown.").
+//!
 //! # Fidelity
 //!
 //! Matches Microsoft: endpoint paths and discovery; `{tenantid}` issuer for multi-tenant
@@ -266,7 +422,26 @@
 //!   flows; no `client_info` or `session_state` in responses; no `verification_uri_complete`.
 //! * Lifetimes are configurable ([`Config`]); the refresh-token lifetime is a sliding
 //!   inactivity window with no maximum age.
-//! * Plain HTTP/1.1 or HTTPS (HTTP/1.1 over TLS 1.2/1.3) on one listener; no throttling.
+//! * Plain HTTP/1.1 or HTTPS (HTTP/1.1 over TLS 1.2/1.3) on one listener; no throttling on
+//!   the identity endpoints.
+//!
+//! Graph, deliberately different or missing:
+//! * Only the endpoints above, v1.0 only; no `$batch`, no change notifications, no `$filter`,
+//!   `$orderby` or `$expand` (400, so a client relying on them notices), no `beta`.
+//! * `$search` tokenises `displayName` only and treats other properties as `startsWith`, per
+//!   Microsoft's text; Microsoft's real index may differ in corner cases. Results come in
+//!   directory order (Microsoft's order is unspecified).
+//! * Presence: no `statusMessage`, out-of-office, `workLocation` or calendar-driven states
+//!   (`InAMeeting` only through [`Emulator::set_teams_client_presence`]); presence ids must be
+//!   GUIDs; an unknown GUID is left out of `getPresencesByUserId` (Microsoft's behaviour for
+//!   that is undocumented) and is 404 `NotFound` on `GET /users/{id}/presence`.
+//!   `sequenceNumber` is a 16-digit counter bumped whenever the reported state changes.
+//! * Tokens carry only consented permissions instead of a consent prompt (see above); with
+//!   `User.ReadBasic.All`, non-basic properties read as null rather than failing.
+//! * The forced faults hit any Graph request before authentication; Microsoft's real throttling
+//!   has other limits too (global, per tenant) that are not modelled.
+//! * Error messages are close to Microsoft's where documented and the emulator's own
+//!   otherwise; branch on the status and `code`.
 //!
 //! # Control API
 //!
@@ -283,17 +458,27 @@
 //!   [`Emulator::set_allow_public_client_flows`].
 //! * Observation: [`Emulator::requests`], [`Emulator::clear_requests`],
 //!   [`Emulator::issued_tokens`].
-//! * Graph side: [`Emulator::validate_access_token`], [`Emulator::issue_tokens`].
+//! * Graph tokens: [`Emulator::validate_access_token`], [`Emulator::issue_tokens`],
+//!   [`Emulator::set_consented_scopes`], [`Emulator::consented_scopes`].
+//! * Presence: [`Emulator::set_preferred_presence`], [`Emulator::clear_preferred_presence`],
+//!   [`Emulator::set_teams_client_presence`], [`Emulator::clear_teams_client_presence`],
+//!   [`Emulator::presence_of`], [`Emulator::presence_sessions`], [`Emulator::advance_clock`],
+//!   [`Emulator::clock`].
+//! * Throttling: [`Emulator::force_throttle`], [`Emulator::force_unavailable`],
+//!   [`Emulator::presence_requests_in_window`],
+//!   [`Emulator::max_presence_requests_in_any_window`].
+//! * Directory: [`Emulator::add_synthetic_users`], [`Emulator::set_user_photo`].
 //!
-//! The calls that fail on a typo (unknown user, unknown user code, bad claims JSON) panic
-//! with the reason, since they are test steering; each has a `try_` twin returning
-//! [`ControlError`].
+//! The calls that fail on a typo (unknown user, unknown user code, bad claims JSON, invalid
+//! presence pair) panic with the reason, since they are test steering; each has a `try_` twin
+//! returning [`ControlError`].
 
 mod aad_error;
 mod authorize;
 mod clock;
 mod directory;
 mod error;
+mod graph;
 mod http;
 mod identity;
 mod ids;
@@ -312,16 +497,22 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 pub use directory::{
     APP_NAME, CLIENT_ID, GRAPH_APP_ID, GRAPH_RESOURCE, TENANT_DOMAIN, TENANT_ID, TENANT_NAME, User,
 };
 pub use error::{ControlError, TokenValidationError};
+pub use graph::presence::{
+    Activity, Availability, Presence, PresenceSession, TEAMS_CLIENT_SESSION, UnknownPresenceValue,
+};
 pub use state::RequestRecord;
 pub use tokens::{AccessTokenInfo, Tamper, TokenResponse};
 
-use crate::directory::{App, sample_users};
+use crate::directory::{App, DEFAULT_CONSENTED_PERMISSIONS, has_photo_by_default, sample_users};
+use crate::graph::GraphState;
+use crate::graph::presence::{default_preferred_expiration, valid_preferred_combination};
+use crate::graph::throttle::{Fault, FaultKind};
 use crate::identity::{Grant, Identity, Lifetimes};
 use crate::keys::{KeySet, SigningKey};
 use crate::server::Server;
@@ -358,6 +549,17 @@ pub struct Config {
     pub device_code_interval: Duration,
     /// The app registration's "Allow public client flows"; default on.
     pub allow_public_client_flows: bool,
+    /// Graph's presence budget per application: at most `.0` presence requests (`GET
+    /// .../presence`, `getPresencesByUserId`) admitted in any `.1`; default 1,500 per 30 s,
+    /// Microsoft's documented limit. Beyond it Graph answers 429 with `Retry-After`.
+    pub presence_budget: (u32, Duration),
+    /// The Graph permissions the tenant's admin consented to for the app; tokens carry only
+    /// these. Default `User.Read User.ReadBasic.All Presence.Read.All Presence.ReadWrite`
+    /// (not `User.Read.All`).
+    pub consented_scopes: Vec<String>,
+    /// Synthetic users to add at start ("Test User 0001", ...; see
+    /// [`Emulator::add_synthetic_users`]); default 0.
+    pub synthetic_users: usize,
 }
 
 impl Default for Config {
@@ -372,6 +574,9 @@ impl Default for Config {
             device_code_lifetime: Duration::from_secs(900),
             device_code_interval: Duration::from_secs(5),
             allow_public_client_flows: true,
+            presence_budget: (1500, Duration::from_secs(30)),
+            consented_scopes: DEFAULT_CONSENTED_PERMISSIONS.map(str::to_owned).to_vec(),
+            synthetic_users: 0,
         }
     }
 }
@@ -406,7 +611,7 @@ impl Emulator {
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
         let base_url = format!("{scheme}://{}", SocketAddr::new(host, local_addr.port()));
-        let identity = Identity::new(
+        let mut identity = Identity::new(
             App::switchboard(config.allow_public_client_flows),
             sample_users(),
             Lifetimes {
@@ -418,12 +623,20 @@ impl Emulator {
                 device_code_interval: config.device_code_interval,
             },
         );
+        identity.set_consented_permissions(config.consented_scopes.clone());
+        let photos = identity
+            .users()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| has_photo_by_default(*i))
+            .map(|(_, u)| u.id.clone())
+            .collect();
+        let (limit, window) = config.presence_budget;
+        let graph = GraphState::new(limit, window, photos);
         let keys = KeySet::new(SigningKey::generate()?);
-        let shared = Arc::new(Shared::new(
-            base_url,
-            TENANT_ID.to_owned(),
-            State { identity, keys, tamper: None, issued: HashMap::new() },
-        ));
+        let mut state = State { identity, keys, tamper: None, issued: HashMap::new(), graph };
+        state.add_synthetic_users(config.synthetic_users);
+        let shared = Arc::new(Shared::new(base_url, TENANT_ID.to_owned(), state));
         let server = server::spawn(listener, tls, http::router(shared.clone()))?;
         tracing::info!(base_url = %shared.base_url, "identity platform emulator listening");
         Ok(Emulator { shared, local_addr, server })
@@ -606,9 +819,12 @@ impl Emulator {
         self.shared.requests()
     }
 
-    /// Forgets the recorded requests.
+    /// Forgets the recorded requests, and the presence-request history behind
+    /// [`Emulator::presence_requests_in_window`] and
+    /// [`Emulator::max_presence_requests_in_any_window`] (not the current budget window).
     pub fn clear_requests(&self) {
         self.shared.clear_requests();
+        self.shared.lock().graph.throttle.clear_history();
     }
 
     /// Every access, ID and refresh token issued to the user so far, oldest first (e.g. to
@@ -674,4 +890,265 @@ impl Emulator {
         };
         Ok(state.issue_tokens(self.shared.issuer(), &grant, now))
     }
+
+    // ----- Microsoft Graph -----------------------------------------------------------------
+
+    /// Sets the user's preferred presence as the user would in Teams (like Graph's
+    /// `setUserPreferredPresence`), with Microsoft's default expiry (1 day for `Busy` and
+    /// `DoNotDisturb`, 7 days otherwise). Valid pairs: `Available/Available`, `Busy/Busy`,
+    /// `DoNotDisturb/DoNotDisturb`, `BeRightBack/BeRightBack`, `Away/Away`, `Offline/OffWork`.
+    /// As Microsoft documents, it shows only while the user has at least one presence session
+    /// (an application's `setPresence`, or [`Emulator::set_teams_client_presence`]).
+    ///
+    /// # Panics
+    /// On an unknown user or an invalid pair (see [`Emulator::try_set_preferred_presence`]).
+    pub fn set_preferred_presence(
+        &self,
+        upn: &str,
+        availability: Availability,
+        activity: Activity,
+    ) {
+        if let Err(e) = self.try_set_preferred_presence(upn, availability, activity) {
+            panic!("set_preferred_presence: {e}");
+        }
+    }
+
+    /// [`Emulator::set_preferred_presence`], reporting failures instead of panicking.
+    ///
+    /// # Errors
+    /// [`ControlError::UnknownUser`], [`ControlError::InvalidPresence`].
+    pub fn try_set_preferred_presence(
+        &self,
+        upn: &str,
+        availability: Availability,
+        activity: Activity,
+    ) -> Result<(), ControlError> {
+        if !valid_preferred_combination(availability, activity) {
+            return Err(ControlError::InvalidPresence(format!("{availability}/{activity}")));
+        }
+        let mut state = self.shared.lock();
+        let id = user_id(&state, upn)?;
+        let now = state.graph.now();
+        let expiration = default_preferred_expiration(availability);
+        state.graph.presence.set_preferred(&id, (availability, activity), expiration, now);
+        Ok(())
+    }
+
+    /// Clears the user's preferred presence (as `clearUserPreferredPresence`).
+    ///
+    /// # Panics
+    /// On an unknown user (see [`Emulator::try_clear_preferred_presence`]).
+    pub fn clear_preferred_presence(&self, upn: &str) {
+        if let Err(e) = self.try_clear_preferred_presence(upn) {
+            panic!("clear_preferred_presence: {e}");
+        }
+    }
+
+    /// [`Emulator::clear_preferred_presence`], reporting an unknown user instead of panicking.
+    ///
+    /// # Errors
+    /// [`ControlError::UnknownUser`].
+    pub fn try_clear_preferred_presence(&self, upn: &str) -> Result<(), ControlError> {
+        let mut state = self.shared.lock();
+        let id = user_id(&state, upn)?;
+        state.graph.presence.clear_preferred(&id);
+        Ok(())
+    }
+
+    /// Simulates the user's Teams client: a presence session ([`TEAMS_CLIENT_SESSION`]) that
+    /// shows `availability`/`activity` (any pair, e.g. `Busy/InAMeeting`) and neither fades
+    /// nor expires, until [`Emulator::clear_teams_client_presence`] (the user signs out).
+    ///
+    /// # Panics
+    /// On an unknown user (see [`Emulator::try_set_teams_client_presence`]).
+    pub fn set_teams_client_presence(
+        &self,
+        upn: &str,
+        availability: Availability,
+        activity: Activity,
+    ) {
+        if let Err(e) = self.try_set_teams_client_presence(upn, availability, activity) {
+            panic!("set_teams_client_presence: {e}");
+        }
+    }
+
+    /// [`Emulator::set_teams_client_presence`], reporting an unknown user instead of
+    /// panicking.
+    ///
+    /// # Errors
+    /// [`ControlError::UnknownUser`].
+    pub fn try_set_teams_client_presence(
+        &self,
+        upn: &str,
+        availability: Availability,
+        activity: Activity,
+    ) -> Result<(), ControlError> {
+        let mut state = self.shared.lock();
+        let id = user_id(&state, upn)?;
+        let now = state.graph.now();
+        state.graph.presence.set_session(
+            &id,
+            TEAMS_CLIENT_SESSION,
+            (availability, activity),
+            None,
+            now,
+        );
+        Ok(())
+    }
+
+    /// Ends the simulated Teams client session (no-op when there is none).
+    ///
+    /// # Panics
+    /// On an unknown user (see [`Emulator::try_clear_teams_client_presence`]).
+    pub fn clear_teams_client_presence(&self, upn: &str) {
+        if let Err(e) = self.try_clear_teams_client_presence(upn) {
+            panic!("clear_teams_client_presence: {e}");
+        }
+    }
+
+    /// [`Emulator::clear_teams_client_presence`], reporting an unknown user instead of
+    /// panicking.
+    ///
+    /// # Errors
+    /// [`ControlError::UnknownUser`].
+    pub fn try_clear_teams_client_presence(&self, upn: &str) -> Result<(), ControlError> {
+        let mut state = self.shared.lock();
+        let id = user_id(&state, upn)?;
+        let now = state.graph.now();
+        state.graph.presence.clear_session(&id, TEAMS_CLIENT_SESSION, now);
+        Ok(())
+    }
+
+    /// The user's aggregated presence now (on the presence clock), as Graph would report it.
+    ///
+    /// # Panics
+    /// On an unknown user (see [`Emulator::try_presence_of`]).
+    pub fn presence_of(&self, upn: &str) -> Presence {
+        self.try_presence_of(upn).unwrap_or_else(|e| panic!("presence_of: {e}"))
+    }
+
+    /// [`Emulator::presence_of`], reporting an unknown user instead of panicking.
+    ///
+    /// # Errors
+    /// [`ControlError::UnknownUser`].
+    pub fn try_presence_of(&self, upn: &str) -> Result<Presence, ControlError> {
+        let mut state = self.shared.lock();
+        let id = user_id(&state, upn)?;
+        let now = state.graph.now();
+        Ok(state.graph.presence.presence(&id, now))
+    }
+
+    /// The user's unexpired presence sessions, oldest first: an application's `setPresence`
+    /// session has its client id as `session_id`, and `updated_at` moves on every refresh.
+    ///
+    /// # Panics
+    /// On an unknown user (see [`Emulator::try_presence_sessions`]).
+    pub fn presence_sessions(&self, upn: &str) -> Vec<PresenceSession> {
+        self.try_presence_sessions(upn).unwrap_or_else(|e| panic!("presence_sessions: {e}"))
+    }
+
+    /// [`Emulator::presence_sessions`], reporting an unknown user instead of panicking.
+    ///
+    /// # Errors
+    /// [`ControlError::UnknownUser`].
+    pub fn try_presence_sessions(&self, upn: &str) -> Result<Vec<PresenceSession>, ControlError> {
+        let mut state = self.shared.lock();
+        let id = user_id(&state, upn)?;
+        let now = state.graph.now();
+        Ok(state.graph.presence.sessions(&id, now))
+    }
+
+    /// Moves the presence clock forward: presence sessions and preferred presence expire (and
+    /// unrefreshed `Available` sessions fade) as if `by` had passed. Token lifetimes, the
+    /// sign-in flows and the throttling windows keep wall-clock time, because clients check
+    /// those against their own clocks.
+    pub fn advance_clock(&self, by: Duration) {
+        self.shared.lock().graph.clock_offset += by;
+    }
+
+    /// The presence clock's current time (wall clock plus every [`Emulator::advance_clock`]).
+    pub fn clock(&self) -> SystemTime {
+        self.shared.lock().graph.now()
+    }
+
+    /// The next `n` Graph requests (any endpoint, before authentication) answer `429
+    /// TooManyRequests` with `Retry-After: retry_after` (whole seconds, at least 1). Replaces
+    /// pending forced faults; `n = 0` cancels them.
+    pub fn force_throttle(&self, n: u32, retry_after: Duration) {
+        let fault = Fault { kind: FaultKind::Throttle, retry_after };
+        self.shared.lock().graph.throttle.force(fault, n);
+    }
+
+    /// The next `n` Graph requests answer `503 serviceNotAvailable` with `Retry-After`.
+    /// Replaces pending forced faults; `n = 0` cancels them.
+    pub fn force_unavailable(&self, n: u32, retry_after: Duration) {
+        let fault = Fault { kind: FaultKind::Unavailable, retry_after };
+        self.shared.lock().graph.throttle.force(fault, n);
+    }
+
+    /// Presence requests admitted within the last `window` (refused ones, 429s and other
+    /// errors before the budget check do not count).
+    pub fn presence_requests_in_window(&self, window: Duration) -> usize {
+        self.shared.lock().graph.throttle.admitted_within(window, Instant::now())
+    }
+
+    /// The most presence requests admitted within any `window`-long stretch so far (all
+    /// applications together): assert it stays within a budget.
+    pub fn max_presence_requests_in_any_window(&self, window: Duration) -> usize {
+        self.shared.lock().graph.throttle.max_admitted_in_any_window(window)
+    }
+
+    /// Adds `n` synthetic users to the directory: "Test User 0001" (`TestUser0001@contoso.example`,
+    /// given name "Test", surname "User 0001"), numbered on from earlier synthetic users, with
+    /// stable object ids, job title "Agent", department "Contact Centre", phone numbers from
+    /// Ofcom's drama ranges, and a photo for every other one. Returns them.
+    pub fn add_synthetic_users(&self, n: usize) -> Vec<User> {
+        self.shared.lock().add_synthetic_users(n)
+    }
+
+    /// Replaces the admin-consented Graph permissions ([`Config::consented_scopes`]); tokens
+    /// issued from now on (including refreshes of earlier sign-ins) carry only these.
+    pub fn set_consented_scopes(&self, scopes: &[&str]) {
+        let scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self.shared.lock().identity.set_consented_permissions(scopes);
+    }
+
+    /// The admin-consented Graph permissions.
+    pub fn consented_scopes(&self) -> Vec<String> {
+        self.shared.lock().identity.consented_permissions().to_vec()
+    }
+
+    /// Gives the user a profile photo or takes it away (`ImageNotFound` then).
+    ///
+    /// # Panics
+    /// On an unknown user (see [`Emulator::try_set_user_photo`]).
+    pub fn set_user_photo(&self, upn: &str, present: bool) {
+        if let Err(e) = self.try_set_user_photo(upn, present) {
+            panic!("set_user_photo: {e}");
+        }
+    }
+
+    /// [`Emulator::set_user_photo`], reporting an unknown user instead of panicking.
+    ///
+    /// # Errors
+    /// [`ControlError::UnknownUser`].
+    pub fn try_set_user_photo(&self, upn: &str, present: bool) -> Result<(), ControlError> {
+        let mut state = self.shared.lock();
+        let id = user_id(&state, upn)?;
+        if present {
+            state.graph.photos.insert(id);
+        } else {
+            state.graph.photos.remove(&id);
+        }
+        Ok(())
+    }
+}
+
+/// The object id of the user with this UPN (or object id).
+fn user_id(state: &State, upn: &str) -> Result<String, ControlError> {
+    state
+        .identity
+        .find_user(upn)
+        .map(|u| u.id.clone())
+        .ok_or_else(|| ControlError::UnknownUser(upn.to_owned()))
 }

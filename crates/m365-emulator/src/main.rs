@@ -1,4 +1,5 @@
-//! `m365-emulator`: the identity platform emulator as a process, for the demo.
+//! `m365-emulator`: the identity platform and Microsoft Graph emulator as a process, for the
+//! demo.
 //!
 //! Prints one JSON line describing the emulator (`base_url`, `authority`, `tenant_id`,
 //! `client_id`, `users`) so a launcher can read where it listens, then serves until Ctrl-C or
@@ -12,7 +13,8 @@ use std::time::Duration;
 use m365_emulator::{Config, Emulator, TlsFiles};
 
 const USAGE: &str = "usage: m365-emulator [--listen 127.0.0.1:PORT] [--tls-cert FILE --tls-key FILE] \
-[--device-code-interval SECS] [--access-token-lifetime SECS] [--no-public-client-flows]";
+[--device-code-interval SECS] [--access-token-lifetime SECS] [--no-public-client-flows] \
+[--synthetic-users N]";
 
 /// What the command line asks for.
 enum Command {
@@ -46,6 +48,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
                 config.access_token_lifetime = secs(&arg, value(&arg)?)?;
             }
             "--no-public-client-flows" => config.allow_public_client_flows = false,
+            "--synthetic-users" => {
+                let v = value(&arg)?;
+                config.synthetic_users =
+                    v.parse().map_err(|_| format!("--synthetic-users: not a number: {v}"))?;
+            }
             "-h" | "--help" => return Ok(Command::Help),
             other => return Err(format!("unknown argument: {other}")),
         }

@@ -57,7 +57,8 @@ const IMPLICIT_PERMISSION: &str = "User.Read";
 /// A parsed, validated `scope` parameter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Scopes {
-    /// Graph permissions in canonical spelling, first-seen order, no duplicates; never empty.
+    /// Graph permissions in canonical spelling, first-seen order, no duplicates; never empty
+    /// as parsed (only [`Scopes::restricted_to`] can empty it).
     pub(crate) graph: Vec<String>,
     pub(crate) openid: bool,
     pub(crate) profile: bool,
@@ -134,6 +135,15 @@ impl Scopes {
         self.graph.join(" ")
     }
 
+    /// These scopes without the Graph permissions outside `allowed` (names ignore case): what
+    /// a token may carry when the admin consented to only `allowed`. May leave no Graph
+    /// permission at all (the token then has an empty `scp`).
+    pub(crate) fn restricted_to(&self, allowed: &[String]) -> Scopes {
+        let mut scopes = self.clone();
+        scopes.graph.retain(|p| allowed.iter().any(|a| a.eq_ignore_ascii_case(p)));
+        scopes
+    }
+
     /// Whether every Graph permission here is in `granted`.
     pub(crate) fn graph_within(&self, granted: &BTreeSet<String>) -> bool {
         self.graph.iter().all(|p| granted.contains(p))
@@ -189,6 +199,17 @@ mod tests {
         assert_eq!(s.graph, ["User.Read", "Presence.Read.All"]);
         let s = Scopes::parse("openid profile", &configured()).expect("valid");
         assert_eq!(s.graph, ["User.Read"]);
+    }
+
+    #[test]
+    fn restriction_keeps_only_consented_permissions() {
+        let s = Scopes::parse("openid User.Read User.Read.All", &configured()).expect("valid");
+        let allowed = vec!["user.read".to_owned(), "Presence.Read.All".to_owned()];
+        let r = s.restricted_to(&allowed);
+        assert_eq!(r.graph, ["User.Read"]);
+        assert!(r.openid);
+        assert_eq!(r.response_scope(), "User.Read profile openid email");
+        assert_eq!(s.restricted_to(&[]).scp(), "");
     }
 
     #[test]

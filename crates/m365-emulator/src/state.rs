@@ -8,6 +8,9 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime};
 
+use crate::directory::{User, has_photo_by_default};
+use crate::graph::GraphState;
+use crate::graph::users;
 use crate::identity::{Grant, Identity};
 use crate::keys::KeySet;
 use crate::tokens::{self, Issuer, PendingTamper, TokenResponse};
@@ -36,11 +39,18 @@ pub(crate) struct State {
     pub(crate) tamper: Option<PendingTamper>,
     /// Every token issued, by user object id, for [`crate::Emulator::issued_tokens`].
     pub(crate) issued: HashMap<String, Vec<String>>,
+    /// Microsoft Graph: presence, throttling, photos, the presence clock.
+    pub(crate) graph: GraphState,
 }
 
 impl State {
     /// Signs the tokens for `grant` (and stores its refresh token). A pending tamper applies
     /// to the first response that carries an ID token.
+    ///
+    /// The access token and the response's `scope` carry only the Graph permissions the admin
+    /// consented to (like `.default`, but for named permissions too, where Microsoft would
+    /// instead stop at a "Need admin approval" page). The refresh token remembers what was
+    /// asked for, so a permission consented later appears on the next refresh.
     pub(crate) fn issue_tokens(
         &mut self,
         issuer: Issuer<'_>,
@@ -49,6 +59,8 @@ impl State {
     ) -> TokenResponse {
         let lifetimes = self.identity.lifetimes().clone();
         let refresh_token = self.identity.issue_refresh_token(grant, now);
+        let consented = self.identity.consented_permissions();
+        let grant = &Grant { scopes: grant.scopes.restricted_to(consented), ..grant.clone() };
         let key = self.keys.current();
         let access_token = tokens::access_token(key, issuer, grant, lifetimes.access_token, now);
         let id_token = grant.scopes.openid.then(|| {
@@ -68,6 +80,21 @@ impl State {
             refresh_token,
             id_token,
         }
+    }
+
+    /// Adds `n` synthetic users, numbered after the existing ones, every other one with a
+    /// photo; returns them.
+    pub(crate) fn add_synthetic_users(&mut self, n: usize) -> Vec<User> {
+        let first = self.graph.synthetic_users + 1;
+        let added: Vec<User> = (first..first + n).map(users::synthetic_user).collect();
+        for (number, user) in (first..).zip(&added) {
+            if has_photo_by_default(number) {
+                self.graph.photos.insert(user.id.clone());
+            }
+        }
+        self.graph.synthetic_users += n;
+        self.identity.add_users(added.clone());
+        added
     }
 }
 

@@ -2,12 +2,14 @@
 //!
 //! Handlers are thin: they resolve the `{tenant}` path segment, parse form or query
 //! parameters, take the state lock for the decision (the `identity` module) and the signing,
-//! and render JSON, redirects or pages. The Graph endpoints will be added as further routes in
-//! [`router`], sharing [`Shared`] (users, keys, access-token validation).
+//! and render JSON, redirects or pages. The Microsoft Graph endpoints (`graph`) are routes
+//! under `/v1.0` in the same [`router`], sharing [`Shared`] (users, keys, access-token
+//! validation) and answering in Graph's error format instead of AADSTS.
 
 mod authorize;
 mod device;
 mod discovery;
+mod graph;
 mod pages;
 mod token;
 
@@ -17,7 +19,7 @@ use std::time::{Instant, SystemTime};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -50,12 +52,17 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/{tenant}/oauth2/v2.0/devicecode", post(device::devicecode))
         .route("/devicelogin", get(device::page).post(device::submit))
         .route("/oidc/userinfo", get(discovery::userinfo).post(discovery::userinfo))
+        .merge(graph::routes(shared.clone()))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), record_requests))
         .with_state(shared)
 }
 
-async fn not_found() -> Response {
+async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
+    let path = uri.path();
+    if path == "/v1.0" || path.starts_with("/v1.0/") {
+        return graph::unknown_resource(path, &headers);
+    }
     (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "Not Found\n")
         .into_response()
 }

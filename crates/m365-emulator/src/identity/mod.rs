@@ -107,6 +107,21 @@ impl Identity {
         &self.users
     }
 
+    /// Adds users to the directory (synthetic users for large-directory tests).
+    pub(crate) fn add_users(&mut self, users: impl IntoIterator<Item = User>) {
+        self.users.extend(users);
+    }
+
+    /// The Graph permissions the admin consented to for the app.
+    pub(crate) fn consented_permissions(&self) -> &[String] {
+        &self.app.consented_permissions
+    }
+
+    /// Replaces the admin-consented Graph permissions.
+    pub(crate) fn set_consented_permissions(&mut self, permissions: Vec<String>) {
+        self.app.consented_permissions = permissions;
+    }
+
     /// The configured lifetimes.
     pub(crate) fn lifetimes(&self) -> &Lifetimes {
         &self.lifetimes
