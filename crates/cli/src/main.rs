@@ -659,7 +659,12 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
     loop {
         tokio::select! {
             event = agent.next_event() => {
-                let Some(event) = event else { return Err(AgentError::Stopped) };
+                let Some(event) = event else {
+                    if let Some(presence) = presence {
+                        presence.stop().await;
+                    }
+                    return Err(AgentError::Stopped);
+                };
                 emit_event(&event);
                 let AgentEvent::Sip(event) = event else { continue };
                 match event {
@@ -696,11 +701,11 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                         }
                         ended += 1;
                         if args.max_calls.is_some_and(|max| ended >= max) {
-                            await_call_stats(&mut agent, call).await;
-                            stop_agent(agent, registration).await;
                             if let Some(presence) = presence {
                                 presence.stop().await;
                             }
+                            await_call_stats(&mut agent, call).await;
+                            stop_agent(agent, registration).await;
                             return Ok(ExitCode::SUCCESS);
                         }
                     }
@@ -714,6 +719,9 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                             );
                         }
                         emit(&CliEvent::Fatal { message: &message });
+                        if let Some(presence) = presence {
+                            presence.stop().await;
+                        }
                         hang_up_all(&mut agent, &mut active).await;
                         agent.shutdown().await;
                         return Ok(ExitCode::FAILURE);
@@ -734,11 +742,11 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                 }
             }
             _ = &mut stop => {
-                hang_up_all(&mut agent, &mut active).await;
-                stop_agent(agent, registration).await;
                 if let Some(presence) = presence {
                     presence.stop().await;
                 }
+                hang_up_all(&mut agent, &mut active).await;
+                stop_agent(agent, registration).await;
                 return Ok(ExitCode::SUCCESS);
             }
         }

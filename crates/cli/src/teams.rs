@@ -115,7 +115,10 @@ pub(crate) async fn presence(users: &[String], watch: Option<f64>) -> Result<Exi
     }
     let settings = crate::load_config()?.presence_polling();
     let started = tokio::time::Instant::now();
-    let deadline = watch.map(|s| started + Duration::from_secs_f64(s.max(0.0)));
+    if watch.is_some_and(|secs| !(0.0..=86_400.0).contains(&secs)) {
+        return Err(AgentError::Usage("--watch takes 0 to 86400 seconds".into()));
+    }
+    let deadline = watch.map(|s| started + Duration::from_secs_f64(s));
     let mut poller = Poller::new(settings, ids.len(), true, u64::from(std::process::id()));
     let mut last: HashMap<String, (String, String)> = HashMap::new();
     loop {
@@ -154,6 +157,13 @@ pub(crate) async fn presence(users: &[String], watch: Option<f64>) -> Result<Exi
                 tracing::warn!(?retry_after, "presence polling throttled; backing off");
                 poller.on_throttled(now, retry_after, ids.len());
             }
+            // While watching, a network failure or a server fault is waited out.
+            Err(error @ (GraphError::Unreachable { .. } | GraphError::Failed { .. }))
+                if deadline.is_some() =>
+            {
+                tracing::warn!(%error, "presence poll failed; backing off");
+                poller.on_failure(now, ids.len());
+            }
             Err(error) => return Ok(graph_failed(&error)),
         }
         let Some(deadline) = deadline else { return Ok(ExitCode::SUCCESS) };
@@ -177,6 +187,9 @@ fn looks_like_object_id(text: &str) -> bool {
 /// The full profile (job title, department, phones) needs User.Read.All; without that grant
 /// the search asks for the basic profile.
 pub(crate) async fn search(text: &str, top: u32) -> Result<ExitCode, AgentError> {
+    if text.trim().is_empty() {
+        return Err(AgentError::Usage("search needs some text to look for".into()));
+    }
     let (_m365, session, graph, token) = match connect().await? {
         Ok(connected) => connected,
         Err(code) => return Ok(code),
@@ -305,10 +318,14 @@ impl PresenceWriter {
         self.activity.send_replace(activity);
     }
 
-    /// Clears the session (at most 5 s) and stops.
+    /// Clears the session (at most 5 s, then gives up) and stops.
     pub(crate) async fn stop(self) {
         drop(self.activity);
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
+            tracing::warn!("clearing the Teams presence took too long; it lapses by itself");
+            task.abort();
+        }
     }
 }
 
@@ -323,7 +340,7 @@ async fn write_presence(
     let client_id = m365.identity().settings().client_id.clone();
     let user = session.account.object_id.clone();
     let started = tokio::time::Instant::now();
-    let mut presence = PresenceSession::new(Duration::from_secs(3600));
+    let mut presence = PresenceSession::new(graph_client::presence::DEFAULT_EXPIRATION);
     presence.set_activity(*activity.borrow_and_update());
     loop {
         let now = started.elapsed();
@@ -349,7 +366,9 @@ async fn write_presence(
                     emit(&WriterLine::TeamsPresence { availability, activity: graph_activity });
                 }
                 Err(message) => {
-                    presence.on_failed(now + Duration::from_secs(30));
+                    // 30 to 45 s, so that agents who failed together do not retry together.
+                    let jitter = Duration::from_millis(u64::from(std::process::id() % 15_000));
+                    presence.on_failed(now + Duration::from_secs(30) + jitter);
                     emit(&WriterLine::TeamsPresenceFailed { message });
                 }
             }

@@ -40,8 +40,12 @@ pub enum DialError {
     BadNumber(String),
     #[error("'{number}' is a national number and the country {country} is not known")]
     UnknownCountry { number: String, country: String },
-    #[error("the template needs '{0}', which this colleague does not have")]
-    Missing(&'static str),
+    #[error("the template needs '{{{0}}}', which this colleague does not have")]
+    Missing(String),
+    #[error("the template names '{{{0}}}', which is not a known placeholder")]
+    UnknownPlaceholder(String),
+    #[error("'{0}' cannot be put into a SIP URI (a guest account or an unusual character)")]
+    NotSipSafe(String),
 }
 
 /// A dialable address, and the E.164 number it came from when it came from one.
@@ -55,34 +59,87 @@ impl DialRule {
     pub fn address(&self, who: &Colleague<'_>) -> Result<Dialable, DialError> {
         match self {
             DialRule::SipUri { template } => {
-                let mut uri = template.clone();
-                for (name, value) in [
-                    ("{upn}", Some(who.user_principal_name)),
-                    ("{objectId}", Some(who.object_id)),
-                    ("{mail}", who.mail),
-                ] {
-                    if uri.contains(name) {
-                        let value =
-                            value.filter(|v| !v.is_empty()).ok_or(DialError::Missing(name))?;
-                        uri = uri.replace(name, value);
-                    }
-                }
+                let uri = expand(template, |name| {
+                    let value = match name {
+                        "upn" => Some(who.user_principal_name),
+                        "objectId" => Some(who.object_id),
+                        "mail" => who.mail,
+                        _ => return Err(DialError::UnknownPlaceholder(name.to_owned())),
+                    };
+                    let value = value
+                        .filter(|v| !v.is_empty())
+                        .ok_or_else(|| DialError::Missing(name.to_owned()))?;
+                    sip_user_part(value)
+                })?;
                 Ok(Dialable { uri, e164: None })
             }
             DialRule::Phone { template, default_country } => {
-                let number = who
+                let numbers: Vec<&str> = who
                     .business_phones
                     .iter()
                     .map(String::as_str)
                     .chain(who.mobile_phone)
-                    .find(|n| !n.trim().is_empty())
-                    .ok_or(DialError::NoNumber)?;
-                let e164 = to_e164(number, default_country)?;
-                let uri = template.replace("{e164}", &e164).replace("{digits}", &e164[1..]);
-                Ok(Dialable { uri, e164: Some(e164) })
+                    .filter(|n| !n.trim().is_empty())
+                    .collect();
+                // The first number that makes sense; else why the first one does not.
+                let mut first_error = None;
+                for number in &numbers {
+                    match to_e164(number, default_country) {
+                        Ok(e164) => {
+                            let uri = expand(template, |name| match name {
+                                "e164" => Ok(e164.clone()),
+                                "digits" => Ok(e164[1..].to_owned()),
+                                _ => Err(DialError::UnknownPlaceholder(name.to_owned())),
+                            })?;
+                            return Ok(Dialable { uri, e164: Some(e164) });
+                        }
+                        Err(error) => {
+                            first_error.get_or_insert(error);
+                        }
+                    }
+                }
+                Err(first_error.unwrap_or(DialError::NoNumber))
             }
         }
     }
+}
+
+/// Replaces each `{name}` of `template` once, left to right (a value that itself contains
+/// `{…}` is not expanded again).
+fn expand(
+    template: &str,
+    mut value: impl FnMut(&str) -> Result<String, DialError>,
+) -> Result<String, DialError> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            out.push_str(&rest[open..]);
+            return Ok(out);
+        };
+        out.push_str(&value(&after[..close])?);
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A value for the user part (or host) of a SIP URI: RFC 3261's unreserved and user-unreserved
+/// characters, `@` and `.`. Guest accounts (`alex_fabrikam.com#EXT#@…`) and anything else are
+/// refused rather than escaped: an SBC would not route them anyway.
+fn sip_user_part(value: &str) -> Result<String, DialError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.!~*'()&=+$,;?/@".contains(c);
+    if value.contains("#EXT#") || !value.chars().all(allowed) {
+        return Err(DialError::NotSipSafe(value.to_owned()));
+    }
+    Ok(value.to_owned())
+}
+
+/// Invisible direction marks (LRM, RLM, embeddings, isolates).
+fn is_direction_mark(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A country's calling code and the prefixes dialled inside it.
@@ -125,12 +182,12 @@ const COUNTRIES: &[Country] = &[
 pub fn to_e164(number: &str, default_country: &str) -> Result<String, DialError> {
     let bad = || DialError::BadNumber(number.to_owned());
     let lower = number.to_ascii_lowercase();
-    let main = ["ext", ";ext=", "x", "#"]
+    let main = ["ext", ";", "x", "#", ","]
         .iter()
         .filter_map(|marker| lower.find(marker))
         .min()
         .map_or(number, |at| &number[..at]);
-    let trimmed = main.trim();
+    let trimmed = main.trim_matches(|c: char| c.is_whitespace() || is_direction_mark(c));
     let plus = trimmed.starts_with('+');
     // "+44 (0)20 …": the trunk prefix in brackets is for national callers only.
     let trimmed = if plus { trimmed.replacen("(0)", "", 1) } else { trimmed.to_owned() };
@@ -138,12 +195,24 @@ pub fn to_e164(number: &str, default_country: &str) -> Result<String, DialError>
     for c in trimmed.chars().skip(usize::from(plus)) {
         match c {
             '0'..='9' => digits.push(c),
-            ' ' | '-' | '.' | '(' | ')' | '/' | '\u{a0}' => {}
+            // Spaces of every kind, dashes (also the typographic ones and the minus sign),
+            // and the direction marks that copying from mail clients brings along.
+            c if c.is_whitespace() => {}
+            '-' | '.' | '(' | ')' | '/' | '\u{2010}'..='\u{2015}' | '\u{2212}' => {}
+            c if is_direction_mark(c) => {}
             _ => return Err(bad()),
         }
     }
     let e164 = if plus {
-        digits
+        // "+49 0171 …", "+44 020 …": the national trunk 0 typed after the country code.
+        match COUNTRIES.iter().find(|c| {
+            c.trunk == Some("0")
+                && digits.starts_with(c.code)
+                && digits[c.code.len()..].starts_with('0')
+        }) {
+            Some(country) => format!("{}{}", country.code, &digits[country.code.len() + 1..]),
+            None => digits,
+        }
     } else {
         let country = COUNTRIES
             .iter()
@@ -196,6 +265,11 @@ mod tests {
             ("810 49 30 1234567", "RU", "+49301234567"),
             ("(02) 9876 5432", "AU", "+61298765432"),
             ("+41 44 668 18 00;ext=12", "CH", "+41446681800"),
+            ("+44 020 7946 0958", "US", "+442079460958"),
+            ("+49 (030) 1234567", "US", "+49301234567"),
+            ("+39 06 1234 5678", "US", "+390612345678"),
+            ("+1 425 555 0109, x12", "US", "+14255550109"),
+            ("\u{200e}+1\u{a0}425\u{2011}555\u{2013}0109", "US", "+14255550109"),
         ];
         for (typed, country, expected) in cases {
             assert_eq!(to_e164(typed, country).as_deref(), Ok(expected), "{typed} in {country}");
@@ -246,12 +320,42 @@ mod tests {
     }
 
     #[test]
+    fn values_are_expanded_once_and_must_fit_a_sip_uri() {
+        let guest = Colleague {
+            user_principal_name: "alex_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+            ..Colleague::default()
+        };
+        let rule = DialRule::SipUri { template: "sip:{upn}".into() };
+        assert!(matches!(rule.address(&guest), Err(DialError::NotSipSafe(_))));
+        let tricky = Colleague {
+            user_principal_name: "a@contoso.example",
+            mail: Some("{objectId}@contoso.example"),
+            object_id: "secret-id",
+            ..Colleague::default()
+        };
+        let by_mail = DialRule::SipUri { template: "sip:{mail}".into() };
+        assert!(matches!(by_mail.address(&tricky), Err(DialError::NotSipSafe(_))));
+        let unknown = DialRule::SipUri { template: "sip:{name}@sbc".into() };
+        assert_eq!(unknown.address(&tricky), Err(DialError::UnknownPlaceholder("name".into())));
+        let unclosed = DialRule::SipUri { template: "sip:{upn".into() };
+        assert_eq!(unclosed.address(&tricky).map(|d| d.uri).as_deref(), Ok("sip:{upn"));
+    }
+
+    #[test]
     fn the_mobile_number_is_the_fallback_and_gaps_are_reported() {
         let mobile = Colleague { mobile_phone: Some("0171 1234567"), ..Colleague::default() };
         let rule = DialRule::Phone { template: "tel:{e164}".into(), default_country: "DE".into() };
         assert_eq!(rule.address(&mobile).map(|d| d.uri).as_deref(), Ok("tel:+491711234567"));
         assert_eq!(rule.address(&Colleague::default()), Err(DialError::NoNumber));
         let by_mail = DialRule::SipUri { template: "sip:{mail}".into() };
-        assert_eq!(by_mail.address(&Colleague::default()), Err(DialError::Missing("{mail}")));
+        assert_eq!(by_mail.address(&Colleague::default()), Err(DialError::Missing("mail".into())));
+        // An unparseable first number does not hide a good mobile one.
+        let phones = vec!["call reception".to_owned()];
+        let both = Colleague {
+            business_phones: &phones,
+            mobile_phone: Some("0171 1234567"),
+            ..Colleague::default()
+        };
+        assert_eq!(rule.address(&both).map(|d| d.uri).as_deref(), Ok("tel:+491711234567"));
     }
 }

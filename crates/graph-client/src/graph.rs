@@ -169,8 +169,8 @@ impl Graph {
         full: bool,
         top: u32,
     ) -> Result<Page<User>, GraphError> {
-        // $search takes quoted "property:words" clauses; a quote in the text would end one.
-        let words = text.replace('"', " ");
+        // $search takes quoted "property:words" clauses, with backslash escapes inside.
+        let words = text.trim().replace('\\', "\\\\").replace('"', "\\\"");
         let search = format!("\"displayName:{words}\" OR \"mail:{words}\"");
         let url = format!("{}/users", self.base);
         let fields = if full { FULL_FIELDS } else { BASIC_FIELDS };
