@@ -11,6 +11,8 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 
 # libasound2-dev: cpal's ALSA backend (PulseAudio and PipeWire are reached without a C library).
 packages=(build-essential pkg-config ca-certificates curl cmake libasound2-dev)
+# The desktop app: WebKitGTK for Tauri's window, librsvg for its icons.
+packages+=(libwebkit2gtk-4.1-dev librsvg2-dev)
 if [ "$want" = test ]; then
   packages+=(sip-tester kamailio kamailio-tls-modules openssl baresip-core iproute2 dnsmasq-base)
   packages+=(dbus gnome-keyring dbus-x11 libsecret-tools)
@@ -19,6 +21,12 @@ if [ "$want" = test ]; then
   # Speech scoring and packet captures: espeak-ng and sox make the reference, PyPI pesq
   # (scripts/speech-env.sh) builds against python3-dev, tshark captures calls.
   packages+=(espeak-ng sox python3-venv python3-dev tshark)
+  # The app in its real window: WebKitWebDriver (driven through tauri-driver) under Xvfb.
+  packages+=(webkit2gtk-driver xvfb)
+fi
+# Node.js builds the user interface (ui/); Debian's is new enough (Vite 5 wants 18 or later).
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
 fi
 
 missing=()
@@ -43,3 +51,9 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 # rust-toolchain.toml pins the version; rustup fetches it (with rustfmt and clippy) on first use.
 cargo --version >/dev/null
+
+# tauri-driver sits between a WebDriver client and WebKitWebDriver for the app's tests.
+if [ "$want" = test ] && ! command -v tauri-driver >/dev/null 2>&1; then
+  echo "deps: installing tauri-driver"
+  cargo install tauri-driver --version 2.1.0 --locked --quiet
+fi

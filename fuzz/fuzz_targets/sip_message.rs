@@ -116,10 +116,14 @@ fn header_parsers(headers: &Headers) {
                 let _ = via.sent_by_port();
                 let _ = via.rfc3261_branch();
             }
-            let _ = NameAddr::parse(item, "Contact");
+            if let Ok(contact) = NameAddr::parse(item, "Contact") {
+                let _ = contact.has_param("isfocus");
+            }
         }
         let _ = headers.has_option(name, "100rel");
     }
+    let _ = headers.contact_uri();
+    let _ = headers.contact_is_focus();
 }
 
 /// RFC 3261 §7 rules a message that parses must follow, whatever the parser is lenient about.

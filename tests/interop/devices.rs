@@ -155,6 +155,7 @@ fn speech_crosses_the_real_microphone_and_speaker_and_the_ringer_rings_apart() {
     audio_event(&mut agent, "audio-closed", "ringer", Duration::from_secs(5));
 
     // The agent speaks into the microphone while the far end's speech plays on the headset.
+    let steal = speech::Steal::start();
     let mut talking = pulse.play("mic", &reference, &dir.join("paplay.log"));
     let heard = dir.join("headset-heard.wav");
     pulse.record("headset.monitor", seconds + 2.0, &heard);
@@ -162,14 +163,15 @@ fn speech_crosses_the_real_microphone_and_speaker_and_the_ringer_rings_apart() {
     assert!(far.wait_exit(Duration::from_secs(30)).success(), "{:?}", far.events);
     agent.wait_exit(Duration::from_secs(10));
 
+    let steal = steal.describe();
     let (sent, sent_json) = speech::pesq_wb(&reference, &far_received);
     let (played, played_json) = speech::pesq_wb(&backwards, &heard);
-    println!("PESQ-WB microphone → far end {sent:.2}, far end → headset {played:.2}");
+    println!("PESQ-WB microphone → far end {sent:.2}, far end → headset {played:.2}; {steal}");
     println!("{sent_json}\n{played_json}");
     // Noise suppression runs on the microphone path (about 3.1 here; 4.0 without it); the
     // headset path is the codec only (3.3–3.9).
-    assert!(sent > 2.5, "the microphone path scored {sent:.2}: {sent_json}");
-    assert!(played > 3.0, "the speaker path scored {played:.2}: {played_json}");
+    assert!(sent > 2.5, "the microphone path scored {sent:.2}: {sent_json}; {steal}");
+    assert!(played > 3.0, "the speaker path scored {played:.2}: {played_json}; {steal}");
 }
 
 #[test]

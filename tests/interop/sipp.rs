@@ -5,30 +5,18 @@
 //! live beside this file in `sipp/`, one per behaviour (see `sipp/README.md`).
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use switchboard_tests::{
-    Background, Cli, artifacts, free_udp_port, require, run_bounded, workspace,
+    Background, Cli, artifacts, free_udp_port, run_bounded, sipp_bounded, sipp_scenario,
 };
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn scenario(name: &str) -> PathBuf {
-    workspace().join("tests/interop/sipp").join(name)
-}
-
-/// `sipp` with the options every run here uses: loopback only, bounded, errors traced.
+/// `sipp` bounded at 40 s.
 fn sipp(port: u16) -> Command {
     sipp_bounded(port, 40)
-}
-
-fn sipp_bounded(port: u16, seconds: u32) -> Command {
-    let mut command = Command::new(require("sipp", "sip-tester"));
-    command.args(["-i", "127.0.0.1", "-p", &port.to_string(), "-nostdin", "-trace_err"]);
-    command.args(["-timeout", &format!("{seconds}s"), "-timeout_error"]);
-    command
 }
 
 /// SIPp as UAC running `file` once against a CLI started with `cli_args`.
@@ -40,7 +28,11 @@ fn uac_scenario_bounded(test: &str, file: &str, cli_args: &[&str], seconds: u32)
     let dir = artifacts(test);
     let cli = Cli::start(cli_args, &dir);
     let mut command = sipp_bounded(free_udp_port(), seconds);
-    command.arg("-sf").arg(scenario(file)).args(["-m", "1"]).arg(format!("127.0.0.1:{}", cli.port));
+    command
+        .arg("-sf")
+        .arg(sipp_scenario(file))
+        .args(["-m", "1"])
+        .arg(format!("127.0.0.1:{}", cli.port));
     let status = run_bounded(command, &dir, "sipp", Duration::from_secs(u64::from(seconds) + 20));
     assert!(status.success(), "sipp {file} failed ({status}); logs in {}", dir.display());
     cli
@@ -138,7 +130,7 @@ fn bye_from_the_cli_as_caller() {
     let dir = artifacts("bye_from_caller");
     let port = free_udp_port();
     let mut command = sipp(port);
-    command.arg("-sf").arg(scenario("uas-expect-bye.xml")).args(["-m", "1"]);
+    command.arg("-sf").arg(sipp_scenario("uas-expect-bye.xml")).args(["-m", "1"]);
     let mut peer = Background::spawn(command, &dir, "sipp");
     std::thread::sleep(Duration::from_millis(500));
     let target = format!("sip:service@127.0.0.1:{port}");
@@ -152,7 +144,7 @@ fn busy_486_is_acked_and_exits_non_zero() {
     let dir = artifacts("busy_486");
     let port = free_udp_port();
     let mut command = sipp(port);
-    command.arg("-sf").arg(scenario("uas-busy-486.xml")).args(["-m", "1"]);
+    command.arg("-sf").arg(sipp_scenario("uas-busy-486.xml")).args(["-m", "1"]);
     let mut peer = Background::spawn(command, &dir, "sipp");
     std::thread::sleep(Duration::from_millis(500));
     let target = format!("sip:service@127.0.0.1:{port}");
@@ -185,7 +177,7 @@ fn malformed_case(test: &str, file: &str, expected_status_line: &str) {
     let dir = artifacts(test);
     let mut cli = Cli::start(&["listen"], &dir);
     let mut command = sipp(free_udp_port());
-    command.arg("-sf").arg(scenario(file)).args(["-m", "1", "-trace_msg"]);
+    command.arg("-sf").arg(sipp_scenario(file)).args(["-m", "1", "-trace_msg"]);
     command.args(["-message_file", "messages.log"]).arg(format!("127.0.0.1:{}", cli.port));
     run_bounded(command, &dir, "sipp", LIMIT);
     let trace = std::fs::read_to_string(dir.join("messages.log")).unwrap();
@@ -240,7 +232,7 @@ fn early_media_is_reported_before_the_answer() {
     let dir = artifacts("early_media");
     let port = free_udp_port();
     let mut command = sipp(port);
-    command.arg("-sf").arg(scenario("uas-early-media.xml")).args(["-m", "1"]);
+    command.arg("-sf").arg(sipp_scenario("uas-early-media.xml")).args(["-m", "1"]);
     let mut peer = Background::spawn(command, &dir, "sipp");
     std::thread::sleep(Duration::from_millis(500));
     let target = format!("sip:service@127.0.0.1:{port}");

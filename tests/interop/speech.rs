@@ -127,6 +127,7 @@ fn switchboard_calls_baresip(codec: Codec) {
     let source = speech::at_rate(&reference, speech::baresip_codec(codec.name).1);
     allow_sdes_over_udp(&dir);
     let hold = seconds + 1.0;
+    let steal = speech::Steal::start();
     let mut bob = Phone::answering(
         &dir,
         codec.name,
@@ -149,7 +150,7 @@ fn switchboard_calls_baresip(codec: Codec) {
     bob.stop(Duration::from_secs(10));
     let datagrams = capture.finish();
     check_wire(&datagrams, remote, payload_type, codec, &stats);
-    score(&reference, &recording, &bob.received(), codec);
+    score(&reference, &recording, &bob.received(), codec, steal);
 }
 
 fn baresip_calls_switchboard(codec: Codec) {
@@ -158,6 +159,7 @@ fn baresip_calls_switchboard(codec: Codec) {
     let source = speech::at_rate(&reference, speech::baresip_codec(codec.name).1);
     allow_sdes_over_udp(&dir);
     let hold = seconds + 1.0;
+    let steal = speech::Steal::start();
     let recording = dir.join("switchboard-heard.wav");
     let mut args =
         vec!["listen".to_owned(), "--auto-answer".into(), "--max-calls".into(), "1".into()];
@@ -181,7 +183,7 @@ fn baresip_calls_switchboard(codec: Codec) {
     assert!(log.contains("Call established"), "baresip's call never came up:\n{log}");
     let datagrams = capture.finish();
     check_wire(&datagrams, remote, payload_type, codec, &stats);
-    score(&reference, &recording, &alice.received(), codec);
+    score(&reference, &recording, &alice.received(), codec, steal);
 }
 
 /// The agent's `media-started` (SRTP with the suite baresip takes, the codec) and its
@@ -350,13 +352,15 @@ fn preferred_falls_back_to_plain_rtp_that_the_wire_shows_plain() {
     );
 }
 
-fn score(reference: &Path, ours: &Path, theirs: &Path, codec: Codec) {
+fn score(reference: &Path, ours: &Path, theirs: &Path, codec: Codec, steal: speech::Steal) {
+    let steal = steal.describe();
     let (heard, heard_info) = speech::pesq_wb(reference, ours);
     let (sent, sent_info) = speech::pesq_wb(reference, theirs);
     println!(
-        "PESQ-WB {}: switchboard heard {heard:.2} ({heard_info}); baresip heard {sent:.2} ({sent_info})",
+        "PESQ-WB {}: switchboard heard {heard:.2} ({heard_info}); baresip heard {sent:.2} ({sent_info}); {steal}",
         codec.name
     );
-    assert!(heard >= codec.floor, "switchboard heard {heard:.2} < {}: {heard_info}", codec.floor);
-    assert!(sent >= codec.floor, "baresip heard {sent:.2} < {}: {sent_info}", codec.floor);
+    let floor = codec.floor;
+    assert!(heard >= floor, "switchboard heard {heard:.2} < {floor}: {heard_info}; {steal}");
+    assert!(sent >= floor, "baresip heard {sent:.2} < {floor}: {sent_info}; {steal}");
 }

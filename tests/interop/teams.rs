@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use m365_emulator::{Activity, Availability, Config, Emulator, TlsFiles};
-use switchboard_tests::{Cli, SecretService, artifacts, cli_once, test_certificates};
+use switchboard_tests::{
+    Background, Cli, SecretService, artifacts, cli_once, free_udp_port, sipp_bounded,
+    sipp_scenario, test_certificates,
+};
 
 struct Tenant {
     emulator: Emulator,
@@ -114,9 +117,91 @@ fn colleagues_presence_search_and_own_presence_from_the_cli() {
     let sessions = tenant.emulator.presence_sessions(&adele);
     assert_eq!(sessions.len(), 1, "{sessions:?}");
     assert_eq!(sessions[0].session_id, tenant.emulator.client_id());
+    // Own presence comes from /me/presence: what Teams shows, this app's session included.
+    let (status, events) = tenant.run(&["presence"]);
+    assert!(status.success(), "{events:?}");
+    assert_eq!(events[0]["user"], adele.as_str());
+    assert_eq!(
+        (events[0]["availability"].clone(), events[0]["activity"].clone()),
+        ("Busy".into(), "InACall".into())
+    );
+    assert!(tenant.emulator.requests().iter().any(|r| r.path == "/v1.0/me/presence"));
     let (status, _) = tenant.run(&["set-presence", "clear"]);
     assert!(status.success());
     assert!(tenant.emulator.presence_sessions(&adele).is_empty());
+
+    // Signing out ends this app's presence session first.
+    let (status, _) = tenant.run(&["set-presence", "available"]);
+    assert!(status.success());
+    assert_eq!(tenant.emulator.presence_sessions(&adele).len(), 1);
+    let (status, events) = tenant.run(&["signout"]);
+    assert!(status.success(), "{events:?}");
+    let names: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(names, ["presence-cleared", "signed-out"]);
+    assert!(tenant.emulator.presence_sessions(&adele).is_empty());
+    // Signed out, there is nothing to clear and nothing is sent.
+    tenant.emulator.clear_requests();
+    let (status, events) = tenant.run(&["signout"]);
+    assert!(status.success(), "{events:?}");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(tenant.emulator.requests().is_empty());
+}
+
+#[test]
+fn search_follows_next_pages_and_caches_photos_on_disk() {
+    let tenant = signed_in("teams-search-pages", 0, "");
+    tenant.emulator.add_synthetic_users(12);
+    // Synthetic users are "Test User 0001" and on; the sample personas are not tests.
+    let word = "Test";
+    let searches = |emulator: &Emulator| {
+        emulator.requests().iter().filter(|r| r.path == "/v1.0/users").count()
+    };
+    let photos = |emulator: &Emulator| {
+        emulator.requests().iter().filter(|r| r.path.contains("/photos/48x48/")).count()
+    };
+
+    // 7 of 12 in pages of 3: three requests, the third page cut short.
+    tenant.emulator.clear_requests();
+    let (status, events) =
+        tenant.run(&["search", word, "--top", "7", "--page-size", "3", "--photos"]);
+    assert!(status.success(), "{events:?}");
+    let people: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "person").collect();
+    assert_eq!(people.len(), 7, "{events:?}");
+    let mut ids: Vec<&str> = people.iter().filter_map(|p| p["id"].as_str()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 7, "no one twice");
+    assert_eq!(searches(&tenant.emulator), 3);
+    assert_eq!(photos(&tenant.emulator), 7);
+    // Every other synthetic user has a photo: a JPEG in the cache, named by object id; the
+    // others are remembered as having none.
+    let with_photo: Vec<&serde_json::Value> =
+        people.iter().copied().filter(|p| p["photo"].is_string()).collect();
+    assert!((3..=4).contains(&with_photo.len()), "{people:?}");
+    for person in &with_photo {
+        let path = std::path::PathBuf::from(person["photo"].as_str().expect("a path"));
+        assert!(path.starts_with(tenant.dir().join("cache/switchboard/photos")), "{path:?}");
+        assert_eq!(path.file_stem().and_then(|s| s.to_str()), person["id"].as_str());
+        let jpeg = std::fs::read(&path).expect("the cached photo");
+        assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG");
+    }
+
+    // Again: the photos come from the disk cache, not from Graph.
+    tenant.emulator.clear_requests();
+    let (status, events) =
+        tenant.run(&["search", word, "--top", "7", "--page-size", "3", "--photos"]);
+    assert!(status.success(), "{events:?}");
+    assert_eq!(
+        events.iter().filter(|e| e["event"] == "person" && e["photo"].is_string()).count(),
+        with_photo.len()
+    );
+    assert_eq!(photos(&tenant.emulator), 0);
+    assert_eq!(searches(&tenant.emulator), 3);
+
+    // Everything, in one page of 25.
+    let (status, events) = tenant.run(&["search", word]);
+    assert!(status.success(), "{events:?}");
+    assert_eq!(events.iter().filter(|e| e["event"] == "person").count(), 12);
 }
 
 #[test]
@@ -177,6 +262,35 @@ fn listen_shows_the_agent_in_a_call_in_teams_and_leaves_do_not_disturb_alone() {
     assert!(tenant.emulator.presence_sessions(&adele).is_empty());
 }
 
+#[test]
+fn a_call_from_a_conference_focus_shows_in_a_conference_call() {
+    let tenant = signed_in("teams-conference", 0, "");
+    let adele = tenant.upn(0);
+    let mut agent = Cli::start_with_env(
+        &["listen", "--auto-answer", "--hangup-after", "3", "--teams-presence"],
+        &tenant.keyring.env(),
+        tenant.dir(),
+    );
+    assert_eq!(agent.wait_for("teams-presence", Duration::from_secs(20))["activity"], "Available");
+    // SIPp plays a meeting bridge dialling the agent in: its Contact says ;isfocus (RFC 4579).
+    let mut sipp = sipp_bounded(free_udp_port(), 30);
+    sipp.args(["-m", "1", "-sf"])
+        .arg(sipp_scenario("uac-conference-focus.xml"))
+        .arg(format!("127.0.0.1:{}", agent.port));
+    let mut sipp = Background::spawn(sipp, tenant.dir(), "sipp");
+    let conference = agent.wait_for("conference", Duration::from_secs(20));
+    assert_eq!(conference["focus"], true);
+    let during = agent.wait_for_nth("teams-presence", 2, Duration::from_secs(10));
+    assert_eq!(during["activity"], "InAConferenceCall");
+    assert_eq!(state(&tenant.emulator, &adele), pair("Busy", "InAConferenceCall"));
+    let status = sipp.wait(Duration::from_secs(50));
+    assert!(status.success(), "sipp failed ({status}); logs in {}", tenant.dir().display());
+    let after = agent.wait_for_nth("teams-presence", 3, Duration::from_secs(20));
+    assert_eq!(after["activity"], "Available");
+    assert_eq!(state(&tenant.emulator, &adele), pair("Available", "Available"));
+    assert!(agent.terminate(Duration::from_secs(30)).success());
+}
+
 /// `agents` pollers, each watching `watched` colleagues, polling one tenant for `seconds` with
 /// settings that expect `expected` agents and a budget of `budget` requests per `window`.
 /// Returns (polls that succeeded, 429 answers, the emulator).
@@ -186,7 +300,7 @@ async fn poll_tenant(
     watched: usize,
     seconds: u64,
 ) -> (u32, u32, Emulator) {
-    use graph_client::presence::{PollSettings, Poller, batches};
+    use graph_client::presence::{PollSettings, Poller};
     let budget = (40, Duration::from_secs(10));
     let emulator = Emulator::start(Config { presence_budget: budget, ..Config::default() })
         .expect("the emulator starts");
@@ -220,16 +334,11 @@ async fn poll_tenant(
             let (mut ok, mut throttled) = (0u32, 0u32);
             while poller.next_poll() < Duration::from_secs(seconds) {
                 tokio::time::sleep_until(started + poller.next_poll()).await;
-                let mut result = Ok(());
-                for batch in batches(&ids) {
-                    if let Err(error) = graph.presences(&token, batch).await {
-                        result = Err(error);
-                        break;
-                    }
-                }
+                let answer = graph.presences_of_all(&token, &ids).await;
                 let now = started.elapsed();
-                match result {
+                match answer.error.map_or(Ok(()), Err) {
                     Ok(()) => {
+                        assert_eq!(answer.presences.len(), ids.len());
                         ok += 1;
                         poller.on_success(now, ids.len());
                     }

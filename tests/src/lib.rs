@@ -11,6 +11,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 pub mod browser;
+pub mod desktop;
 pub mod proxy;
 pub mod pulse;
 pub mod relay;
@@ -19,6 +20,20 @@ pub mod speech;
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A SIPp scenario file of `tests/interop/sipp/`.
+pub fn sipp_scenario(name: &str) -> PathBuf {
+    workspace().join("tests/interop/sipp").join(name)
+}
+
+/// `sipp` (Debian package `sip-tester`) with the options every run here uses: loopback only on
+/// `port`, no keyboard, errors traced, and a failure after `seconds`.
+pub fn sipp_bounded(port: u16, seconds: u32) -> Command {
+    let mut command = Command::new(require("sipp", "sip-tester"));
+    command.args(["-i", "127.0.0.1", "-p", &port.to_string(), "-nostdin", "-trace_err"]);
+    command.args(["-timeout", &format!("{seconds}s"), "-timeout_error"]);
+    command
 }
 
 /// A fresh directory for one test's artifacts (logs, traces).
@@ -90,6 +105,7 @@ impl Cli {
         let mut child = Command::new(cli_binary())
             // Settings and the instance id live in the test's own directory.
             .env("XDG_CONFIG_HOME", dir.join("config"))
+            .env("XDG_CACHE_HOME", dir.join("cache"))
             .env("RUST_LOG", "debug")
             .envs(env.iter().copied())
             .args(args)
@@ -652,6 +668,7 @@ pub fn cli_once(
     use std::io::Write as _;
     let mut child = Command::new(cli_binary())
         .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_CACHE_HOME", dir.join("cache"))
         .envs(env.iter().copied())
         .args(args)
         .stdin(Stdio::piped())

@@ -364,3 +364,52 @@ fn hex(text: &str) -> Option<Vec<u8>> {
     let text = text.replace(':', "");
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
+
+/// CPU time the hypervisor took from this virtual machine while a call ran (`steal` in
+/// `/proc/stat`). On a shared runner it comes in bursts of a tenth of a second and more; a
+/// burst mid-sentence freezes every audio thread at once, PulseAudio's real-time ones too, and
+/// PESQ punishes the gap as if the phone had made it. The share goes in every score's failure
+/// message, so that a low score on a starved machine reads as such.
+#[derive(Debug, Clone, Copy)]
+pub struct Steal {
+    start: Option<(u64, u64)>,
+}
+
+impl Steal {
+    /// Starts counting.
+    pub fn start() -> Self {
+        Self { start: cpu_times() }
+    }
+
+    /// The share of all CPU time since [`Steal::start`] that was stolen, in percent (`None`
+    /// where `/proc/stat` says nothing).
+    pub fn percent(&self) -> Option<f64> {
+        let (steal0, total0) = self.start?;
+        let (steal1, total1) = cpu_times()?;
+        let total = total1.checked_sub(total0).filter(|t| *t > 0)?;
+        Some(steal1.saturating_sub(steal0) as f64 * 100.0 / total as f64)
+    }
+
+    /// "the hypervisor took N% of the CPU time meanwhile", for failure messages.
+    pub fn describe(&self) -> String {
+        match self.percent() {
+            Some(p) => format!("the hypervisor took {p:.0}% of the CPU time meanwhile"),
+            None => "CPU steal unknown".to_owned(),
+        }
+    }
+}
+
+/// (steal, total) jiffies of all CPUs from the first line of `/proc/stat`.
+fn cpu_times() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let steal = *fields.get(7)?;
+    Some((steal, fields.iter().take(8).sum()))
+}

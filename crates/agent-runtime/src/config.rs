@@ -18,6 +18,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -30,8 +31,42 @@ pub struct Settings {
     pub audio: AudioSection,
     pub m365: M365Section,
     pub teams: TeamsSection,
+    pub ui: UiSection,
     /// Settings that weaken security, kept apart so that nobody sets one by accident.
     pub dangerous: DangerousSection,
+}
+
+/// `[ui]`: the desktop window.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(default, deny_unknown_fields)]
+pub struct UiSection {
+    /// `auto` (the system's), `en` or `ru`.
+    pub language: UiLanguage,
+    /// `system` (follow it), `light` or `dark`.
+    pub theme: UiTheme,
+}
+
+/// The window's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "lowercase")]
+pub enum UiLanguage {
+    #[default]
+    Auto,
+    En,
+    Ru,
+}
+
+/// The window's colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "lowercase")]
+pub enum UiTheme {
+    #[default]
+    System,
+    Light,
+    Dark,
 }
 
 /// `[dangerous]`: only for lab setups.
@@ -135,6 +170,10 @@ pub struct TeamsSection {
     /// How many agents of the tenant poll presence at once, at most: polling shares Graph's
     /// per-tenant budget among them.
     pub expected_agents: u32,
+    /// The shortest time between presence polls, in seconds, while colleagues are on screen...
+    pub poll_visible_secs: u32,
+    /// ...and while they are not (the window hidden or minimised).
+    pub poll_background_secs: u32,
 }
 
 /// `teams.dial_by`.
@@ -154,6 +193,8 @@ impl Default for TeamsSection {
             phone_uri_template: "tel:{e164}".into(),
             default_country: "US".into(),
             expected_agents: 200,
+            poll_visible_secs: 5,
+            poll_background_secs: 60,
         }
     }
 }
@@ -317,7 +358,7 @@ pub struct ConfigPaths {
 impl ConfigPaths {
     /// The OS locations: the user's config directory, and the system policy file.
     pub fn system() -> Option<Self> {
-        let dirs = directories::ProjectDirs::from("", "", "switchboard")?;
+        let dirs = crate::project_dirs()?;
         Some(Self {
             settings: dirs.config_dir().join("settings.toml"),
             policy: PathBuf::from(if cfg!(windows) {
@@ -420,6 +461,59 @@ impl Config {
 }
 
 impl Config {
+    /// Everything an [`crate::Agent`] needs from `[sip]`, `[media]` and `[dangerous]`: bound
+    /// where `sip.bind` says, without sound devices (add [`Config::audio`] for them).
+    pub fn sip_settings(&self) -> Result<crate::SipSettings, ConfigError> {
+        let sip = &self.effective.sip;
+        let bind: crate::BindAddr =
+            sip.bind.parse().map_err(|e: crate::BindAddrError| ConfigError::BadValue {
+                key: "sip.bind".into(),
+                value: sip.bind.clone(),
+                message: e.to_string(),
+            })?;
+        let mut settings = crate::SipSettings::new(bind);
+        settings.user = sip.user.clone();
+        settings.display_name = sip.display_name.clone();
+        settings.media = self.media(bind.addr.ip())?;
+        settings.tls = self.tls();
+        settings.instance_id = Some(self.instance_id()?);
+        settings.dns_servers = self.dns_servers()?;
+        settings.outbound_proxy = sip.outbound_proxy.clone();
+        Ok(settings)
+    }
+
+    /// The SIP account `[sip]` describes, without its password (that is in the keyring):
+    /// `None` when no registrar is set.
+    pub fn account(&self) -> Result<Option<crate::Account>, ConfigError> {
+        let sip = &self.effective.sip;
+        let Some(registrar) = sip.registrar.clone().filter(|r| !r.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let transport = self.sip_transport()?;
+        Ok(Some(crate::Account {
+            registrar,
+            user: sip.user.clone(),
+            domain: sip.domain.clone(),
+            auth_user: sip.auth_user.clone(),
+            password: None,
+            expires: sip.expires,
+            transport,
+            outbound: true,
+        }))
+    }
+
+    /// `sip.transport`: the transport to the registrar when its URI names none.
+    pub fn sip_transport(&self) -> Result<Option<sip_engine::Transport>, ConfigError> {
+        let transport = &self.effective.sip.transport;
+        transport.as_deref().map(str::parse).transpose().map_err(
+            |e: sip_engine::UnknownTransport| ConfigError::BadValue {
+                key: "sip.transport".into(),
+                value: transport.clone().unwrap_or_default(),
+                message: e.to_string(),
+            },
+        )
+    }
+
     /// The TLS trust these settings ask for.
     pub fn tls(&self) -> sip_transport::TlsSettings {
         sip_transport::TlsSettings {
@@ -498,8 +592,14 @@ impl Config {
 
     /// Presence polling within the tenant's budget (`[teams]`).
     pub fn presence_polling(&self) -> graph_client::presence::PollSettings {
+        let teams = &self.effective.teams;
+        let visible = Duration::from_secs(teams.poll_visible_secs.max(1).into());
         graph_client::presence::PollSettings {
-            expected_agents: self.effective.teams.expected_agents.max(1),
+            expected_agents: teams.expected_agents.max(1),
+            min_interval_visible: visible,
+            // Hidden colleagues are never polled faster than visible ones.
+            min_interval_background: visible
+                .max(Duration::from_secs(teams.poll_background_secs.into())),
             ..Default::default()
         }
     }

@@ -8,8 +8,12 @@
 
 mod alerting;
 pub mod config;
+pub mod demo;
+pub mod history;
 pub mod locate;
 pub mod m365;
+pub mod phone;
+pub mod photos;
 pub mod secrets;
 mod settings;
 
@@ -428,6 +432,11 @@ fn media_address(sip: std::net::IpAddr) -> std::net::IpAddr {
 /// The host of a SIP URI when it is a name, not an IP address (what a TLS server proves).
 fn host_name(uri: &str) -> Option<String> {
     locate::host(uri).filter(|h| h.parse::<std::net::IpAddr>().is_err())
+}
+
+/// Switchboard's per-user OS directories (config, data, cache), where the OS has a home.
+pub(crate) fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "switchboard")
 }
 
 /// Sleeps until `deadline`, or for ever when there is none (a `select!` branch that only fires

@@ -188,7 +188,10 @@ pub async fn locate(dns: &impl Dns, uri: &str) -> Result<Vec<Flow>, LocateError>
             Err(LookupError::NoRecords) => continue,
             Err(e) => return Err(failed(e)),
         };
-        for srv in order_srv(records, &mut rand::rng()) {
+        // Ordered before the next await: the thread's RNG cannot cross one on a work-stealing
+        // runtime (the desktop app's).
+        let ordered = order_srv(records, &mut rand::rng());
+        for srv in ordered {
             // RFC 2782: a target of "." means the service is decidedly not available.
             if srv.target == "." || srv.target.is_empty() {
                 continue;

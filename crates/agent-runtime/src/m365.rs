@@ -222,6 +222,13 @@ impl M365 {
         Ok(session.access_token.clone())
     }
 
+    /// A new access token even when the current one looks valid: for after Graph refused it
+    /// (revoked early, or this machine's clock is off).
+    pub async fn renewed_token(&self, session: &mut Session) -> Result<Token, M365Error> {
+        self.refresh(session).await?;
+        Ok(session.access_token.clone())
+    }
+
     /// Whether the tenant granted `permission` (a Graph scope, with or without its resource).
     pub fn granted(session: &Session, permission: &str) -> bool {
         session.scopes.iter().any(|s| {

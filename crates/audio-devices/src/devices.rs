@@ -116,7 +116,81 @@ pub fn resolve<'a>(
 /// The system's sound host: PulseAudio (or PipeWire's PulseAudio server) when one runs, else
 /// ALSA (Linux); WASAPI on Windows, Core Audio on macOS.
 pub(crate) fn host() -> cpal::Host {
+    #[cfg(target_os = "linux")]
+    {
+        static COOKIE: std::sync::Once = std::sync::Once::new();
+        COOKIE.call_once(pulse_cookie::ensure);
+    }
     cpal::default_host()
+}
+
+/// PulseAudio's client cookie. libpulse makes `~/.config/pulse/cookie` (256 random bytes) the
+/// first time any client runs without one; cpal's pure-Rust client does not, and without it
+/// sends an empty cookie, which the server answers with "protocol error, kicking client" even
+/// where it lets anyone in. cpal then falls back to ALSA's PulseAudio plug-in: the default
+/// devices still work, but no device chosen by its PulseAudio name is found. So, where a
+/// PulseAudio socket exists and no cookie does, this makes one the way libpulse would.
+#[cfg(target_os = "linux")]
+mod pulse_cookie {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    use std::path::{Path, PathBuf};
+
+    /// The cookie's size in the native protocol.
+    const COOKIE_BYTES: usize = 256;
+
+    pub(super) fn ensure() {
+        let env = |name: &str| std::env::var_os(name).map(PathBuf::from);
+        if env("PULSE_COOKIE").is_some() {
+            return;
+        }
+        let socket = env("PULSE_SERVER")
+            .and_then(|s| s.to_str().and_then(|s| s.strip_prefix("unix:")).map(PathBuf::from))
+            .into_iter()
+            .chain(env("PULSE_RUNTIME_PATH").map(|p| p.join("native")))
+            .chain(env("XDG_RUNTIME_DIR").map(|p| p.join("pulse/native")))
+            .any(|path| path.exists());
+        let Some(home) = env("HOME") else { return };
+        // libpulse keeps its cookie under XDG_CONFIG_HOME when that is set; where one is
+        // there, a second, random one would only confuse.
+        let xdg_cookie = env("XDG_CONFIG_HOME").is_some_and(|c| c.join("pulse/cookie").exists());
+        if !socket || xdg_cookie {
+            return;
+        }
+        match create(&home) {
+            Ok(Some(path)) => tracing::info!(path = %path.display(), "made a PulseAudio cookie"),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "cannot make a PulseAudio cookie"),
+        }
+    }
+
+    /// Makes `home/.config/pulse/cookie` unless it or `home/.pulse-cookie` exists; written
+    /// under another name and linked into place, so that no client reads half of it and
+    /// one made meanwhile by another client is kept.
+    pub(super) fn create(home: &Path) -> std::io::Result<Option<PathBuf>> {
+        let cookie = home.join(".config/pulse/cookie");
+        if cookie.exists() || home.join(".pulse-cookie").exists() {
+            return Ok(None);
+        }
+        let dir = home.join(".config/pulse");
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+        let partial = dir.join(format!("cookie.{}.partial", std::process::id()));
+        let mut bytes = [0u8; COOKIE_BYTES];
+        rand::fill(&mut bytes[..]);
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&partial)
+            .and_then(|mut file| file.write_all(&bytes).and_then(|()| file.sync_all()));
+        let linked = written.and_then(|()| std::fs::hard_link(&partial, &cookie));
+        let _ = std::fs::remove_file(&partial);
+        match linked {
+            Ok(()) => Ok(Some(cookie)),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
 }
 
 /// Every device of `host`, inputs first, with the current defaults marked.
@@ -210,5 +284,34 @@ mod tests {
         assert!(matches!(pick("microphone", Direction::Input), Err(ChoiceError::Ambiguous { .. })));
         // The same name in the other direction does not count.
         assert!(matches!(pick("Speakers", Direction::Input), Err(ChoiceError::NotFound { .. })));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_missing_pulseaudio_cookie_is_made_once_and_an_existing_one_kept() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let home = std::env::temp_dir().join(format!("sb-cookie-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        let made = pulse_cookie::create(&home).expect("creates").expect("a new cookie");
+        let bytes = std::fs::read(&made).expect("reads");
+        assert_eq!(bytes.len(), 256);
+        assert!(bytes.iter().any(|b| *b != 0), "random, not zeros");
+        let mode = std::fs::metadata(&made).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // Made once: the next call keeps it, and leaves no partial file behind.
+        assert_eq!(pulse_cookie::create(&home).expect("checks"), None);
+        assert_eq!(std::fs::read(&made).expect("reads"), bytes);
+        let names: Vec<_> = std::fs::read_dir(made.parent().expect("dir"))
+            .expect("lists")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["cookie"]);
+        // The older place counts too.
+        let other = home.join("other");
+        std::fs::create_dir_all(&other).expect("dir");
+        std::fs::write(other.join(".pulse-cookie"), [7u8; 256]).expect("writes");
+        assert_eq!(pulse_cookie::create(&other).expect("checks"), None);
+        assert!(!other.join(".config/pulse/cookie").exists());
+        let _ = std::fs::remove_dir_all(&home);
     }
 }

@@ -78,22 +78,32 @@ enum Command {
     Whoami,
     /// Forget the Microsoft 365 sign-in on this machine.
     Signout,
-    /// Teams colleagues' presence (UPNs or object ids): once, or with --watch as it changes,
-    /// polling within the tenant's Graph budget.
+    /// Teams colleagues' presence (UPNs or object ids), or with no USER the signed-in user's
+    /// own: once, or with --watch as it changes, polling within the tenant's Graph budget.
     Presence {
-        #[arg(required = true, value_name = "USER")]
+        #[arg(value_name = "USER")]
         users: Vec<String>,
         /// Keep polling for this many seconds, printing changes.
         #[arg(long, value_name = "SECS")]
         watch: Option<f64>,
+        /// Poll at the slower background pace (`teams.min_interval_background`), as for a
+        /// hidden colleagues panel.
+        #[arg(long, requires = "watch")]
+        background: bool,
     },
     /// Find colleagues by name or address, each with the address to dial them at (setting
     /// `teams.*`).
     Search {
         text: String,
-        /// At most this many results.
+        /// At most this many results, following Graph's next pages as needed.
         #[arg(long, default_value_t = 25)]
         top: u32,
+        /// Results per request (1 to 999).
+        #[arg(long, default_value_t = 25)]
+        page_size: u32,
+        /// Fetch each person's 48×48 photo into the photo cache and print its path.
+        #[arg(long)]
+        photos: bool,
     },
     /// Set this app's Teams presence for the signed-in user: available, busy (= in-a-call),
     /// in-a-conference-call, away, or clear.
@@ -220,8 +230,9 @@ struct ListenArgs {
     /// Exit after this many calls have ended.
     #[arg(long, value_name = "N")]
     max_calls: Option<u64>,
-    /// Show the agent in Teams (signed in with `signin`): Available, and Busy / In a call while
-    /// a call is connected; cleared on exit.
+    /// Show the agent in Teams (signed in with `signin`): Available once registered, Busy / In
+    /// a call while a call is connected (In a conference call when the far end is a
+    /// conference focus); cleared on exit.
     #[arg(long)]
     teams_presence: bool,
     #[command(flatten)]
@@ -350,6 +361,8 @@ fn emit_event(event: &AgentEvent) {
             emit(&MediaLine::MediaDropped { call, reason });
         }
         MediaNotice::Problem { message } => emit(&MediaLine::MediaProblem { call, message }),
+        // The running figures are for the desktop's call screen; the CLI prints the final ones.
+        MediaNotice::Stats { .. } => {}
         MediaNotice::Ended { stats } => emit(&MediaLine::CallStats { call, stats }),
     }
 }
@@ -380,6 +393,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: a log file keeps plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 // The PulseAudio client logs every closed connection as an error.
@@ -410,8 +425,12 @@ fn main() -> ExitCode {
             Command::Signin { device_code } => signin::sign_in(device_code).await,
             Command::Whoami => signin::who_am_i().await,
             Command::Signout => signin::sign_out().await,
-            Command::Presence { users, watch } => teams::presence(&users, watch).await,
-            Command::Search { text, top } => teams::search(&text, top).await,
+            Command::Presence { users, watch, background } => {
+                teams::presence(&users, watch, !background).await
+            }
+            Command::Search { text, top, page_size, photos } => {
+                teams::search(&text, top, page_size, photos).await
+            }
             Command::SetPresence { state, minutes } => teams::set_presence(&state, minutes).await,
         }
     });
@@ -627,14 +646,8 @@ async fn account(common: &Common, args: &AccountArgs) -> Result<Option<Account>,
         expires: args.expires,
         transport: match args.transport {
             Some(transport) => Some(transport),
-            None => load_config()?
-                .settings()
-                .sip
-                .transport
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(|e: sip_engine::UnknownTransport| AgentError::Usage(e.to_string()))?,
+            // A bad `sip.transport` stays a usage error (exit 2), naming the setting.
+            None => load_config()?.sip_transport().map_err(|e| AgentError::Usage(e.to_string()))?,
         },
         outbound: true,
     };
@@ -649,8 +662,15 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
         Some(account) => Some(agent.register(account).await?),
         None => None,
     };
-    let presence = if args.teams_presence { teams::PresenceWriter::start().await? } else { None };
+    // With a SIP account, Teams shows the agent available only once they can take calls.
+    let mut presence = if args.teams_presence && registration.is_none() {
+        teams::PresenceWriter::start().await?
+    } else {
+        None
+    };
     let mut connected: HashSet<CallId> = HashSet::new();
+    // Calls whose far end is a conference focus (RFC 4579 `isfocus`).
+    let mut conferences: HashSet<CallId> = HashSet::new();
     let mut schedule = Schedule::default();
     let mut active: HashSet<CallId> = HashSet::new();
     let mut ended = 0u64;
@@ -682,7 +702,7 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                     Event::Answered { call } => {
                         connected.insert(call);
                         if let Some(presence) = &presence {
-                            presence.set(graph_client::presence::Activity::InACall);
+                            presence.set(teams::activity(&connected, &conferences));
                         }
                         if let Some(secs) = args.common.hangup_after {
                             schedule.add(secs, Action::Hangup(call));
@@ -691,13 +711,22 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                             schedule.add(args.common.dtmf_after, Action::Dtmf(call));
                         }
                     }
+                    Event::Conference { call, focus } => {
+                        if focus {
+                            conferences.insert(call);
+                        } else {
+                            conferences.remove(&call);
+                        }
+                        if let Some(presence) = &presence {
+                            presence.set(teams::activity(&connected, &conferences));
+                        }
+                    }
                     Event::Ended { call, .. } => {
                         active.remove(&call);
                         connected.remove(&call);
-                        if let Some(presence) = &presence
-                            && connected.is_empty()
-                        {
-                            presence.set(graph_client::presence::Activity::Available);
+                        conferences.remove(&call);
+                        if let Some(presence) = &presence {
+                            presence.set(teams::activity(&connected, &conferences));
                         }
                         ended += 1;
                         if args.max_calls.is_some_and(|max| ended >= max) {
@@ -707,6 +736,12 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                             await_call_stats(&mut agent, call).await;
                             stop_agent(agent, registration).await;
                             return Ok(ExitCode::SUCCESS);
+                        }
+                    }
+                    Event::Registered { .. } if args.teams_presence && presence.is_none() => {
+                        presence = teams::PresenceWriter::start().await?;
+                        if let Some(presence) = &presence {
+                            presence.set(teams::activity(&connected, &conferences));
                         }
                     }
                     // Missing or refused credentials will not fix themselves.

@@ -2,14 +2,15 @@
 //!
 //! Events: `browser-opened` (the sign-in URL; `browser-failed` when no browser could be
 //! started, so the user can open it by hand), `device-code` (the code and where to enter it),
-//! `signed-in` and `account` (name, username, object and tenant ids), `signed-out`,
+//! `signed-in` and `account` (name, username, object and tenant ids), `presence-cleared` or
+//! `presence-not-cleared` (signing out ends this app's Teams presence first), `signed-out`,
 //! `sign-in-failed` (with a `reason`) and `sign-in-required` (`reason` `not-signed-in` or
 //! `sign-in-again`). Exit codes: 0 done, 1 failed, [`EXIT_SIGN_IN_AGAIN`] when the stored
 //! sign-in was refused and the user must sign in interactively, [`EXIT_NOT_SIGNED_IN`] when
 //! there is none.
 
 use std::process::ExitCode;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use agent_runtime::AgentError;
 use agent_runtime::m365::{M365, M365Error};
@@ -52,6 +53,10 @@ enum Line<'a> {
     },
     SignedOut {
         existed: bool,
+    },
+    PresenceCleared,
+    PresenceNotCleared {
+        message: String,
     },
     SignInFailed {
         reason: &'static str,
@@ -135,6 +140,15 @@ pub(crate) async fn sign_out() -> Result<ExitCode, AgentError> {
         Ok(m365) => m365,
         Err(error) => return Ok(failed(error)),
     };
+    // Teams must not keep showing this app's presence for someone who signed out. Best effort:
+    // without a usable sign-in or network the session lapses by itself within its expiry.
+    let cleared = tokio::time::timeout(Duration::from_secs(5), clear_presence(&m365)).await;
+    match cleared {
+        Ok(Ok(true)) => emit(&Line::PresenceCleared),
+        Ok(Ok(false)) => {}
+        Ok(Err(message)) => emit(&Line::PresenceNotCleared { message }),
+        Err(_) => emit(&Line::PresenceNotCleared { message: "timed out after 5 s".into() }),
+    }
     Ok(match m365.sign_out().await {
         Ok(existed) => {
             emit(&Line::SignedOut { existed });
@@ -142,6 +156,24 @@ pub(crate) async fn sign_out() -> Result<ExitCode, AgentError> {
         }
         Err(error) => failed(error),
     })
+}
+
+/// Ends this app's Teams presence session (`clearPresence`) for the stored account; false when
+/// no account is signed in.
+async fn clear_presence(m365: &M365) -> Result<bool, String> {
+    let mut session = match m365.resume().await {
+        Ok(session) => session,
+        Err(M365Error::NotSignedIn) => return Ok(false),
+        Err(error) => return Err(error.to_string()),
+    };
+    let graph = m365.identity().graph().await.map_err(|e| e.to_string())?;
+    let token = m365.access_token(&mut session).await.map_err(|e| e.to_string())?;
+    let client_id = &m365.identity().settings().client_id;
+    graph
+        .clear_presence(&token, &session.account.object_id, client_id)
+        .await
+        .map(|()| true)
+        .map_err(|e| e.to_string())
 }
 
 /// Reports a failure and picks the exit code.

@@ -10,10 +10,11 @@
 
 use std::collections::HashMap;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use agent_runtime::AgentError;
 use agent_runtime::m365::{M365, Session};
+use agent_runtime::photos::PhotoCache;
 use graph_client::Token;
 use graph_client::dial::Colleague;
 use graph_client::graph::{Graph, GraphError, User};
@@ -44,6 +45,8 @@ enum Line<'a> {
         dial: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         dial_error: Option<String>,
+        /// The cached photo's path (with `--photos`; null when they have none).
+        photo: Option<String>,
     },
     PresenceSet {
         availability: &'a str,
@@ -91,13 +94,35 @@ fn graph_failed(error: &GraphError) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// `presence USER…`: each user's presence (UPN or object id); with `watch`, polls within the
-/// tenant's budget and reports changes until the time is up.
-pub(crate) async fn presence(users: &[String], watch: Option<f64>) -> Result<ExitCode, AgentError> {
+/// `presence [USER…]`: each user's presence (UPN or object id), or with none the signed-in
+/// user's own; with `watch`, polls within the tenant's budget (at the visible or the background
+/// pace) and reports changes until the time is up.
+pub(crate) async fn presence(
+    users: &[String],
+    watch: Option<f64>,
+    visible: bool,
+) -> Result<ExitCode, AgentError> {
+    if watch.is_some_and(|secs| !(0.0..=86_400.0).contains(&secs)) {
+        return Err(AgentError::Usage("--watch takes 0 to 86400 seconds".into()));
+    }
     let (m365, mut session, graph, mut token) = match connect().await? {
         Ok(connected) => connected,
         Err(code) => return Ok(code),
     };
+    if users.is_empty() {
+        return Ok(match graph.my_presence(&token).await {
+            Ok(p) => {
+                emit(&Line::Presence {
+                    user: &session.account.username,
+                    id: &p.id,
+                    availability: &p.availability,
+                    activity: &p.activity,
+                });
+                ExitCode::SUCCESS
+            }
+            Err(error) => graph_failed(&error),
+        });
+    }
     // getPresencesByUserId takes object ids: look up what was given as a UPN.
     let mut ids = Vec::new();
     let mut names = HashMap::new();
@@ -115,56 +140,51 @@ pub(crate) async fn presence(users: &[String], watch: Option<f64>) -> Result<Exi
     }
     let settings = crate::load_config()?.presence_polling();
     let started = tokio::time::Instant::now();
-    if watch.is_some_and(|secs| !(0.0..=86_400.0).contains(&secs)) {
-        return Err(AgentError::Usage("--watch takes 0 to 86400 seconds".into()));
-    }
     let deadline = watch.map(|s| started + Duration::from_secs_f64(s));
-    let mut poller = Poller::new(settings, ids.len(), true, u64::from(std::process::id()));
+    let mut poller = Poller::new(settings, ids.len(), visible, u64::from(std::process::id()));
     let mut last: HashMap<String, (String, String)> = HashMap::new();
     loop {
-        let mut answer = Vec::new();
-        let mut outcome = Ok(());
-        for batch in graph_client::presence::batches(&ids) {
-            match graph.presences(&token, batch).await {
-                Ok(mut presences) => answer.append(&mut presences),
-                Err(error) => {
-                    outcome = Err(error);
-                    break;
-                }
+        let answer = graph.presences_of_all(&token, &ids).await;
+        // What the answered requests carried is shown even when a later one failed.
+        for p in &answer.presences {
+            let state = (p.availability.clone(), p.activity.clone());
+            if last.get(&p.id) != Some(&state) {
+                let user = names.get(&p.id).map_or(p.id.as_str(), String::as_str);
+                emit(&Line::Presence {
+                    user,
+                    id: &p.id,
+                    availability: &p.availability,
+                    activity: &p.activity,
+                });
+                last.insert(p.id.clone(), state);
             }
         }
         let now = started.elapsed();
-        match outcome {
-            Ok(()) => {
-                poller.on_success(now, ids.len());
-                for p in &answer {
-                    let state = (p.availability.clone(), p.activity.clone());
-                    if last.get(&p.id) != Some(&state) {
-                        let user = names.get(&p.id).map_or(p.id.as_str(), String::as_str);
-                        emit(&Line::Presence {
-                            user,
-                            id: &p.id,
-                            availability: &p.availability,
-                            activity: &p.activity,
-                        });
-                        last.insert(p.id.clone(), state);
-                    }
-                }
-            }
-            Err(
+        match answer.error {
+            None => poller.on_success(now, ids.len()),
+            Some(
                 GraphError::Throttled { retry_after } | GraphError::Unavailable { retry_after, .. },
             ) if deadline.is_some() => {
                 tracing::warn!(?retry_after, "presence polling throttled; backing off");
                 poller.on_throttled(now, retry_after, ids.len());
             }
             // While watching, a network failure or a server fault is waited out.
-            Err(error @ (GraphError::Unreachable { .. } | GraphError::Failed { .. }))
+            Some(error @ (GraphError::Unreachable { .. } | GraphError::Failed { .. }))
                 if deadline.is_some() =>
             {
                 tracing::warn!(%error, "presence poll failed; backing off");
                 poller.on_failure(now, ids.len());
             }
-            Err(error) => return Ok(graph_failed(&error)),
+            // An access token revoked or expired early: renew it once, then poll again.
+            Some(GraphError::Unauthorized { .. }) if deadline.is_some() => {
+                tracing::info!("Graph refused the access token; renewing it");
+                // The session holds the new token; the next poll takes it.
+                if let Err(error) = m365.renewed_token(&mut session).await {
+                    return Ok(failed(error));
+                }
+                poller.on_failure(now, ids.len());
+            }
+            Some(error) => return Ok(graph_failed(&error)),
         }
         let Some(deadline) = deadline else { return Ok(ExitCode::SUCCESS) };
         let next = started + poller.next_poll();
@@ -183,40 +203,89 @@ fn looks_like_object_id(text: &str) -> bool {
     text.len() == 36 && text.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
 
-/// `search TEXT`: people whose name or address starts with it, each with a dialable address.
-/// The full profile (job title, department, phones) needs User.Read.All; without that grant
-/// the search asks for the basic profile.
-pub(crate) async fn search(text: &str, top: u32) -> Result<ExitCode, AgentError> {
+/// `search TEXT`: people whose name or address starts with it, each with a dialable address,
+/// up to `top` of them in pages of `page_size` (following `@odata.nextLink`). The full profile
+/// (job title, department, phones) needs User.Read.All; without that grant the search asks for
+/// the basic profile. With `photos`, each person's photo goes through the disk cache.
+pub(crate) async fn search(
+    text: &str,
+    top: u32,
+    page_size: u32,
+    photos: bool,
+) -> Result<ExitCode, AgentError> {
     if text.trim().is_empty() {
         return Err(AgentError::Usage("search needs some text to look for".into()));
+    }
+    if !(1..=999).contains(&page_size) {
+        return Err(AgentError::Usage("--page-size takes 1 to 999".into()));
     }
     let (_m365, session, graph, token) = match connect().await? {
         Ok(connected) => connected,
         Err(code) => return Ok(code),
     };
     let rule = crate::load_config()?.dial_rule();
+    let cache = if photos {
+        let cache = PhotoCache::system()
+            .ok_or_else(|| AgentError::Usage("no cache directory for photos".into()))?;
+        // Colleagues not seen for a month make room.
+        if let Err(error) = cache.prune(Duration::from_secs(30 * 24 * 3600), SystemTime::now()) {
+            tracing::warn!(%error, "could not prune the photo cache");
+        }
+        Some(cache)
+    } else {
+        None
+    };
+    let page_size = page_size.min(top.max(1));
     // Graph answers a basic-only app's request for the full profile with empty fields, so the
     // granted permissions decide; a 403 falls back too.
     let full = M365::granted(&session, "User.Read.All");
-    let search = graph.search_users(&token, text, full, top).await;
-    let (page, profile) = match search {
+    let search = graph.search_users(&token, text, full, page_size).await;
+    let (mut page, profile) = match search {
         Ok(page) => (page, if full { "full" } else { "basic" }),
         Err(GraphError::Forbidden { .. }) if full => {
             tracing::info!("no User.Read.All consent: searching basic profiles");
-            match graph.search_users(&token, text, false, top).await {
+            match graph.search_users(&token, text, false, page_size).await {
                 Ok(page) => (page, "basic"),
                 Err(error) => return Ok(graph_failed(&error)),
             }
         }
         Err(error) => return Ok(graph_failed(&error)),
     };
-    for user in &page.value {
-        emit_person(user, profile, &rule);
+    let mut shown = 0u32;
+    loop {
+        for user in &page.value {
+            if shown == top {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let photo = match &cache {
+                Some(cache) => match cache.photo(&graph, &token, &user.id).await {
+                    Ok(path) => path,
+                    Err(error) => {
+                        tracing::warn!(%error, "no photo");
+                        None
+                    }
+                },
+                None => None,
+            };
+            emit_person(user, profile, &rule, photo.as_deref());
+            shown += 1;
+        }
+        let Some(next) = page.next_link.take().filter(|_| shown < top) else {
+            return Ok(ExitCode::SUCCESS);
+        };
+        page = match graph.next_page(&token, &next).await {
+            Ok(page) => page,
+            Err(error) => return Ok(graph_failed(&error)),
+        };
     }
-    Ok(ExitCode::SUCCESS)
 }
 
-fn emit_person(user: &User, profile: &'static str, rule: &graph_client::dial::DialRule) {
+fn emit_person(
+    user: &User,
+    profile: &'static str,
+    rule: &graph_client::dial::DialRule,
+    photo: Option<&std::path::Path>,
+) {
     let colleague = Colleague {
         object_id: &user.id,
         user_principal_name: user.user_principal_name.as_deref().unwrap_or_default(),
@@ -238,6 +307,7 @@ fn emit_person(user: &User, profile: &'static str, rule: &graph_client::dial::Di
         profile,
         dial: dial.as_deref(),
         dial_error,
+        photo: photo.map(|p| p.display().to_string()),
     });
 }
 
@@ -331,6 +401,21 @@ impl PresenceWriter {
 
 use graph_client::presence::{Activity, PresenceSession, PresenceWrite};
 
+/// What Teams should show for the agent's calls: in a conference call when a connected call's
+/// far end is a conference focus, in a call when any is connected, else available.
+pub(crate) fn activity<Call: std::hash::Hash + Eq>(
+    connected: &std::collections::HashSet<Call>,
+    conferences: &std::collections::HashSet<Call>,
+) -> Activity {
+    if connected.iter().any(|call| conferences.contains(call)) {
+        Activity::InAConference
+    } else if connected.is_empty() {
+        Activity::Available
+    } else {
+        Activity::InACall
+    }
+}
+
 async fn write_presence(
     m365: M365,
     mut session: Session,
@@ -346,8 +431,18 @@ async fn write_presence(
         let now = started.elapsed();
         if let Some(PresenceWrite::Set { activity, expiration }) = presence.poll(now) {
             let (availability, graph_activity) = activity.graph_values();
-            let result = match m365.access_token(&mut session).await {
-                Ok(token) => graph
+            let mut renewed = false;
+            let result = loop {
+                let token = if renewed {
+                    m365.renewed_token(&mut session).await
+                } else {
+                    m365.access_token(&mut session).await
+                };
+                let token = match token {
+                    Ok(token) => token,
+                    Err(error) => break Err(error.to_string()),
+                };
+                let written = graph
                     .set_presence(
                         &token,
                         &user,
@@ -356,9 +451,12 @@ async fn write_presence(
                         graph_activity,
                         expiration,
                     )
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(error) => Err(error.to_string()),
+                    .await;
+                match written {
+                    // A token refused before its time is renewed once, then written again.
+                    Err(GraphError::Unauthorized { .. }) if !renewed => renewed = true,
+                    other => break other.map_err(|e| e.to_string()),
+                }
             };
             match result {
                 Ok(()) => {

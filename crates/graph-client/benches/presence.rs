@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use graph_client::presence::{PollSettings, Poller, batches};
+use graph_client::presence::{PollSettings, Poller, Presence, batches};
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -48,8 +48,8 @@ fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder().no_proxy().build().expect("client");
     let rounds = if full { 50 } else { 2 };
-    let (response_bytes, elapsed) = runtime.block_on(async {
-        let mut bytes = 0;
+    let (body, elapsed) = runtime.block_on(async {
+        let mut body = bytes::Bytes::new();
         let started = Instant::now();
         for _ in 0..rounds {
             let answer = http
@@ -61,15 +61,36 @@ fn main() {
                 .await
                 .expect("a poll");
             assert!(answer.status().is_success(), "{}", answer.status());
-            bytes = answer.bytes().await.expect("body").len();
+            body = answer.bytes().await.expect("body");
         }
-        (bytes, started.elapsed() / rounds)
+        (body, started.elapsed() / rounds)
     });
+    let response_bytes = body.len();
     println!(
         "one poll of 650: request body {} bytes, response body {} bytes, {:.1} ms round trip on loopback",
         request_body.len(),
         response_bytes,
         elapsed.as_secs_f64() * 1000.0
+    );
+
+    // Reading an answer: parsing the 650 presences, and what they hold in memory.
+    let parses = if full { 2_000u32 } else { 3 };
+    let started = Instant::now();
+    let mut held = 0usize;
+    for _ in 0..parses {
+        let page: graph_client::graph::Page<Presence> =
+            serde_json::from_slice(&body).expect("a presence page");
+        held = page.value.capacity() * std::mem::size_of::<Presence>()
+            + page
+                .value
+                .iter()
+                .map(|p| p.id.capacity() + p.availability.capacity() + p.activity.capacity())
+                .sum::<usize>();
+        std::hint::black_box(page);
+    }
+    println!(
+        "parsing one answer of 650: {:.0} µs of CPU, {held} bytes held by the parsed presences",
+        (started.elapsed() / parses).as_secs_f64() * 1e6
     );
 
     // The poller's own cost: scheduling decisions per second, and its size.
@@ -91,4 +112,10 @@ fn main() {
         per.as_secs_f64() * 1e9,
         std::mem::size_of::<Poller>()
     );
+    // The whole process, emulator included: an upper bound for the poller's share.
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        for line in status.lines().filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS")) {
+            println!("bench process (poller, HTTP client and the emulator): {line}");
+        }
+    }
 }

@@ -48,6 +48,16 @@ pub struct Page<T> {
     pub next_link: Option<String>,
 }
 
+/// What one poll of many users brought: every presence the answered requests carried, and
+/// the failure that stopped it, if any.
+#[derive(Debug, Default)]
+pub struct PresenceAnswer {
+    pub presences: Vec<Presence>,
+    /// Requests sent, the failed one included.
+    pub requests: usize,
+    pub error: Option<GraphError>,
+}
+
 /// Why a Graph call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphError {
@@ -115,6 +125,27 @@ impl Graph {
         let request = self.http.post(&url).bearer_auth(token.expose()).json(&body);
         let page: Page<Presence> = self.send(&url, request, "Presence.Read.All").await?;
         Ok(page.value)
+    }
+
+    /// Presence of any number of users, in requests of at most 650 ids, one after another.
+    /// Stops at the first failure but keeps what the earlier requests answered: with 1,300
+    /// watched colleagues and the second request throttled, the first 650 still update.
+    pub async fn presences_of_all(&self, token: &Token, ids: &[String]) -> PresenceAnswer {
+        let mut answer = PresenceAnswer::default();
+        for batch in crate::presence::batches(ids) {
+            match self.presences(token, batch).await {
+                Ok(mut presences) => {
+                    answer.presences.append(&mut presences);
+                    answer.requests += 1;
+                }
+                Err(error) => {
+                    answer.requests += 1;
+                    answer.error = Some(error);
+                    break;
+                }
+            }
+        }
+        answer
     }
 
     /// The signed-in user's own presence (`GET /me/presence`, Presence.Read).
@@ -312,8 +343,7 @@ fn error(
     let retry_after = headers
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(|v| retry_after(v, std::time::SystemTime::now()));
     match status {
         401 => GraphError::Unauthorized { code, message },
         403 => GraphError::Forbidden { code, message, hint: permission_hint(permission) },
@@ -322,6 +352,17 @@ fn error(
         503 | 504 => GraphError::Unavailable { status, retry_after },
         _ => GraphError::Failed { status, code, message },
     }
+}
+
+/// `Retry-After` (RFC 9110 §10.2.3): seconds, or an HTTP date, which counts from `now` (a
+/// date already past means "now").
+fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or_default())
 }
 
 /// What to tell the user a 403 means.
@@ -378,6 +419,20 @@ mod tests {
             error(502, &reqwest::header::HeaderMap::new(), b"<html>", "User.Read"),
             GraphError::Failed { status: 502, .. }
         ));
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        // 1445412480 is Wed, 21 Oct 2015 07:28:00 GMT.
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-5", now), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
@@ -47,11 +47,19 @@ pub enum MediaNotice {
     Problem {
         message: String,
     },
+    /// The figures so far, every [`STATS_INTERVAL`] while the call's media runs (for the call
+    /// screen's live quality).
+    Stats {
+        stats: MediaStats,
+    },
     /// The call's media stopped; the final figures.
     Ended {
         stats: MediaStats,
     },
 }
+
+/// How often a running call reports [`MediaNotice::Stats`].
+pub const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Commands for a running call's media.
 #[derive(Debug)]
@@ -272,6 +280,7 @@ impl CallTask {
         ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
         let (mut rtp_buf, mut rtcp_buf) = (vec![0u8; 2048], vec![0u8; 2048]);
         let started = Instant::now();
+        let mut next_stats = started + STATS_INTERVAL;
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
@@ -283,7 +292,12 @@ impl CallTask {
                             pipeline.extend_source(&frame);
                         }
                     }
-                    pipeline.tick(Instant::now().into_std());
+                    let now = Instant::now();
+                    pipeline.tick(now.into_std());
+                    if now >= next_stats {
+                        next_stats = now + STATS_INTERVAL;
+                        self.notify(MediaNotice::Stats { stats: pipeline.stats() });
+                    }
                 }
                 received = sockets.rtp.recv_from(&mut rtp_buf) => {
                     if let Ok((n, from)) = received {

@@ -7,6 +7,7 @@ pub mod driver;
 pub mod negotiate;
 pub mod negotiator;
 pub mod pipeline;
+pub mod quality;
 pub mod resample;
 pub mod stretch;
 pub mod wav;

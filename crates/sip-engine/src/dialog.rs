@@ -40,6 +40,8 @@ pub(crate) struct Dialog {
     pub(crate) remote_target: String,
     /// Route header values, in the order they are sent.
     pub(crate) route_set: Vec<String>,
+    /// The peer's Contact carries `isfocus`: it is a conference focus (RFC 4579 §3.1).
+    pub(crate) remote_focus: bool,
 }
 
 /// What the in-dialog CSeq rule of RFC 3261 §12.2.2 says about a request.
@@ -51,6 +53,19 @@ pub(crate) enum CseqCheck {
 }
 
 impl Dialog {
+    /// A target refresh (RFC 3261 §12.2): the Contact of `headers`, when it has a usable URI,
+    /// becomes the remote target, and its `isfocus` says whether the peer is a conference focus.
+    /// Returns the new focus state when it changed.
+    pub(crate) fn refresh_target(&mut self, headers: &crate::message::Headers) -> Option<bool> {
+        let uri = headers.contact_uri()?;
+        self.remote_target = uri;
+        let focus = headers.contact_is_focus();
+        (focus != self.remote_focus).then(|| {
+            self.remote_focus = focus;
+            focus
+        })
+    }
+
     /// RFC 3261 §12.2.2: requests with a lower CSeq than the last one are out of order. ACK and
     /// CANCEL reuse the number of the request they belong to and are not checked.
     pub(crate) fn check_remote_cseq(&mut self, method: &Method, number: u32) -> CseqCheck {
@@ -160,6 +175,7 @@ mod tests {
             remote_seq: None,
             remote_target: "sip:you@192.0.2.7:5080".into(),
             route_set: routes.iter().map(|r| (*r).to_owned()).collect(),
+            remote_focus: false,
         }
     }
 

@@ -446,6 +446,7 @@ impl Endpoint {
             remote_seq: None,
             remote_target: target_uri.clone(),
             route_set: vec![],
+            remote_focus: false,
         };
         let cseq = 1;
         let mut request = dialog.request(Method::Invite, cseq);
@@ -618,14 +619,62 @@ impl Endpoint {
         }
     }
 
-    /// Puts an established call on hold (re-INVITE with `a=sendonly`, RFC 3264 §8.4).
+    /// Puts an established call on hold (re-INVITE with `a=sendonly`, RFC 3264 §8.4). While
+    /// another offer/answer exchange is under way it waits for that one to end (and a later
+    /// [`Endpoint::resume`] replaces it): hold and resume in quick succession both happen.
     pub fn hold(&mut self, now: Instant, id: CallId) -> Result<(), CallError> {
-        self.reinvite(now, id, Direction::SendOnly)
+        self.change_direction(now, id, Direction::SendOnly)
     }
 
-    /// Takes a call off hold (re-INVITE with `a=sendrecv`).
+    /// Takes a call off hold (re-INVITE with `a=sendrecv`), queued like [`Endpoint::hold`].
     pub fn resume(&mut self, now: Instant, id: CallId) -> Result<(), CallError> {
-        self.reinvite(now, id, Direction::SendRecv)
+        self.change_direction(now, id, Direction::SendRecv)
+    }
+
+    fn change_direction(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        direction: Direction,
+    ) -> Result<(), CallError> {
+        let call = self.confirmed_call(id)?;
+        if let Some((at, _)) = call.reinvite_retry {
+            // A 491's retry is waiting: it carries the latest wish.
+            call.reinvite_retry = Some((at, direction));
+            call.queued_direction = None;
+            return Ok(());
+        }
+        if exchange_under_way(call) {
+            call.queued_direction = Some(direction);
+            return Ok(());
+        }
+        call.queued_direction = None;
+        self.reinvite(now, id, direction)
+    }
+
+    /// The established call `id`.
+    fn confirmed_call(&mut self, id: CallId) -> Result<&mut crate::session::Call, CallError> {
+        let call = self.calls.get_mut(&id).ok_or(CallError::NoSuchCall(id))?;
+        if call.state != CallState::Confirmed {
+            return Err(CallError::InvalidState(id));
+        }
+        Ok(call)
+    }
+
+    /// Sends the hold or resume that waited for an offer/answer exchange, once none is under
+    /// way (and unless the call is already in that direction).
+    fn send_queued_direction(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        if call.state != CallState::Confirmed || exchange_under_way(call) {
+            return;
+        }
+        let Some(direction) = call.queued_direction.take() else { return };
+        if direction == call.local_direction {
+            return;
+        }
+        if let Err(error) = self.reinvite(now, id, direction) {
+            tracing::debug!(call = %id, %error, "queued re-INVITE not possible");
+        }
     }
 
     fn reinvite(
@@ -634,17 +683,17 @@ impl Endpoint {
         id: CallId,
         direction: Direction,
     ) -> Result<(), CallError> {
-        let call = self.calls.get_mut(&id).ok_or(CallError::NoSuchCall(id))?;
-        if call.state != CallState::Confirmed {
-            return Err(CallError::InvalidState(id));
-        }
-        if call.reinvite_client.is_some()
-            || call.reinvite_server.is_some()
-            || call.offer != OfferState::Stable
-        {
+        let call = self.confirmed_call(id)?;
+        if exchange_under_way(call) {
             return Err(CallError::Pending(id));
         }
-        call.reinvite_retry = None;
+        // A 491's retry still waiting (a session refresh goes first): its wish is kept, and
+        // goes when this exchange ends.
+        if let Some((_, wanted)) = call.reinvite_retry.take()
+            && wanted != direction
+        {
+            call.queued_direction = Some(wanted);
+        }
         let seq = call.dialog.next_seq();
         let mut request = call.dialog.request(Method::Invite, seq);
         let destination = call.dialog.next_hop(call.flow);
@@ -859,6 +908,7 @@ impl Endpoint {
             remote_target: contact,
             // RFC 3261 §12.1.1: the UAS keeps Record-Route in order.
             route_set: record_route(&request.headers),
+            remote_focus: request.headers.contact_is_focus(),
         };
         // RFC 4028 §8.1: a session interval below our Min-SE gets 422 with Min-SE.
         if session_expires(&request.headers).is_some_and(|(interval, _)| interval < MIN_SE) {
@@ -901,6 +951,9 @@ impl Endpoint {
             to: e.to.raw.clone(),
             remote: source.remote,
         }));
+        if self.calls.get(&id).is_some_and(|c| c.dialog.remote_focus) {
+            self.outputs.push_back(Output::Event(Event::Conference { call: id, focus: true }));
+        }
         // The phone rings: 180 right away (a 100 is not needed when a 180 follows at once).
         let mut ringing = self.response_for(&request, 180, Some(&local_tag));
         self.add_contact(&mut ringing.headers, source);
@@ -1034,8 +1087,8 @@ impl Endpoint {
         let remote_direction = crate::sdp::audio_direction(&request.body);
         let Some(call) = self.calls.get_mut(&id) else { return };
         // RFC 3261 §12.2.2: a re-INVITE refreshes the remote target.
-        if let Some(uri) = request.headers.contact_uri() {
-            call.dialog.remote_target = uri;
+        if let Some(focus) = call.dialog.refresh_target(&request.headers) {
+            self.outputs.push_back(Output::Event(Event::Conference { call: id, focus }));
         }
         call.offer = offer_state;
         call.reinvite_server = Some(key.clone());
@@ -1135,8 +1188,11 @@ impl Endpoint {
             self.outputs.push_back(Output::Event(Event::Answered { call: id }));
             if self.calls.get(&id).is_some_and(|c| c.bye_pending) {
                 self.send_bye(now, id, EndReason::LocalHangup);
+                return;
             }
         }
+        // The peer's re-INVITE is done: a hold or resume asked for meanwhile goes now.
+        self.send_queued_direction(now, id);
     }
 
     fn receive_response(&mut self, now: Instant, response: Response) {
@@ -1264,8 +1320,9 @@ impl Endpoint {
                         call.dialog.remote_header = e.to.raw.clone();
                         call.dialog.route_set = reversed_record_route(&response.headers);
                     }
-                    if let Some(uri) = response.headers.contact_uri() {
-                        call.dialog.remote_target = uri;
+                    if let Some(focus) = call.dialog.refresh_target(&response.headers) {
+                        self.outputs
+                            .push_back(Output::Event(Event::Conference { call: id, focus }));
                     }
                 }
                 if call.state == CallState::Calling {
@@ -1314,8 +1371,8 @@ impl Endpoint {
                 call.dialog.remote_tag = e.to.tag.clone();
                 call.dialog.remote_header = e.to.raw.clone();
                 call.dialog.route_set = reversed_record_route(&response.headers);
-                if let Some(uri) = response.headers.contact_uri() {
-                    call.dialog.remote_target = uri;
+                if let Some(focus) = call.dialog.refresh_target(&response.headers) {
+                    self.outputs.push_back(Output::Event(Event::Conference { call: id, focus }));
                 }
                 call.state = CallState::Confirmed;
                 let answer_due = call.offer == OfferState::LocalOffer;
@@ -1448,8 +1505,8 @@ impl Endpoint {
         call.offer = OfferState::Stable;
         match status {
             200..=299 => {
-                if let Some(uri) = response.headers.contact_uri() {
-                    call.dialog.remote_target = uri;
+                if let Some(focus) = call.dialog.refresh_target(&response.headers) {
+                    self.outputs.push_back(Output::Event(Event::Conference { call: id, focus }));
                 }
                 call.local_direction = direction;
                 self.send_2xx_ack(id, e.cseq.number, Vec::new());
@@ -1478,7 +1535,8 @@ impl Endpoint {
                     base_ms + u64::from(self.rng.next_u32() % spread) / 10 * 10,
                 );
                 if let Some(call) = self.calls.get_mut(&id) {
-                    call.reinvite_retry = Some((now + wait, direction));
+                    let latest = call.queued_direction.take().unwrap_or(direction);
+                    call.reinvite_retry = Some((now + wait, latest));
                 }
             }
             // RFC 4028 §7.3: the session interval was too small; refresh again with Min-SE.
@@ -1487,6 +1545,7 @@ impl Endpoint {
             408 | 481 => self.send_bye(now, id, EndReason::from_status(status, &response.reason)),
             _ => {}
         }
+        self.send_queued_direction(now, id);
     }
 
     // ---------------------------------------------------------------- timers
@@ -1585,8 +1644,15 @@ impl Endpoint {
             if let Some(call) = self.calls.get_mut(&id) {
                 call.reinvite_retry = None;
             }
-            if let Err(error) = self.reinvite(now, id, direction) {
-                tracing::debug!(call = %id, %error, "re-INVITE retry not possible");
+            match self.reinvite(now, id, direction) {
+                // The peer's exchange is still under way: the wish waits for it to end.
+                Err(CallError::Pending(_)) => {
+                    if let Some(call) = self.calls.get_mut(&id) {
+                        call.queued_direction = Some(direction);
+                    }
+                }
+                Err(error) => tracing::debug!(call = %id, %error, "re-INVITE retry not possible"),
+                Ok(()) => {}
             }
         }
         self.session_timer_due(now, id);
@@ -2158,6 +2224,14 @@ fn non_2xx_ack(invite: &Request, response: &Response) -> Request {
 }
 
 /// Sets an SDP body; the printer writes Content-Length.
+/// An offer/answer exchange is under way on `call` (ours or the peer's): another must wait
+/// (RFC 3264 §4; RFC 3261 §14.1).
+fn exchange_under_way(call: &crate::session::Call) -> bool {
+    call.reinvite_client.is_some()
+        || call.reinvite_server.is_some()
+        || call.offer != OfferState::Stable
+}
+
 fn set_body(request: &mut Request, body: Vec<u8>) {
     request.headers.remove("Content-Type");
     if !body.is_empty() {

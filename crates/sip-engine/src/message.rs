@@ -144,6 +144,13 @@ impl Headers {
         valid_uri(&contact.uri).then_some(contact.uri)
     }
 
+    /// The Contact marks a conference focus (`isfocus`, RFC 4579 §3.1 and RFC 3840 §9).
+    pub fn contact_is_focus(&self) -> bool {
+        self.get("Contact")
+            .and_then(|c| NameAddr::parse(c, "Contact").ok())
+            .is_some_and(|contact| contact.has_param("isfocus"))
+    }
+
     /// True when a comma-separated option-tag header (Require, Supported) lists `tag`.
     pub fn has_option(&self, name: &str, tag: &str) -> bool {
         self.get_all(name).any(|t| t.eq_ignore_ascii_case(tag))
@@ -351,13 +358,7 @@ pub struct NameAddr {
 impl NameAddr {
     pub fn parse(value: &str, header: &'static str) -> Result<Self, MessageError> {
         let value = value.trim();
-        let (uri, params) = if let Some(open) = find_unquoted(value, '<') {
-            let close = value[open..].find('>').ok_or(MessageError::Malformed(header))? + open;
-            (&value[open + 1..close], &value[close + 1..])
-        } else {
-            // RFC 3261 §20.10: without brackets, parameters after ';' belong to the header.
-            value.split_once(';').map_or((value, ""), |(u, p)| (u, p))
-        };
+        let (uri, params) = split_name_addr(value).ok_or(MessageError::Malformed(header))?;
         let uri = uri.trim();
         if !valid_uri(uri) {
             return Err(MessageError::Malformed(header));
@@ -369,6 +370,29 @@ impl NameAddr {
             .map(|(_, v)| v.trim().to_owned())
             .filter(|t| !t.is_empty());
         Ok(Self { raw: value.to_owned(), uri: uri.to_owned(), tag })
+    }
+}
+
+impl NameAddr {
+    /// Whether the header's own parameters (not the URI's) include `name`, with or without a
+    /// value: `;isfocus` on a Contact (RFC 4579 §3.1), say.
+    pub fn has_param(&self, name: &str) -> bool {
+        split_name_addr(&self.raw).is_some_and(|(_, params)| {
+            params.split(';').any(|p| {
+                p.split('=').next().is_some_and(|key| key.trim().eq_ignore_ascii_case(name))
+            })
+        })
+    }
+}
+
+/// The URI and the header parameters of a name-addr or addr-spec value.
+fn split_name_addr(value: &str) -> Option<(&str, &str)> {
+    if let Some(open) = find_unquoted(value, '<') {
+        let close = value[open..].find('>')? + open;
+        Some((&value[open + 1..close], &value[close + 1..]))
+    } else {
+        // RFC 3261 §20.10: without brackets, parameters after ';' belong to the header.
+        Some(value.split_once(';').unwrap_or((value, "")))
     }
 }
 

@@ -118,6 +118,9 @@ pub enum Event {
     Progress { call: CallId, status: u16, early_media: bool },
     /// The call is established: for an outgoing call on the 2xx, for an incoming one on the ACK.
     Answered { call: CallId },
+    /// The far end is a conference focus, or stopped being one: its Contact carries (or no
+    /// longer carries) `isfocus` (RFC 4579 §3.1). The agent is then in a conference call.
+    Conference { call: CallId, focus: bool },
     /// A re-INVITE changed the media directions.
     MediaChanged { call: CallId, local: Direction, remote: Direction },
     /// The registrar accepted our binding for `expires` seconds.
@@ -280,6 +283,9 @@ pub(crate) struct Call {
     pub(crate) reinvite_server: Option<ServerKey>,
     /// RFC 3261 §14.1: after a 491, retry our re-INVITE at this time with this direction.
     pub(crate) reinvite_retry: Option<(Instant, Direction)>,
+    /// Hold or resume asked for while another offer/answer exchange was under way (only one
+    /// may be, RFC 3264 §4): sent when that one ends, unless the call is already there.
+    pub(crate) queued_direction: Option<Direction>,
     /// The reason reported once the BYE transaction ends.
     pub(crate) end_reason: Option<EndReason>,
     /// RFC 4028 session timer, when the peer asked for one.
@@ -324,6 +330,7 @@ impl Call {
             reinvite_client: None,
             reinvite_server: None,
             reinvite_retry: None,
+            queued_direction: None,
             end_reason: None,
             session_timer: None,
             peer_allows_update: false,

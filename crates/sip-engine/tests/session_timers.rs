@@ -75,7 +75,12 @@ fn requests<'a>(w: &'a World, from: &str, method: &str) -> Vec<&'a harness::Sent
 
 /// The peer calls B, B answers; returns the 200's text and B's tag, with virtual time at the ACK.
 fn answered(w: &mut World, extra: &str) -> (String, String) {
-    w.send(addr(PEER), addr(B), invite(extra));
+    answer_invite(w, invite(extra))
+}
+
+/// [`answered`], for an INVITE as given.
+fn answer_invite(w: &mut World, invite: Vec<u8>) -> (String, String) {
+    w.send(addr(PEER), addr(B), invite);
     w.run_for(Duration::from_millis(20));
     let now = w.now;
     w.ua(B).answer(now, CallId(1)).unwrap();
@@ -391,4 +396,58 @@ fn a_second_fork_answering_is_acknowledged_and_ended() {
     assert!(byes[0].text().contains(";tag=fork2"), "{}", byes[0].text());
     assert!(w.events_of(A).contains(&Event::Answered { call }));
     assert_eq!(w.ua(A).active_calls(), 1, "the first dialog stays up");
+}
+
+#[test]
+fn a_conference_focus_is_told_apart_by_isfocus() {
+    // RFC 4579 §3.1: a conference focus puts the isfocus feature parameter on its Contact, in
+    // the INVITE and in target refreshes; the agent is then in a conference call.
+    let as_focus = |request: Vec<u8>| {
+        String::from_utf8(request)
+            .unwrap()
+            .replace(
+                "Contact: <sip:peer@127.0.0.1:5099>",
+                "Contact: <sip:conf-7@127.0.0.1:5099>;isfocus",
+            )
+            .into_bytes()
+    };
+    let conference = |w: &World| -> Vec<bool> {
+        w.events_of(B)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Conference { call: CallId(1), focus } => Some(focus),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut w = World::new(13);
+    let (_, tag) = answer_invite(&mut w, as_focus(invite("")));
+    assert_eq!(conference(&w), [true]);
+    let reinvite =
+        |cseq: u32| in_dialog("INVITE", cseq, &tag, "Content-Type: application/sdp\r\n", SDP);
+
+    // The focus hands the call over to a plain user agent (a target refresh without isfocus)...
+    w.send(addr(PEER), addr(B), reinvite(2));
+    w.run_for(Duration::from_millis(20));
+    w.send(addr(PEER), addr(B), in_dialog("ACK", 2, &tag, "", ""));
+    w.run_for(Duration::from_millis(20));
+    assert_eq!(conference(&w), [true, false]);
+    // ...which refreshes again, unchanged: no event; then a focus again.
+    w.send(addr(PEER), addr(B), in_dialog("UPDATE", 3, &tag, "", ""));
+    w.run_for(Duration::from_millis(20));
+    w.send(addr(PEER), addr(B), as_focus(reinvite(4)));
+    w.run_for(Duration::from_millis(20));
+    w.send(addr(PEER), addr(B), in_dialog("ACK", 4, &tag, "", ""));
+    w.run_for(Duration::from_millis(20));
+    assert_eq!(conference(&w), [true, false, true]);
+
+    // Only the header's parameter counts: `isfocus` inside the URI is something else.
+    let mut w = World::new(14);
+    let in_uri = String::from_utf8(invite(""))
+        .unwrap()
+        .replace("Contact: <sip:peer@127.0.0.1:5099>", "Contact: <sip:peer@127.0.0.1:5099;isfocus>")
+        .into_bytes();
+    answer_invite(&mut w, in_uri);
+    assert!(conference(&w).is_empty());
+    assert!(w.events_of(B).contains(&Event::Answered { call: CallId(1) }));
 }

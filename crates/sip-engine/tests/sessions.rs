@@ -252,6 +252,58 @@ fn hold_and_resume_with_reinvite() {
 }
 
 #[test]
+fn resume_asked_for_during_the_hold_reinvite_follows_it() {
+    let mut w = World::new(12);
+    w.delay = (Duration::from_millis(30), Duration::from_millis(30));
+    let (a, _) = established(&mut w);
+    let now = w.now;
+    w.ua(A).hold(now, a).unwrap();
+    // Resume before the hold's answer: it waits for it, then goes as the next re-INVITE.
+    w.ua(A).resume(now, a).unwrap();
+    w.run_for(Duration::from_millis(10));
+    assert_eq!(w.sent_by(A, "INVITE").len(), 2, "one re-INVITE at a time");
+    let resumed = w.run_until_event(A, 5 * SECOND, |e| {
+        matches!(e, Event::MediaChanged { local: Direction::SendRecv, .. })
+    });
+    assert!(resumed.is_some(), "{:?}", w.events_of(A));
+    let invites = w.sent_by(A, "INVITE");
+    assert_eq!(invites.len(), 3);
+    assert!(invites[1].text().contains("a=sendonly"));
+    assert!(invites[2].text().contains("a=sendrecv"));
+    // Hold, resume, hold: the hold goes, the later wishes replace each other, and the last one
+    // is where the call already is once the hold is answered: nothing more is sent.
+    let now = w.now;
+    w.ua(A).hold(now, a).unwrap();
+    w.ua(A).resume(now, a).unwrap();
+    w.ua(A).hold(now, a).unwrap();
+    w.run_for(5 * SECOND);
+    let invites = w.sent_by(A, "INVITE");
+    assert_eq!(invites.len(), 4, "{:?}", w.events_of(A));
+    assert!(invites[3].text().contains("a=sendonly"));
+}
+
+#[test]
+fn hold_asked_for_while_answering_the_peers_reinvite_goes_after_its_ack() {
+    let mut w = World::new(13);
+    w.delay = (Duration::from_millis(30), Duration::from_millis(30));
+    let (a, b) = established(&mut w);
+    let now = w.now;
+    w.ua(B).hold(now, b).unwrap();
+    // B's re-INVITE has reached A and been answered; its ACK is still on the way.
+    w.run_for(Duration::from_millis(45));
+    assert_eq!(w.sent_by(B, "INVITE").len(), 1, "B's hold went");
+    let now = w.now;
+    w.ua(A).hold(now, a).unwrap();
+    w.run_for(Duration::from_millis(5));
+    assert_eq!(w.sent_by(A, "INVITE").len(), 1, "A waits for the ACK");
+    w.run_for(5 * SECOND);
+    let invites = w.sent_by(A, "INVITE");
+    assert_eq!(invites.len(), 2, "{:?}", w.events_of(A));
+    assert!(invites[1].text().contains("a=sendonly"), "{}", invites[1].text());
+    assert!(w.sent_by(A, "SIP/2.0 491").is_empty() && w.sent_by(B, "SIP/2.0 491").is_empty());
+}
+
+#[test]
 fn reinvite_glare_is_resolved_by_491_and_retry() {
     let mut w = World::new(11);
     w.delay = (Duration::from_millis(30), Duration::from_millis(30));

@@ -1,0 +1,559 @@
+//! The window's commands. Each is generic over the Tauri runtime (so `tauri::test` drives it)
+//! and fails with a typed [`CommandError`], never a bare string.
+
+use std::sync::{Arc, Mutex};
+
+use agent_runtime::config::{Config, ConfigPaths, UiSection};
+use agent_runtime::demo::DemoPeer;
+use agent_runtime::history::{CallRecord, History, Recorder};
+use agent_runtime::phone::{CallNumber, Phone, PhoneEvent, Registration};
+use agent_runtime::{Agent, AgentError};
+use serde::{Deserialize, Serialize};
+use tauri::{AppHandle, Manager, Runtime, State};
+
+/// What the window shows before any event: set at start and kept current by the phone; and
+/// where the settings are (the OS locations, or a test's).
+#[derive(Debug)]
+pub struct AppState {
+    paths: Option<ConfigPaths>,
+    inner: Mutex<Inner>,
+    calls: Mutex<CallLog>,
+}
+
+/// Recent calls: the recorder following the phone's events, and the file they are kept in
+/// (or why there is none).
+#[derive(Debug)]
+struct CallLog {
+    recorder: Recorder,
+    history: Result<History, String>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    phone: Option<Arc<Phone>>,
+    phone_error: Option<String>,
+    registration: Option<Registration>,
+    demo: Option<DemoPeer>,
+    audio: Option<String>,
+}
+
+impl AppState {
+    /// The state of an app whose settings are at `paths` and call history at `history`
+    /// (`None`: there is no home directory, and every command that needs them says so).
+    pub fn new(paths: Option<ConfigPaths>, history: Option<std::path::PathBuf>) -> Self {
+        let history = match history {
+            Some(path) => History::open(&path).map_err(|e| e.to_string()),
+            None => Err("no home directory to keep the call history in".to_owned()),
+        };
+        if let Err(error) = &history {
+            tracing::warn!(%error, "calls will not be kept");
+        }
+        let calls = Mutex::new(CallLog { recorder: Recorder::default(), history });
+        Self { paths, inner: Mutex::default(), calls }
+    }
+
+    /// The settings and history at the OS locations.
+    pub fn system() -> Self {
+        Self::new(ConfigPaths::system(), History::default_path())
+    }
+
+    /// Follows one phone event; a call that ended goes into the history.
+    fn record(&self, event: &PhoneEvent) {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        let mut log = self.calls();
+        let Some(record) = log.recorder.observe(event, now_ms) else { return };
+        if let Ok(history) = &mut log.history
+            && let Err(error) = history.add(record)
+        {
+            tracing::warn!(%error, "a call could not be kept in the history");
+        }
+    }
+
+    fn config(&self) -> Result<Config, CommandError> {
+        let paths = self.paths.clone().ok_or_else(|| {
+            CommandError::Settings("no home directory to keep settings in".into())
+        })?;
+        Config::load(paths).map_err(|e| CommandError::Settings(e.to_string()))
+    }
+
+    fn calls(&self) -> std::sync::MutexGuard<'_, CallLog> {
+        // As with `lock`: the data outlives a panic.
+        self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data behind: keep using it.
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn phone(&self) -> Result<Arc<Phone>, CommandError> {
+        let inner = self.lock();
+        inner.phone.clone().ok_or_else(|| match &inner.phone_error {
+            Some(reason) => CommandError::PhoneFailed(reason.clone()),
+            None => CommandError::NotReady,
+        })
+    }
+}
+
+/// Why a command failed.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, thiserror::Error)]
+#[serde(tag = "kind", content = "message", rename_all = "camelCase")]
+pub enum CommandError {
+    #[error("the phone is still starting")]
+    NotReady,
+    #[error("the phone could not start: {0}")]
+    PhoneFailed(String),
+    /// The dialler's text is not something to call.
+    #[error("{0}")]
+    Dial(String),
+    /// The call could not be placed or controlled.
+    #[error("{0}")]
+    Call(String),
+    /// Settings could not be read or saved (a locked key says so).
+    #[error("{0}")]
+    Settings(String),
+    #[error("the password could not be kept in the system keyring: {0}")]
+    Keyring(String),
+    #[error("the demo line could not start: {0}")]
+    Demo(String),
+    #[error("{0}")]
+    History(String),
+    /// Microsoft 365 sign-in failed, was declined, or is needed again.
+    #[error("{0}")]
+    SignIn(String),
+    /// Microsoft 365 is not set up here (no application id): there is nothing to sign in to.
+    #[error("{0}")]
+    NotConfigured(String),
+}
+
+impl From<agent_runtime::m365::M365Error> for CommandError {
+    fn from(error: agent_runtime::m365::M365Error) -> Self {
+        use agent_runtime::m365::M365Error;
+        match error {
+            M365Error::Auth(graph_client::AuthError::Settings { .. }) => {
+                CommandError::NotConfigured(error.to_string())
+            }
+            error => CommandError::SignIn(error.to_string()),
+        }
+    }
+}
+
+impl From<AgentError> for CommandError {
+    fn from(error: AgentError) -> Self {
+        CommandError::Call(error.to_string())
+    }
+}
+
+/// The SIP account, as the status bar shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountSummary {
+    pub registrar: String,
+    pub address: String,
+}
+
+/// Everything the window needs at start.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct AppStatus {
+    pub version: String,
+    /// `null` while starting; the reason when it could not start.
+    pub phone_ready: bool,
+    pub phone_error: Option<String>,
+    pub registration: Option<Registration>,
+    pub account: Option<AccountSummary>,
+    /// The demo line's address, once started.
+    pub demo: Option<String>,
+    /// The sound devices in use, or why there are none.
+    pub audio: Option<String>,
+    /// Settings policy fixes (the first-run form shows them locked).
+    pub locked: Vec<String>,
+    /// The window's language and theme.
+    pub ui: UiSection,
+}
+
+/// The first-run form.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountForm {
+    /// The contact center's SBC, e.g. `sip:sbc.example.com;transport=tls`.
+    pub registrar: String,
+    pub user: String,
+    /// The SIP domain, when it differs from the registrar's host.
+    pub domain: Option<String>,
+    pub password: String,
+}
+
+/// Starts (or restarts) the phone from the settings; failures show in the status.
+pub(crate) async fn start_phone<R: Runtime>(app: &AppHandle<R>) {
+    let state = app.state::<AppState>();
+    let previous = state.lock().phone.take();
+    if let Some(previous) = previous {
+        // The old phone hangs up, unregisters and frees its SIP port before the new one binds
+        // it. (A command still holding it lets it go when it returns.)
+        match Arc::try_unwrap(previous) {
+            Ok(phone) => phone.stop().await,
+            Err(shared) => drop(shared),
+        }
+    }
+    let result = build_phone(app).await;
+    let mut inner = state.lock();
+    match result {
+        Ok((phone, audio)) => {
+            inner.phone = Some(Arc::new(phone));
+            inner.phone_error = None;
+            inner.audio = Some(audio);
+        }
+        Err(error) => {
+            tracing::error!(%error, "the phone could not start");
+            inner.phone_error = Some(error.to_string());
+        }
+    }
+}
+
+async fn build_phone<R: Runtime>(app: &AppHandle<R>) -> Result<(Phone, String), CommandError> {
+    let config = app.state::<AppState>().config()?;
+    let mut settings = config.sip_settings().map_err(|e| CommandError::Settings(e.to_string()))?;
+    // Sound devices, when there are any: without them calls still work, silently.
+    let mut audio = match config.audio() {
+        Ok(devices) => {
+            let label = devices_label(&devices);
+            settings.audio = Some(devices);
+            label
+        }
+        Err(error) => format!("no sound devices: {error}"),
+    };
+    let agent = match Agent::start(&settings).await {
+        Ok(agent) => agent,
+        Err(AgentError::Audio(error)) => {
+            tracing::warn!(%error, "no sound devices; calls are silent");
+            settings.audio = None;
+            audio = format!("no sound devices: {error}");
+            Agent::start(&settings).await?
+        }
+        Err(error) => return Err(error.into()),
+    };
+    Ok((start(app, agent, &config).await?, audio))
+}
+
+/// The devices a call uses, as the status bar's tooltip names them.
+fn devices_label(devices: &audio_devices::AudioSettings) -> String {
+    use audio_devices::Choice;
+    let name = |choice: &Choice| match choice {
+        Choice::SystemDefault => "the system's default".to_owned(),
+        Choice::Device(name) => name.clone(),
+    };
+    if [&devices.microphone, &devices.speaker, &devices.ringer]
+        .iter()
+        .all(|c| matches!(c, Choice::SystemDefault))
+    {
+        return "system default devices".to_owned();
+    }
+    format!(
+        "microphone {}, speaker {}, ringer {}",
+        name(&devices.microphone),
+        name(&devices.speaker),
+        name(&devices.ringer)
+    )
+}
+
+async fn start<R: Runtime>(
+    app: &AppHandle<R>,
+    agent: Agent,
+    config: &Config,
+) -> Result<Phone, CommandError> {
+    let mut account = config.account().map_err(|e| CommandError::Settings(e.to_string()))?;
+    if let Some(account) = &mut account {
+        let aor = account.aor()?;
+        account.password = agent_runtime::secrets::sip_password(&aor)
+            .await
+            .map_err(|e| CommandError::Keyring(e.to_string()))?;
+    }
+    // The phone's events go to the window from a thread of their own, in order: the history's
+    // disk writes there never hold up the phone's task (SIP and media for every call).
+    let (events, queue) = std::sync::mpsc::channel::<PhoneEvent>();
+    let handle = app.clone();
+    std::thread::Builder::new()
+        .name("phone-events".into())
+        .spawn(move || {
+            for event in queue {
+                let state = handle.state::<AppState>();
+                if let PhoneEvent::Registration { registration } = &event {
+                    state.lock().registration = Some(registration.clone());
+                }
+                // Kept before the window hears of the end, so that the history it asks for has
+                // it.
+                state.record(&event);
+                crate::forward(&handle, event);
+            }
+        })
+        .map_err(|e| CommandError::PhoneFailed(format!("no thread for the phone's events: {e}")))?;
+    Ok(Phone::start(agent, account, move |event| {
+        // The thread ends with the phone (this sender goes with it).
+        let _ = events.send(event);
+    }))
+}
+
+/// What the window shows at start.
+#[tauri::command]
+#[specta::specta]
+pub async fn status<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Result<AppStatus, CommandError> {
+    // The UI asks for the status as soon as its script runs: the window is interactive.
+    static FIRST: std::sync::Once = std::sync::Once::new();
+    FIRST.call_once(|| {
+        if let Some(started) = crate::STARTED.get() {
+            tracing::info!(after_ms = started.elapsed().as_millis() as u64, "window interactive");
+        }
+    });
+    let config = state.config()?;
+    let account = config
+        .account()
+        .map_err(|e| CommandError::Settings(e.to_string()))?
+        .map(|a| AccountSummary { address: a.aor().unwrap_or_default(), registrar: a.registrar });
+    let inner = state.lock();
+    Ok(AppStatus {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        phone_ready: inner.phone.is_some(),
+        phone_error: inner.phone_error.clone(),
+        registration: inner.registration.clone(),
+        account,
+        demo: inner.demo.as_ref().map(|d| d.uri().to_owned()),
+        audio: inner.audio.clone(),
+        locked: config.locked().iter().cloned().collect(),
+        ui: config.settings().ui.clone(),
+    })
+}
+
+/// Saves the SIP account from the first-run form (the password into the system keyring,
+/// never into the settings file) and restarts the phone with it.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_account<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    form: AccountForm,
+) -> Result<(), CommandError> {
+    let mut config = state.config()?;
+    let domain = form.domain.as_deref().map(str::trim).filter(|d| !d.is_empty());
+    let mut set = |key: &str, value: &str| {
+        config.set(key, value.trim()).map_err(|e| CommandError::Settings(e.to_string()))
+    };
+    set("sip.registrar", &form.registrar)?;
+    set("sip.user", &form.user)?;
+    if let Some(domain) = domain {
+        set("sip.domain", domain)?;
+    }
+    let account = config
+        .account()
+        .map_err(|e| CommandError::Settings(e.to_string()))?
+        .ok_or_else(|| CommandError::Settings("the registrar is empty".into()))?;
+    if !form.password.is_empty() {
+        let secret = sip_engine::Secret::new(form.password);
+        agent_runtime::secrets::store_sip_password(&account.aor()?, &secret)
+            .await
+            .map_err(|e| CommandError::Keyring(e.to_string()))?;
+    }
+    start_phone(&app).await;
+    Ok(())
+}
+
+/// Starts the demo line (once) and returns its address, to call with [`dial`].
+#[tauri::command]
+#[specta::specta]
+pub async fn start_demo<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Result<String, CommandError> {
+    if let Some(uri) = state.lock().demo.as_ref().map(|d| d.uri().to_owned()) {
+        return Ok(uri);
+    }
+    let demo = DemoPeer::start().await.map_err(|e| CommandError::Demo(e.to_string()))?;
+    let uri = demo.uri().to_owned();
+    let mut inner = state.lock();
+    match &inner.demo {
+        // Two clicks raced: keep the first line.
+        Some(first) => Ok(first.uri().to_owned()),
+        None => {
+            inner.demo = Some(demo);
+            Ok(uri)
+        }
+    }
+}
+
+/// What the dialler's text will call: a SIP URI, or a number in E.164 at the account's domain.
+#[tauri::command]
+#[specta::specta]
+pub fn normalize_number(state: State<'_, AppState>, text: String) -> Result<String, CommandError> {
+    let config = state.config()?;
+    let domain = config.account().ok().flatten().and_then(|a| a.domain().ok());
+    agent_runtime::phone::dial_target(
+        &text,
+        domain.as_deref(),
+        &config.settings().teams.default_country,
+    )
+    .map_err(|e| CommandError::Dial(e.to_string()))
+}
+
+/// Calls what the dialler holds; the call's number comes back, its progress as events.
+#[tauri::command]
+#[specta::specta]
+pub async fn dial<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    target: String,
+) -> Result<CallNumber, CommandError> {
+    let uri = normalize_number(state.clone(), target)?;
+    let phone = state.phone()?;
+    Ok(phone.dial(&uri).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn answer<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    call: CallNumber,
+) -> Result<(), CommandError> {
+    Ok(state.phone()?.answer(call).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn decline<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    call: CallNumber,
+) -> Result<(), CommandError> {
+    Ok(state.phone()?.decline(call).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn hangup<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    call: CallNumber,
+) -> Result<(), CommandError> {
+    Ok(state.phone()?.hangup(call).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn set_muted<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    call: CallNumber,
+    muted: bool,
+) -> Result<(), CommandError> {
+    Ok(state.phone()?.set_muted(call, muted).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn set_held<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    call: CallNumber,
+    held: bool,
+) -> Result<(), CommandError> {
+    Ok(state.phone()?.set_held(call, held).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn send_dtmf<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    call: CallNumber,
+    keys: String,
+) -> Result<(), CommandError> {
+    Ok(state.phone()?.send_dtmf(call, &keys).await?)
+}
+
+/// Recent calls, newest first (at most `limit`).
+#[tauri::command]
+#[specta::specta]
+pub fn history(state: State<'_, AppState>, limit: u32) -> Result<Vec<CallRecord>, CommandError> {
+    let log = state.calls();
+    match &log.history {
+        Ok(history) => Ok(history.recent(limit as usize)),
+        Err(error) => Err(CommandError::History(error.clone())),
+    }
+}
+
+/// Settings the window changes itself (the rest are the first-run form's, or the CLI's).
+const WINDOW_SETTINGS: &[&str] = &["ui.language", "ui.theme"];
+
+/// Changes one of the window's own settings (`ui.language`, `ui.theme`); any other key, and
+/// one fixed by policy, is refused with the reason.
+#[tauri::command]
+#[specta::specta]
+pub fn set_setting(
+    state: State<'_, AppState>,
+    key: String,
+    value: String,
+) -> Result<(), CommandError> {
+    if !WINDOW_SETTINGS.contains(&key.as_str()) {
+        return Err(CommandError::Settings(format!("{key} is not changed from the window")));
+    }
+    let mut config = state.config()?;
+    config.set(&key, &value).map_err(|e| CommandError::Settings(e.to_string()))
+}
+
+/// The Microsoft 365 account signed in here, as the status bar shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct M365Account {
+    pub name: String,
+    pub username: String,
+}
+
+impl From<&graph_client::id_token::Account> for M365Account {
+    fn from(account: &graph_client::id_token::Account) -> Self {
+        Self { name: account.name.clone(), username: account.username.clone() }
+    }
+}
+
+fn m365(state: &AppState) -> Result<agent_runtime::m365::M365, CommandError> {
+    Ok(agent_runtime::m365::M365::new(state.config()?.m365())?)
+}
+
+/// Who is signed in to Microsoft 365 here (kept in the keyring), if anyone; `notConfigured`
+/// where Microsoft 365 is not set up.
+#[tauri::command]
+#[specta::specta]
+pub async fn m365_account(state: State<'_, AppState>) -> Result<Option<M365Account>, CommandError> {
+    let stored = m365(&state)?.stored().await?;
+    Ok(stored.map(|s| M365Account::from(&s.account)))
+}
+
+/// Signs in to Microsoft 365 in the system browser (authorization code with PKCE, the answer
+/// to a loopback address); the sign-in is kept in the keyring. Returns when the browser is done.
+#[tauri::command]
+#[specta::specta]
+pub async fn sign_in(state: State<'_, AppState>) -> Result<M365Account, CommandError> {
+    let m365 = m365(&state)?;
+    let session = m365
+        .sign_in_with_browser(|url| {
+            if let Err(error) = graph_client::browser::open(url) {
+                // Still listening: the page can be opened by hand on this computer.
+                tracing::warn!(%error, "could not start the browser for the sign-in page");
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(M365Account::from(&session.account))
+}
+
+/// Forgets the Microsoft 365 sign-in (the keyring entries).
+#[tauri::command]
+#[specta::specta]
+pub async fn sign_out(state: State<'_, AppState>) -> Result<(), CommandError> {
+    m365(&state)?.sign_out().await?;
+    Ok(())
+}

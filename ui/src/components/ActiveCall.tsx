@@ -1,0 +1,102 @@
+import { useState } from "preact/hooks";
+import { t } from "../i18n";
+import { isMac, keyHint } from "../shortcuts";
+import { endText, formatDuration, qualityLabel, type CallView } from "../state";
+
+interface Props {
+  call: CallView;
+  now: number;
+  onHangup: () => void;
+  onMute: (muted: boolean) => void;
+  onHold: (held: boolean) => void;
+  onKey: (key: string) => void;
+  onDismiss: () => void;
+}
+
+const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
+
+function phaseText(call: CallView): string {
+  switch (call.phase) {
+    case "dialling":
+      return t("call.calling");
+    case "ringing-out":
+      return t("call.ringing");
+    case "ringing-in":
+      return t("call.incoming");
+    case "connected":
+      if (call.heldHere) return t("call.onHold");
+      if (call.heldThere) return t("call.heldThere");
+      return call.conference ? t("call.conference") : t("call.connected");
+    case "ended":
+      return call.endCause ? endText(call.endCause, call.endDetail) : t("end.local");
+  }
+}
+
+export function ActiveCall({ call, now, onHangup, onMute, onHold, onKey, onDismiss }: Props) {
+  const [keypad, setKeypad] = useState(false);
+  const mac = isMac();
+  const [muteKey, holdKey, hangupKey] = [keyHint("m", mac), keyHint("h", mac), keyHint("d", mac)];
+  const connected = call.phase === "connected";
+  const ended = call.phase === "ended";
+  return (
+    <section class="active-call" aria-labelledby="call-peer" data-testid="active-call">
+      <h1 id="call-peer" class="peer-name">
+        {call.displayName ?? call.peer}
+      </h1>
+      <p class="call-phase" role="status" aria-live="polite" data-testid="call-phase">
+        {phaseText(call)}
+      </p>
+      <p class="timer" data-testid="call-timer" aria-label={t("call.duration")}>
+        {call.answeredAt ? formatDuration(now - call.answeredAt) : "0:00"}
+      </p>
+      {call.quality && connected && (
+        <p class={`quality quality-${qualityLabel(call.quality.mos)}`} data-testid="call-quality">
+          <span>{t("call.quality", { label: t(`quality.${qualityLabel(call.quality.mos)}`) })}</span> ·{" "}
+          {t("call.qualityLine", {
+            mos: call.quality.mos.toFixed(1),
+            loss: call.quality.lossPercent.toFixed(1),
+            jitter: call.quality.jitterMs.toFixed(1),
+          })}
+        </p>
+      )}
+      {call.codec && (
+        <p class="media" data-testid="call-media">
+          {call.codec} · {call.encrypted ? t("call.encrypted") : t("call.notEncrypted")}
+        </p>
+      )}
+      {ended ? (
+        <div class="actions">
+          <button type="button" onClick={onDismiss} data-testid="dismiss-button" autoFocus>
+            {t("call.back")}
+          </button>
+        </div>
+      ) : (
+        <>
+          <div class="controls" role="group" aria-label={t("call.controls")}>
+            <button type="button" aria-pressed={call.muted} disabled={!connected} data-testid="mute-button" onClick={() => onMute(!call.muted)} aria-keyshortcuts={muteKey.aria} title={muteKey.text}>
+              {call.muted ? t("call.unmute") : t("call.mute")}
+            </button>
+            <button type="button" aria-pressed={call.heldHere} disabled={!connected} data-testid="hold-button" onClick={() => onHold(!call.heldHere)} aria-keyshortcuts={holdKey.aria} title={holdKey.text}>
+              {call.heldHere ? t("call.resume") : t("call.hold")}
+            </button>
+            <button type="button" aria-pressed={keypad} aria-controls="keypad" disabled={!connected} data-testid="keypad-button" onClick={() => setKeypad(!keypad)}>
+              {t("call.keypad")}
+            </button>
+          </div>
+          {keypad && connected && (
+            <div id="keypad" class="keypad" role="group" aria-label={t("call.keypad")} data-testid="keypad">
+              {KEYS.map((key) => (
+                <button type="button" key={key} data-testid={`key-${key}`} onClick={() => onKey(key)} aria-label={t("call.key", { key })}>
+                  {key}
+                </button>
+              ))}
+            </div>
+          )}
+          <button type="button" class="danger hangup" data-testid="hangup-button" onClick={onHangup} aria-keyshortcuts={hangupKey.aria} title={hangupKey.text}>
+            {t("call.hangUp")}
+          </button>
+        </>
+      )}
+    </section>
+  );
+}

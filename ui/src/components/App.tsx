@@ -1,0 +1,247 @@
+import { useEffect, useReducer, useRef, useState } from "preact/hooks";
+import type { AppStatus, CallRecord, M365Account, PhoneEvent, UiSection } from "../bindings";
+import { CommandFailed, commands, onPhoneEvent, run } from "../ipc";
+import { currentLanguage, setLanguage, systemLanguage, t } from "../i18n";
+import { isMac, shortcutFor, type Shortcut } from "../shortcuts";
+import { dismiss, focusCall, initialState, reduce, setMuted, type CallPhase, type PhoneState } from "../state";
+import { ActiveCall } from "./ActiveCall";
+import { Dialer } from "./Dialer";
+import { FirstRun } from "./FirstRun";
+import { History } from "./History";
+import { Settings } from "./Settings";
+import { applyTheme } from "../theme";
+import { IncomingCall } from "./IncomingCall";
+import { StatusBar } from "./StatusBar";
+
+type Action = { type: "event"; event: PhoneEvent; now: number } | { type: "muted"; call: number; muted: boolean } | { type: "dismiss"; call: number };
+
+function phoneReducer(state: PhoneState, action: Action): PhoneState {
+  switch (action.type) {
+    case "event":
+      return reduce(state, action.event, action.now);
+    case "muted":
+      return setMuted(state, action.call, action.muted);
+    case "dismiss":
+      return dismiss(state, action.call);
+  }
+}
+
+export function App() {
+  const [phone, dispatch] = useReducer(phoneReducer, initialState);
+  const [status, setStatus] = useState<AppStatus | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [setup, setSetup] = useState(false);
+  const [now, setNow] = useState(Date.now());
+  const [history, setHistory] = useState<CallRecord[]>([]);
+  const [showSettings, setShowSettings] = useState(false);
+  // undefined: not known yet; "not-configured": Microsoft 365 is not set up here.
+  const [m365, setM365] = useState<M365Account | null | undefined | "not-configured">(undefined);
+  const [signingIn, setSigningIn] = useState(false);
+  // The language in use: changing it re-renders everything.
+  const [, setLanguageShown] = useState(currentLanguage());
+
+  // The window's settings, as the status gives them.
+  const applyUi = async (ui: UiSection) => {
+    applyTheme(ui.theme);
+    const language = ui.language === "auto" ? systemLanguage() : ui.language;
+    if (language !== currentLanguage()) await setLanguage(language);
+    document.documentElement.lang = language;
+    setLanguageShown(language);
+  };
+
+  const refresh = () => run(commands.status()).then(setStatus, (e) => setError(String(e.message ?? e)));
+  // Without a history file the list stays empty; calls still work.
+  const refreshHistory = () => run(commands.history(50)).then(setHistory, () => {});
+
+  useEffect(() => {
+    let stop: (() => void) | undefined;
+    onPhoneEvent((event) => {
+      dispatch({ type: "event", event, now: Date.now() });
+      if (event.kind === "ended") refreshHistory();
+    }).then((unlisten) => (stop = unlisten));
+    refresh();
+    refreshHistory();
+    // Not set up: no sign-in button. Any other failure (no keyring, an unreadable sign-in):
+    // signing in again is the way out.
+    run(commands.m365Account()).then(setM365, (e) =>
+      setM365(e instanceof CommandFailed && e.error.kind === "notConfigured" ? "not-configured" : null),
+    );
+    // The phone may still be starting: ask again until it is up.
+    const poll = setInterval(() => {
+      run(commands.status()).then((s) => {
+        setStatus(s);
+        if (s.phoneReady || s.phoneError) clearInterval(poll);
+      }, () => {});
+    }, 500);
+    const tick = setInterval(() => setNow(Date.now()), 1000);
+    return () => {
+      stop?.();
+      clearInterval(poll);
+      clearInterval(tick);
+    };
+  }, []);
+
+  const attempt = async (action: () => Promise<unknown>) => {
+    setError(null);
+    try {
+      await action();
+    } catch (e) {
+      setError(e instanceof CommandFailed ? e.message : String(e));
+    }
+  };
+
+  const focus = focusCall(phone);
+  useEffect(() => {
+    // A finished call's summary stays a few seconds, then the dialler is back.
+    if (focus?.phase !== "ended") return;
+    const call = focus.call;
+    const timer = setTimeout(() => dispatch({ type: "dismiss", call }), 4000);
+    return () => clearTimeout(timer);
+  }, [focus?.call, focus?.phase]);
+
+  // The focused call's controls, for its buttons and the keyboard shortcuts alike.
+  const controls = focus && {
+    answer: () => attempt(() => run(commands.answer(focus.call))),
+    decline: () => attempt(() => run(commands.decline(focus.call))),
+    hangup: () => attempt(() => run(commands.hangup(focus.call))),
+    mute: (muted: boolean) =>
+      attempt(async () => {
+        await run(commands.setMuted(focus.call, muted));
+        dispatch({ type: "muted", call: focus.call, muted });
+      }),
+    hold: (held: boolean) => attempt(() => run(commands.setHeld(focus.call, held))),
+  };
+  const shortcut = useRef<{ phase: CallPhase | null; act: (s: Shortcut) => void }>({ phase: null, act: () => {} });
+  shortcut.current = {
+    phase: focus?.phase ?? null,
+    act: (s) => {
+      if (!focus || !controls) return;
+      if (s === "mute") controls.mute(!focus.muted);
+      else if (s === "hold") controls.hold(!focus.heldHere);
+      else controls[s]();
+    },
+  };
+  useEffect(() => {
+    const mac = isMac();
+    const onKey = (event: KeyboardEvent) => {
+      const s = shortcutFor(event, shortcut.current.phase, mac);
+      if (s) {
+        event.preventDefault();
+        shortcut.current.act(s);
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
+
+  useEffect(() => {
+    if (status) applyUi(status.ui);
+  }, [status?.ui.language, status?.ui.theme]);
+
+  const registration = phone.registration ?? status?.registration ?? null;
+  const firstRun = status !== null && status.account === null && (setup || !status.demo);
+
+  let main;
+  if (showSettings && status && !focus) {
+    main = (
+      <Settings
+        ui={status.ui}
+        locked={status.locked}
+        onChange={(key, value) =>
+          attempt(async () => {
+            await run(commands.setSetting(key, value));
+            await refresh();
+          })
+        }
+        onDone={() => setShowSettings(false)}
+        m365={m365}
+        onSignOut={() =>
+          attempt(async () => {
+            await run(commands.signOut());
+            setM365(null);
+          })
+        }
+      />
+    );
+  } else if (focus && controls && focus.phase === "ringing-in") {
+    main = <IncomingCall call={focus} onAnswer={controls.answer} onDecline={controls.decline} />;
+  } else if (focus && controls) {
+    main = (
+      <ActiveCall
+        call={focus}
+        now={now}
+        onHangup={controls.hangup}
+        onMute={controls.mute}
+        onHold={controls.hold}
+        onKey={(key) => attempt(() => run(commands.sendDtmf(focus.call, key)))}
+        onDismiss={() => dispatch({ type: "dismiss", call: focus.call })}
+      />
+    );
+  } else if (firstRun && setup) {
+    main = (
+      <FirstRun
+        locked={status?.locked ?? []}
+        onSave={(form) =>
+          attempt(async () => {
+            await run(commands.saveAccount(form));
+            setSetup(false);
+            await refresh();
+          })
+        }
+        onCancel={() => setSetup(false)}
+      />
+    );
+  } else {
+    main = (
+      <Dialer
+        hasAccount={status?.account != null}
+        demo={status?.demo ?? null}
+        onDial={(text) => attempt(() => run(commands.dial(text)))}
+        onNormalize={(text) => run(commands.normalizeNumber(text))}
+        onDemo={() =>
+          attempt(async () => {
+            const uri = await run(commands.startDemo());
+            await refresh();
+            await run(commands.dial(uri));
+          })
+        }
+        onSetup={() => setSetup(true)}
+      />
+    );
+  }
+  const showHistory = !focus && !(firstRun && setup) && !showSettings;
+
+  return (
+    <div class="app">
+      <StatusBar
+        status={status}
+        registration={registration}
+        onSettings={() => setShowSettings(true)}
+        m365={m365}
+        signingIn={signingIn}
+        onSignIn={() =>
+          attempt(async () => {
+            setSigningIn(true);
+            try {
+              setM365(await run(commands.signIn()));
+            } finally {
+              setSigningIn(false);
+            }
+          })
+        }
+      />
+      {error && (
+        <div class="error" role="alert" data-testid="error">
+          {error}
+          <button type="button" class="link" onClick={() => setError(null)} aria-label={t("error.dismiss")}>
+            ×
+          </button>
+        </div>
+      )}
+      <main>
+        {main}
+        {showHistory && <History records={history} now={now} onCallBack={(peer) => attempt(() => run(commands.dial(peer)))} />}
+      </main>
+    </div>
+  );
+}
