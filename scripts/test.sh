@@ -22,6 +22,8 @@ trap report EXIT
 
 stage "dependencies" scripts/deps.sh test
 stage "format" cargo fmt --all --check
+# The desktop app embeds the built UI (ui/dist), so the UI comes before any cargo step.
+stage "ui (vitest, build)" scripts/ui.sh test
 if ! command -v cargo-deny >/dev/null 2>&1; then
   stage "install cargo-deny" cargo install cargo-deny --locked --quiet
 fi
@@ -37,5 +39,7 @@ else
   stage "tests" cargo test --workspace --locked --no-fail-fast --lib --bins --tests
 fi
 stage "doc tests" cargo test --workspace --locked --doc
-stage "benches (test mode)" cargo test --workspace --locked --benches
+# `--bench '*'` names the [[bench]] targets only: `--benches` would also take every library
+# (they are bench targets by default) and run their unit tests a second time, outside nextest.
+stage "benches (test mode)" cargo test --workspace --locked --bench '*'
 stage "fuzz (corpus + ${FUZZ_SECONDS:-20}s each)" scripts/fuzz.sh
