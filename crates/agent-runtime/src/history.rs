@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::files;
 use crate::phone::{CallNumber, EndCause, PhoneEvent};
 
 /// Calls kept.
@@ -131,12 +132,6 @@ pub struct History {
 }
 
 impl History {
-    /// `history.jsonl` in the user's data directory.
-    pub fn default_path() -> Option<PathBuf> {
-        let dirs = crate::project_dirs()?;
-        Some(dirs.data_dir().join("history.jsonl"))
-    }
-
     /// The history at `path` (empty when there is no file yet). Lines that do not read as a
     /// call (a torn last line, bytes that are not UTF-8, a future version's) are skipped, not
     /// fatal.
@@ -173,11 +168,11 @@ impl History {
             return self.rewrite();
         }
         if let Some(dir) = self.path.parent() {
-            private_dir(dir).map_err(error)?;
+            files::private_dir(dir).map_err(error)?;
         }
         let mut options = std::fs::OpenOptions::new();
         options.create(true).append(true);
-        let mut file = private(&mut options).open(&self.path).map_err(error)?;
+        let mut file = files::private(&mut options).open(&self.path).map_err(error)?;
         file.write_all(line.as_bytes()).and_then(|()| file.sync_data()).map_err(error)?;
         self.torn_end = false;
         Ok(())
@@ -196,31 +191,10 @@ impl History {
             text.push_str(&serde_json::to_string(record).map_err(|e| error(e.into()))?);
             text.push('\n');
         }
-        let partial = self.path.with_extension("jsonl.partial");
-        let mut options = std::fs::OpenOptions::new();
-        options.create(true).write(true).truncate(true);
-        let mut file = private(&mut options).open(&partial).map_err(error)?;
-        file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(error)?;
-        std::fs::rename(&partial, &self.path).map_err(error)?;
+        files::replace(&self.path, text.as_bytes()).map_err(error)?;
         self.torn_end = false;
         Ok(())
     }
-}
-
-/// Who called whom is the user's business: the file is theirs alone (0600 on Unix).
-fn private(options: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
-    options
-}
-
-/// The history's directory, made for the user alone (0700 on Unix) when it is new.
-fn private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
 }
 
 #[cfg(test)]

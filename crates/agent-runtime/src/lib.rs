@@ -7,8 +7,10 @@
 #![forbid(unsafe_code)]
 
 mod alerting;
+pub mod colleagues;
 pub mod config;
 pub mod demo;
+mod files;
 pub mod history;
 pub mod locate;
 pub mod m365;
@@ -437,6 +439,12 @@ fn host_name(uri: &str) -> Option<String> {
 /// Switchboard's per-user OS directories (config, data, cache), where the OS has a home.
 pub(crate) fn project_dirs() -> Option<directories::ProjectDirs> {
     directories::ProjectDirs::from("", "", "switchboard")
+}
+
+/// Where the user's own data (call history, favourites) is kept: `~/.local/share/switchboard`
+/// on Linux, the OS data location elsewhere.
+pub fn data_dir() -> Option<std::path::PathBuf> {
+    Some(project_dirs()?.data_dir().to_owned())
 }
 
 /// Sleeps until `deadline`, or for ever when there is none (a `select!` branch that only fires

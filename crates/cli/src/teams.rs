@@ -13,11 +13,11 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use agent_runtime::AgentError;
+use agent_runtime::colleagues::{Colleagues, ColleaguesError, Profile};
 use agent_runtime::m365::{M365, Session};
 use agent_runtime::photos::PhotoCache;
 use graph_client::Token;
-use graph_client::dial::Colleague;
-use graph_client::graph::{Graph, GraphError, User};
+use graph_client::graph::{Graph, GraphError};
 use graph_client::presence::Poller;
 use serde::Serialize;
 
@@ -219,11 +219,6 @@ pub(crate) async fn search(
     if !(1..=999).contains(&page_size) {
         return Err(AgentError::Usage("--page-size takes 1 to 999".into()));
     }
-    let (_m365, session, graph, token) = match connect().await? {
-        Ok(connected) => connected,
-        Err(code) => return Ok(code),
-    };
-    let rule = crate::load_config()?.dial_rule();
     let cache = if photos {
         let cache = PhotoCache::system()
             .ok_or_else(|| AgentError::Usage("no cache directory for photos".into()))?;
@@ -235,80 +230,46 @@ pub(crate) async fn search(
     } else {
         None
     };
-    let page_size = page_size.min(top.max(1));
-    // Graph answers a basic-only app's request for the full profile with empty fields, so the
-    // granted permissions decide; a 403 falls back too.
-    let full = M365::granted(&session, "User.Read.All");
-    let search = graph.search_users(&token, text, full, page_size).await;
-    let (mut page, profile) = match search {
-        Ok(page) => (page, if full { "full" } else { "basic" }),
-        Err(GraphError::Forbidden { .. }) if full => {
-            tracing::info!("no User.Read.All consent: searching basic profiles");
-            match graph.search_users(&token, text, false, page_size).await {
-                Ok(page) => (page, "basic"),
-                Err(error) => return Ok(graph_failed(&error)),
-            }
-        }
-        Err(error) => return Ok(graph_failed(&error)),
+    let m365 = match m365()? {
+        Ok(m365) => m365,
+        Err(error) => return Ok(failed(error)),
     };
-    let mut shown = 0u32;
-    loop {
-        for user in &page.value {
-            if shown == top {
-                return Ok(ExitCode::SUCCESS);
-            }
-            let photo = match &cache {
-                Some(cache) => match cache.photo(&graph, &token, &user.id).await {
-                    Ok(path) => path,
-                    Err(error) => {
-                        tracing::warn!(%error, "no photo");
-                        None
-                    }
-                },
-                None => None,
-            };
-            emit_person(user, profile, &rule, photo.as_deref());
-            shown += 1;
-        }
-        let Some(next) = page.next_link.take().filter(|_| shown < top) else {
-            return Ok(ExitCode::SUCCESS);
-        };
-        page = match graph.next_page(&token, &next).await {
-            Ok(page) => page,
-            Err(error) => return Ok(graph_failed(&error)),
-        };
+    let rule = crate::load_config()?.dial_rule();
+    let colleagues = match Colleagues::connect(m365, rule, cache).await {
+        Ok(colleagues) => colleagues,
+        Err(error) => return Ok(colleagues_failed(error)),
+    };
+    let (people, profile) = match colleagues.search(text, top, page_size).await {
+        Ok(found) => found,
+        Err(error) => return Ok(colleagues_failed(error)),
+    };
+    let profile = match profile {
+        Profile::Full => "full",
+        Profile::Basic => "basic",
+    };
+    for person in &people {
+        let photo = if photos { colleagues.photo(&person.id).await } else { None };
+        emit(&Line::Person {
+            id: &person.id,
+            name: Some(&person.name),
+            username: person.username.as_deref(),
+            mail: person.mail.as_deref(),
+            job_title: person.job_title.as_deref(),
+            department: person.department.as_deref(),
+            profile,
+            dial: person.dial.as_deref(),
+            dial_error: person.dial_error.clone(),
+            photo: photo.map(|p| p.display().to_string()),
+        });
     }
+    Ok(ExitCode::SUCCESS)
 }
 
-fn emit_person(
-    user: &User,
-    profile: &'static str,
-    rule: &graph_client::dial::DialRule,
-    photo: Option<&std::path::Path>,
-) {
-    let colleague = Colleague {
-        object_id: &user.id,
-        user_principal_name: user.user_principal_name.as_deref().unwrap_or_default(),
-        mail: user.mail.as_deref(),
-        business_phones: &user.business_phones,
-        mobile_phone: user.mobile_phone.as_deref(),
-    };
-    let (dial, dial_error) = match rule.address(&colleague) {
-        Ok(dialable) => (Some(dialable.uri), None),
-        Err(error) => (None, Some(error.to_string())),
-    };
-    emit(&Line::Person {
-        id: &user.id,
-        name: user.display_name.as_deref(),
-        username: user.user_principal_name.as_deref(),
-        mail: user.mail.as_deref(),
-        job_title: user.job_title.as_deref(),
-        department: user.department.as_deref(),
-        profile,
-        dial: dial.as_deref(),
-        dial_error,
-        photo: photo.map(|p| p.display().to_string()),
-    });
+fn colleagues_failed(error: ColleaguesError) -> ExitCode {
+    match error {
+        ColleaguesError::SignIn(error) => failed(error),
+        ColleaguesError::Graph(error) => graph_failed(&error),
+    }
 }
 
 /// `set-presence available|busy|in-a-call|in-a-conference-call|away|clear`: this app's presence session for the
