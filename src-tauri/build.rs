@@ -19,6 +19,11 @@ const COMMANDS: &[&str] = &[
     "m365_account",
     "sign_in",
     "sign_out",
+    "search_people",
+    "photo",
+    "watch_presence",
+    "favourites",
+    "set_favourite",
 ];
 
 fn main() {

@@ -3,10 +3,14 @@
 
 use std::sync::{Arc, Mutex};
 
+use agent_runtime::colleagues::{
+    Colleagues, ColleaguesError, Favourites, Person, Profile, Watched,
+};
 use agent_runtime::config::{Config, ConfigPaths, UiSection};
 use agent_runtime::demo::DemoPeer;
 use agent_runtime::history::{CallRecord, History, Recorder};
 use agent_runtime::phone::{CallNumber, Phone, PhoneEvent, Registration};
+use agent_runtime::photos::PhotoCache;
 use agent_runtime::{Agent, AgentError};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager, Runtime, State};
@@ -18,6 +22,9 @@ pub struct AppState {
     paths: Option<ConfigPaths>,
     inner: Mutex<Inner>,
     calls: Mutex<CallLog>,
+    favourites: Mutex<Result<Favourites, String>>,
+    /// Held across the connection's network round trips, hence tokio's.
+    teams: tokio::sync::Mutex<Option<TeamsLink>>,
 }
 
 /// Recent calls: the recorder following the phone's events, and the file they are kept in
@@ -38,9 +45,11 @@ struct Inner {
 }
 
 impl AppState {
-    /// The state of an app whose settings are at `paths` and call history at `history`
-    /// (`None`: there is no home directory, and every command that needs them says so).
-    pub fn new(paths: Option<ConfigPaths>, history: Option<std::path::PathBuf>) -> Self {
+    /// The state of an app whose settings are at `paths`, and whose call history and
+    /// favourites are in `data` (`None`: there is no home directory, and every command that
+    /// needs them says so).
+    pub fn new(paths: Option<ConfigPaths>, data: Option<&std::path::Path>) -> Self {
+        let history = data.map(|d| d.join("history.jsonl"));
         let history = match history {
             Some(path) => History::open(&path).map_err(|e| e.to_string()),
             None => Err("no home directory to keep the call history in".to_owned()),
@@ -49,12 +58,26 @@ impl AppState {
             tracing::warn!(%error, "calls will not be kept");
         }
         let calls = Mutex::new(CallLog { recorder: Recorder::default(), history });
-        Self { paths, inner: Mutex::default(), calls }
+        let favourites = match data {
+            Some(dir) => Favourites::open(&dir.join("favourites.json")).map_err(|e| e.to_string()),
+            None => Err("no home directory to keep favourites in".to_owned()),
+        };
+        Self {
+            paths,
+            inner: Mutex::default(),
+            calls,
+            favourites: Mutex::new(favourites),
+            teams: tokio::sync::Mutex::default(),
+        }
     }
 
-    /// The settings and history at the OS locations.
+    /// The settings, history and favourites at the OS locations.
     pub fn system() -> Self {
-        Self::new(ConfigPaths::system(), History::default_path())
+        Self::new(ConfigPaths::system(), agent_runtime::data_dir().as_deref())
+    }
+
+    fn favourites(&self) -> std::sync::MutexGuard<'_, Result<Favourites, String>> {
+        self.favourites.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Follows one phone event; a call that ended goes into the history.
@@ -126,6 +149,11 @@ pub enum CommandError {
     /// Microsoft 365 is not set up here (no application id): there is nothing to sign in to.
     #[error("{0}")]
     NotConfigured(String),
+    /// Microsoft Graph refused or failed a people search, photo or presence request.
+    #[error("{0}")]
+    Teams(String),
+    #[error("{0}")]
+    Favourites(String),
 }
 
 impl From<agent_runtime::m365::M365Error> for CommandError {
@@ -547,6 +575,8 @@ pub async fn sign_in(state: State<'_, AppState>) -> Result<M365Account, CommandE
             Ok(())
         })
         .await?;
+    // Whatever the panel knew was the previous account's.
+    drop_teams(&state).await;
     Ok(M365Account::from(&session.account))
 }
 
@@ -554,6 +584,146 @@ pub async fn sign_in(state: State<'_, AppState>) -> Result<M365Account, CommandE
 #[tauri::command]
 #[specta::specta]
 pub async fn sign_out(state: State<'_, AppState>) -> Result<(), CommandError> {
+    drop_teams(&state).await;
     m365(&state)?.sign_out().await?;
     Ok(())
+}
+
+/// People found by [`search_people`], and whether their full profiles could be read.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchResult {
+    pub people: Vec<Person>,
+    pub profile: Profile,
+}
+
+/// The colleagues panel's link to Microsoft Graph: made on first use after sign-in, dropped
+/// at sign-out (which ends its presence polling).
+#[derive(Debug)]
+pub(crate) struct TeamsLink {
+    colleagues: Arc<Colleagues>,
+    watched: tokio::sync::watch::Sender<Watched>,
+}
+
+/// Searches, photos and presence go this far at most per command.
+const PEOPLE_PER_SEARCH: u32 = 25;
+/// Colleagues watched at most: two full `getPresencesByUserId` requests a poll.
+const MAX_WATCHED: usize = 2 * graph_client::presence::MAX_IDS_PER_REQUEST;
+
+impl From<ColleaguesError> for CommandError {
+    fn from(error: ColleaguesError) -> Self {
+        match error {
+            ColleaguesError::SignIn(error) => error.into(),
+            ColleaguesError::Graph(error) => CommandError::Teams(error.to_string()),
+        }
+    }
+}
+
+/// The link to Graph, made (and its presence polling started) if there is none.
+async fn teams<R: Runtime>(app: &AppHandle<R>) -> Result<Arc<Colleagues>, CommandError> {
+    let state = app.state::<AppState>();
+    let mut link = state.teams.lock().await;
+    if let Some(link) = link.as_ref() {
+        return Ok(link.colleagues.clone());
+    }
+    let config = state.config()?;
+    let m365 = agent_runtime::m365::M365::new(config.m365())?;
+    let colleagues =
+        Arc::new(Colleagues::connect(m365, config.dial_rule(), PhotoCache::system()).await?);
+    let (watched, watching) = tokio::sync::watch::channel(Watched::default());
+    let handle = app.clone();
+    tauri::async_runtime::spawn(agent_runtime::colleagues::watch_presence(
+        colleagues.clone(),
+        watching,
+        config.presence_polling(),
+        u64::from(std::process::id()),
+        move |report| crate::forward_presence(&handle, report),
+    ));
+    *link = Some(TeamsLink { colleagues: colleagues.clone(), watched });
+    Ok(colleagues)
+}
+
+/// Forgets the link to Graph (its presence polling ends with it).
+async fn drop_teams(state: &AppState) {
+    state.teams.lock().await.take();
+}
+
+/// Colleagues whose name or address starts with `text` (at most 25), each with what calling
+/// them dials.
+#[tauri::command]
+#[specta::specta]
+pub async fn search_people<R: Runtime>(
+    app: AppHandle<R>,
+    text: String,
+) -> Result<SearchResult, CommandError> {
+    if text.trim().is_empty() {
+        return Ok(SearchResult { people: Vec::new(), profile: Profile::Basic });
+    }
+    let colleagues = teams(&app).await?;
+    let (people, profile) = colleagues.search(&text, PEOPLE_PER_SEARCH, PEOPLE_PER_SEARCH).await?;
+    Ok(SearchResult { people, profile })
+}
+
+/// A colleague's 48×48 photo as a `data:` URL, from the disk cache or Graph; `null` when they
+/// have none (or it cannot be had now).
+#[tauri::command]
+#[specta::specta]
+pub async fn photo<R: Runtime>(
+    app: AppHandle<R>,
+    id: String,
+) -> Result<Option<String>, CommandError> {
+    use base64::Engine as _;
+    let colleagues = teams(&app).await?;
+    let Some(path) = colleagues.photo(&id).await else { return Ok(None) };
+    let kind = match path.extension().and_then(|e| e.to_str()) {
+        Some("png") => "image/png",
+        _ => "image/jpeg",
+    };
+    Ok(tokio::fs::read(&path).await.ok().map(|bytes| {
+        format!("data:{kind};base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+    }))
+}
+
+/// Which colleagues the panel shows (their presence is polled, with the signed-in user's own),
+/// and whether the window is visible (hidden, polling slows to the background pace).
+#[tauri::command]
+#[specta::specta]
+pub async fn watch_presence<R: Runtime>(
+    app: AppHandle<R>,
+    mut ids: Vec<String>,
+    visible: bool,
+) -> Result<(), CommandError> {
+    teams(&app).await?;
+    ids.truncate(MAX_WATCHED);
+    let state = app.state::<AppState>();
+    if let Some(link) = state.teams.lock().await.as_ref() {
+        link.watched.send_replace(Watched { ids, visible });
+    }
+    Ok(())
+}
+
+/// The colleagues marked as favourites, in the order they were added.
+#[tauri::command]
+#[specta::specta]
+pub fn favourites(state: State<'_, AppState>) -> Result<Vec<Person>, CommandError> {
+    match &*state.favourites() {
+        Ok(favourites) => Ok(favourites.people().to_vec()),
+        Err(error) => Err(CommandError::Favourites(error.clone())),
+    }
+}
+
+/// Marks `person` as a favourite (kept on disk), or no longer.
+#[tauri::command]
+#[specta::specta]
+pub fn set_favourite(
+    state: State<'_, AppState>,
+    person: Person,
+    favourite: bool,
+) -> Result<(), CommandError> {
+    match &mut *state.favourites() {
+        Ok(favourites) => {
+            favourites.set(person, favourite).map_err(|e| CommandError::Favourites(e.to_string()))
+        }
+        Err(error) => Err(CommandError::Favourites(error.clone())),
+    }
 }

@@ -24,7 +24,7 @@ fn app(dir: &Path, settings: &str) -> (App<MockRuntime>, WebviewWindow<MockRunti
     std::fs::write(&paths.settings, settings).expect("settings");
     let specta = crate::app_builder!(MockRuntime);
     let app = mock_builder()
-        .manage(AppState::new(Some(paths), Some(dir.join("history.jsonl"))))
+        .manage(AppState::new(Some(paths), Some(dir)))
         .invoke_handler(specta.invoke_handler())
         .build(tauri::generate_context!())
         .expect("the app builds");

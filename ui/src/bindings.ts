@@ -167,6 +167,64 @@ async signOut() : Promise<Result<null, CommandError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * Colleagues whose name or address starts with `text` (at most 25), each with what calling
+ * them dials.
+ */
+async searchPeople(text: string) : Promise<Result<SearchResult, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("search_people", { text }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * A colleague's 48×48 photo as a `data:` URL, from the disk cache or Graph; `null` when they
+ * have none (or it cannot be had now).
+ */
+async photo(id: string) : Promise<Result<string | null, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("photo", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Which colleagues the panel shows (their presence is polled, with the signed-in user's own),
+ * and whether the window is visible (hidden, polling slows to the background pace).
+ */
+async watchPresence(ids: string[], visible: boolean) : Promise<Result<null, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("watch_presence", { ids, visible }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The colleagues marked as favourites, in the order they were added.
+ */
+async favourites() : Promise<Result<Person[], CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("favourites") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Marks `person` as a favourite (kept on disk), or no longer.
+ */
+async setFavourite(person: Person, favourite: boolean) : Promise<Result<null, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("set_favourite", { person, favourite }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -174,9 +232,11 @@ async signOut() : Promise<Result<null, CommandError>> {
 
 
 export const events = __makeEvents__<{
-phoneUpdate: PhoneUpdate
+phoneUpdate: PhoneUpdate,
+presenceUpdate: PresenceUpdate
 }>({
-phoneUpdate: "phone-update"
+phoneUpdate: "phone-update",
+presenceUpdate: "presence-update"
 })
 
 /** user-defined constants **/
@@ -272,7 +332,11 @@ export type CommandError = { kind: "notReady" } | { kind: "phoneFailed"; message
 /**
  * Microsoft 365 is not set up here (no application id): there is nothing to sign in to.
  */
-{ kind: "notConfigured"; message: string }
+{ kind: "notConfigured"; message: string } | 
+/**
+ * Microsoft Graph refused or failed a people search, photo or presence request.
+ */
+{ kind: "teams"; message: string } | { kind: "favourites"; message: string }
 /**
  * Why a call ended, for the call screen and the history.
  */
@@ -301,6 +365,27 @@ export type EndCause =
  * The Microsoft 365 account signed in here, as the status bar shows it.
  */
 export type M365Account = { name: string; username: string }
+/**
+ * A colleague as the panel shows them.
+ */
+export type Person = { 
+/**
+ * Their Microsoft Entra object id.
+ */
+id: string; name: string; 
+/**
+ * Their user principal name (sign-in address).
+ */
+username: string | null; mail: string | null; 
+/**
+ * Job title and department: only with User.Read.All.
+ */
+jobTitle: string | null; department: string | null; 
+/**
+ * What calling them dials (the `[teams]` rule), or `None` with the reason in
+ * `dial_error`.
+ */
+dial: string | null; dialError: string | null }
 /**
  * What the user interface hears.
  */
@@ -342,6 +427,28 @@ export type PhoneEvent = { kind: "registration"; registration: Registration } |
  */
 export type PhoneUpdate = PhoneEvent
 /**
+ * One user's presence.
+ */
+export type PresenceOf = { id: string; availability: string; activity: string }
+/**
+ * What a poll found: presences that changed since the last report (the signed-in user's own
+ * among them, as `own`), or why it failed.
+ */
+export type PresenceReport = { changed: PresenceOf[]; own: PresenceOf | null; 
+/**
+ * The last poll's failure (the poller is backing off), `None` once it succeeds.
+ */
+error: string | null }
+/**
+ * Teams presence of the colleagues on show and of the signed-in user, as polling finds it
+ * changed.
+ */
+export type PresenceUpdate = PresenceReport
+/**
+ * Whether a search read full profiles (User.Read.All) or only the basic ones.
+ */
+export type Profile = "full" | "basic"
+/**
  * Where the SIP account stands.
  */
 export type Registration = 
@@ -353,6 +460,10 @@ export type Registration =
  * It failed; `retrying` when another attempt follows by itself.
  */
 { state: "failed"; registrar: string; reason: string; retrying: boolean }
+/**
+ * People found by [`search_people`], and whether their full profiles could be read.
+ */
+export type SearchResult = { people: Person[]; profile: Profile }
 /**
  * The window's language.
  */

@@ -1,6 +1,6 @@
 // The phone's commands and events, through the generated bindings (bindings.ts).
 import { commands, events } from "./bindings";
-import type { CommandError, PhoneEvent, Result } from "./bindings";
+import type { CommandError, PhoneEvent, PresenceReport, Result } from "./bindings";
 import { t } from "./i18n";
 
 export { commands };
@@ -22,4 +22,9 @@ export async function run<T>(result: Promise<Result<T, CommandError>>): Promise<
 /// Calls `handler` with every phone event, in order; returns the way to stop listening.
 export function onPhoneEvent(handler: (event: PhoneEvent) => void): Promise<() => void> {
   return events.phoneUpdate.listen((message) => handler(message.payload as PhoneEvent));
+}
+
+/// Calls `handler` with every presence report; returns the way to stop listening.
+export function onPresence(handler: (report: PresenceReport) => void): Promise<() => void> {
+  return events.presenceUpdate.listen((message) => handler(message.payload as PresenceReport));
 }

@@ -1,10 +1,12 @@
 import { useEffect, useReducer, useRef, useState } from "preact/hooks";
-import type { AppStatus, CallRecord, M365Account, PhoneEvent, UiSection } from "../bindings";
-import { CommandFailed, commands, onPhoneEvent, run } from "../ipc";
+import type { AppStatus, CallRecord, M365Account, Person, PhoneEvent, PresenceOf, UiSection } from "../bindings";
+import { applyReport, sameIds, watchedIds, type Presences } from "../colleagues";
+import { CommandFailed, commands, onPhoneEvent, onPresence, run } from "../ipc";
 import { currentLanguage, setLanguage, systemLanguage, t } from "../i18n";
 import { isMac, shortcutFor, type Shortcut } from "../shortcuts";
 import { dismiss, focusCall, initialState, reduce, setMuted, type CallPhase, type PhoneState } from "../state";
 import { ActiveCall } from "./ActiveCall";
+import { Colleagues } from "./Colleagues";
 import { Dialer } from "./Dialer";
 import { FirstRun } from "./FirstRun";
 import { History } from "./History";
@@ -37,6 +39,12 @@ export function App() {
   // undefined: not known yet; "not-configured": Microsoft 365 is not set up here.
   const [m365, setM365] = useState<M365Account | null | undefined | "not-configured">(undefined);
   const [signingIn, setSigningIn] = useState(false);
+  const [tab, setTab] = useState<"phone" | "colleagues">("phone");
+  const [favourites, setFavourites] = useState<Person[]>([]);
+  const [shownPeople, setShownPeople] = useState<Person[]>([]);
+  const [presences, setPresences] = useState<Presences>(new Map());
+  const [ownPresence, setOwnPresence] = useState<PresenceOf | null>(null);
+  const [visible, setVisible] = useState(document.visibilityState !== "hidden");
   // The language in use: changing it re-renders everything.
   const [, setLanguageShown] = useState(currentLanguage());
 
@@ -74,8 +82,17 @@ export function App() {
       }, () => {});
     }, 500);
     const tick = setInterval(() => setNow(Date.now()), 1000);
+    let stopPresence: (() => void) | undefined;
+    onPresence((report) => {
+      setPresences((known) => applyReport(known, report));
+      if (report.own) setOwnPresence(report.own);
+    }).then((unlisten) => (stopPresence = unlisten));
+    const onVisibility = () => setVisible(document.visibilityState !== "hidden");
+    document.addEventListener("visibilitychange", onVisibility);
     return () => {
       stop?.();
+      stopPresence?.();
+      document.removeEventListener("visibilitychange", onVisibility);
       clearInterval(poll);
       clearInterval(tick);
     };
@@ -89,6 +106,29 @@ export function App() {
       setError(e instanceof CommandFailed ? e.message : String(e));
     }
   };
+
+  const signedIn = typeof m365 === "object" && m365 !== null;
+  // Favourites, once signed in (they are kept on this computer, not in Microsoft 365).
+  useEffect(() => {
+    if (!signedIn) return;
+    run(commands.favourites()).then(setFavourites, (e) => setError(e instanceof CommandFailed ? e.message : String(e)));
+  }, [signedIn]);
+  // Presence is polled for the colleagues on show (favourites at the background pace while the
+  // panel is hidden), and the agent's own comes with it.
+  const watched = useRef<{ ids: string[]; visible: boolean } | null>(null);
+  const panelVisible = visible && tab === "colleagues";
+  useEffect(() => {
+    if (!signedIn) {
+      watched.current = null;
+      setOwnPresence(null);
+      return;
+    }
+    const ids = watchedIds(favourites, tab === "colleagues" ? shownPeople : []);
+    const last = watched.current;
+    if (last && last.visible === panelVisible && sameIds(last.ids, ids)) return;
+    watched.current = { ids, visible: panelVisible };
+    run(commands.watchPresence(ids, panelVisible)).catch(() => (watched.current = null));
+  }, [signedIn, favourites, shownPeople, panelVisible, tab]);
 
   const focus = focusCall(phone);
   useEffect(() => {
@@ -141,8 +181,32 @@ export function App() {
   const registration = phone.registration ?? status?.registration ?? null;
   const firstRun = status !== null && status.account === null && (setup || !status.demo);
 
+  const showTabs = signedIn && !showSettings && focus?.phase !== "ringing-in";
   let main;
-  if (showSettings && status && !focus) {
+  if (showTabs && tab === "colleagues") {
+    main = (
+      <Colleagues
+        favourites={favourites}
+        presences={presences}
+        search={(text) => run(commands.searchPeople(text))}
+        loadPhoto={(id) => run(commands.photo(id))}
+        onShown={setShownPeople}
+        onFavourite={(person, favourite) =>
+          attempt(async () => {
+            await run(commands.setFavourite(person, favourite));
+            setFavourites((list) => (favourite ? [...list.filter((p) => p.id !== person.id), person] : list.filter((p) => p.id !== person.id)));
+          })
+        }
+        onCall={(person) =>
+          attempt(async () => {
+            if (!person.dial) return;
+            await run(commands.dial(person.dial));
+            setTab("phone");
+          })
+        }
+      />
+    );
+  } else if (showSettings && status && !focus) {
     main = (
       <Settings
         ui={status.ui}
@@ -209,7 +273,7 @@ export function App() {
       />
     );
   }
-  const showHistory = !focus && !(firstRun && setup) && !showSettings;
+  const showHistory = !focus && !(firstRun && setup) && !showSettings && !(showTabs && tab === "colleagues");
 
   return (
     <div class="app">
@@ -218,6 +282,7 @@ export function App() {
         registration={registration}
         onSettings={() => setShowSettings(true)}
         m365={m365}
+        ownPresence={ownPresence}
         signingIn={signingIn}
         onSignIn={() =>
           attempt(async () => {
@@ -238,10 +303,43 @@ export function App() {
           </button>
         </div>
       )}
-      <main>
+      {showTabs && <Tabs tab={tab} onTab={setTab} />}
+      <main id="main-panel" role={showTabs ? "tabpanel" : undefined} aria-labelledby={showTabs ? `tab-${tab}` : undefined}>
         {main}
         {showHistory && <History records={history} now={now} onCallBack={(peer) => attempt(() => run(commands.dial(peer)))} />}
       </main>
     </div>
+  );
+}
+
+const TABS = ["phone", "colleagues"] as const;
+
+/// Phone and Colleagues, as tabs (arrow keys move between them).
+function Tabs({ tab, onTab }: { tab: (typeof TABS)[number]; onTab: (tab: (typeof TABS)[number]) => void }) {
+  const onKey = (event: KeyboardEvent) => {
+    if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
+    event.preventDefault();
+    const next = TABS[(TABS.indexOf(tab) + 1) % TABS.length];
+    onTab(next);
+    document.getElementById(`tab-${next}`)?.focus();
+  };
+  return (
+    <nav class="tabs" role="tablist" aria-label={t("tabs.label")} onKeyDown={onKey}>
+      {TABS.map((name) => (
+        <button
+          key={name}
+          type="button"
+          role="tab"
+          id={`tab-${name}`}
+          data-testid={`tab-${name}`}
+          aria-selected={tab === name}
+          aria-controls="main-panel"
+          tabIndex={tab === name ? 0 : -1}
+          onClick={() => onTab(name)}
+        >
+          {t(`tabs.${name}`)}
+        </button>
+      ))}
+    </nav>
   );
 }

@@ -1,4 +1,5 @@
-import type { AppStatus, M365Account, Registration } from "../bindings";
+import type { AppStatus, M365Account, PresenceOf, Registration } from "../bindings";
+import { presenceClass, presenceText } from "../colleagues";
 import { t } from "../i18n";
 import { registrationText } from "../state";
 
@@ -8,11 +9,13 @@ interface Props {
   onSettings: () => void;
   /// `undefined` while it is not known yet.
   m365: M365Account | null | undefined | "not-configured";
+  /// The signed-in user's Teams presence, once polled.
+  ownPresence: PresenceOf | null;
   signingIn: boolean;
   onSignIn: () => void;
 }
 
-export function StatusBar({ status, registration, onSettings, m365, signingIn, onSignIn }: Props) {
+export function StatusBar({ status, registration, onSettings, m365, ownPresence, signingIn, onSignIn }: Props) {
   const state = registration?.state ?? "starting";
   const text = status?.phoneError ? t("status.phoneNotStarted", { error: status.phoneError }) : registrationText(registration);
   return (
@@ -32,7 +35,14 @@ export function StatusBar({ status, registration, onSettings, m365, signingIn, o
       )}
       {m365 && m365 !== "not-configured" && (
         <span class="status-m365" data-testid="m365-account" title={m365.username}>
+          {ownPresence && <span class={`presence-dot inline presence-${presenceClass(ownPresence.availability)}`} aria-hidden="true" />}
           {m365.name}
+          {ownPresence && (
+            <span class="own-presence" data-testid="own-presence">
+              {" · "}
+              {presenceText(ownPresence)}
+            </span>
+          )}
         </span>
       )}
       {m365 === null && (
