@@ -54,8 +54,7 @@ async fn a_call_from_the_window_holds_resumes_and_hangs_up_at_a_sipp_peer() {
     app.type_into("[data-testid=dial-input]", &format!("sip:service@127.0.0.1:{port}")).await;
     app.wait_text("[data-testid=dial-preview]", LIMIT, |t| t.starts_with("Calls sip:service@"))
         .await;
-    // No screenshot of the dialler itself: with its text field on screen, WebKitWebDriver
-    // exits during the screenshot about one time in three (docs/desktop.md).
+    app.screenshot("dialler").await;
     app.click("[data-testid=dial-button]").await;
     app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == "Connected").await;
     app.wait_text("[data-testid=call-media]", LIMIT, |t| t.contains("PCMU")).await;
@@ -221,14 +220,14 @@ async fn the_settings_turn_the_window_russian_and_dark_and_keep_it() {
     app.choose("[data-testid=theme-select]", "dark").await;
     wait_for_theme(&app, "dark").await;
     assert_eq!(app.script("return document.documentElement.lang").await, "ru");
-    // (No screenshot of the settings: with form fields on screen, WebKitWebDriver's
-    // screenshot takes it down; see docs/desktop.md.)
+    app.screenshot("settings-ru-dark").await;
     // Kept in the settings file, for the next start.
     let saved = std::fs::read_to_string(dir.join("config/switchboard/settings.toml")).unwrap();
     assert!(saved.contains("language = \"ru\"") && saved.contains("theme = \"dark\""), "{saved}");
 
     app.click("[data-testid=settings-done]").await;
     app.wait_text("[data-testid=registration]", LIMIT, |t| t.starts_with("Нет SIP-аккаунта")).await;
+    app.screenshot("dialler-ru-dark").await;
     app.click("[data-testid=demo-button]").await;
     app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == "Соединено").await;
     app.wait_text("[data-testid=call-quality]", LIMIT, |t| t.contains("MOS")).await;
@@ -254,34 +253,49 @@ async fn check_accessibility(app: &Desktop, screen: &str, found: &mut Vec<(Strin
     }
 }
 
+/// Checks the screen with axe and photographs it as `name` (`docs/screenshots/` takes these).
+async fn check_and_photograph(
+    app: &mut Desktop,
+    screen: &str,
+    name: &str,
+    found: &mut Vec<(String, Value)>,
+) {
+    check_accessibility(app, screen, found).await;
+    app.screenshot(name).await;
+}
+
 #[tokio::test]
 async fn every_screen_passes_axe_in_both_themes() {
     let dir = artifacts("desktop-axe");
-    let app = open(&dir).await;
+    let mut app = open(&dir).await;
     let mut found = Vec::new();
     app.wait_text("[data-testid=registration]", LIMIT, |t| t.contains("No SIP account")).await;
     for theme in ["light", "dark"] {
         let at = |screen: &str| format!("{screen} ({theme})");
+        let shot = |screen: &str| format!("{screen}-{theme}");
         app.click("[data-testid=settings-button]").await;
         app.choose("[data-testid=theme-select]", theme).await;
         app.wait_text("#settings-title", LIMIT, |t| t == "Settings").await;
         wait_for_theme(&app, theme).await;
-        check_accessibility(&app, &at("settings"), &mut found).await;
+        check_and_photograph(&mut app, &at("settings"), &shot("settings"), &mut found).await;
         app.click("[data-testid=settings-done]").await;
         app.find("[data-testid=dial-input]", LIMIT).await;
-        check_accessibility(&app, &at("dialler and recent calls"), &mut found).await;
+        let dialler = at("dialler and recent calls");
+        check_and_photograph(&mut app, &dialler, &shot("dialler"), &mut found).await;
         app.click("[data-testid=setup-button]").await;
         app.find("[data-testid=registrar-input]", LIMIT).await;
-        check_accessibility(&app, &at("SIP account form"), &mut found).await;
+        let form = at("SIP account form");
+        check_and_photograph(&mut app, &form, &shot("account-form"), &mut found).await;
         app.click("[data-testid=cancel-setup]").await;
         app.click("[data-testid=demo-button]").await;
         app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == "Connected").await;
         app.wait_text("[data-testid=call-quality]", LIMIT, |t| t.contains("MOS")).await;
         app.click("[data-testid=keypad-button]").await;
-        check_accessibility(&app, &at("call with keypad"), &mut found).await;
+        let call = at("call with keypad");
+        check_and_photograph(&mut app, &call, &shot("call-keypad"), &mut found).await;
         app.click("[data-testid=hangup-button]").await;
         app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == "Call ended").await;
-        check_accessibility(&app, &at("ended call"), &mut found).await;
+        check_and_photograph(&mut app, &at("ended call"), &shot("call-ended"), &mut found).await;
         app.click("[data-testid=dismiss-button]").await;
         app.find("[data-testid=history-item-0]", LIMIT).await;
     }
@@ -396,7 +410,7 @@ async fn a_colleague_found_in_the_window_is_called_at_their_dialable_address() {
         .arg(sipp_scenario("uas-expect-bye.xml"));
     let mut peer = Background::spawn(sipp, &dir, "sipp");
     let settings = settings(&format!("{}{rule}", tenant.settings));
-    let app = open_with(&dir, &settings, &tenant.env()).await;
+    let mut app = open_with(&dir, &settings, &tenant.env()).await;
 
     app.click("[data-testid=sign-in-button]").await;
     // The agent's own Teams presence, polled with the colleagues', in the status bar.
@@ -434,17 +448,25 @@ async fn a_colleague_found_in_the_window_is_called_at_their_dialable_address() {
     let kept = std::fs::read_to_string(dir.join("data/switchboard/favourites.json")).unwrap();
     assert!(kept.contains(&megan.id), "{kept}");
     let mut violations = Vec::new();
-    check_accessibility(&app, "colleagues panel", &mut violations).await;
+    check_and_photograph(&mut app, "colleagues panel", "colleagues-search", &mut violations).await;
+    app.script("const s = document.querySelector('[data-testid=colleague-search]'); s.value = ''; s.dispatchEvent(new Event('input', { bubbles: true })); return null").await;
+    app.wait_text("[data-testid=colleagues] .list-title", LIMIT, |t| t == "Favourites").await;
+    app.find(&row, LIMIT).await;
+    app.screenshot("colleagues-favourites").await;
+    // And in the dark theme.
+    app.click("[data-testid=settings-button]").await;
+    app.choose("[data-testid=theme-select]", "dark").await;
+    wait_for_theme(&app, "dark").await;
+    app.click("[data-testid=settings-done]").await;
+    app.find(&row, LIMIT).await;
+    let dark = "colleagues panel (dark)";
+    check_and_photograph(&mut app, dark, "colleagues-favourites-dark", &mut violations).await;
     assert!(
         !violations
             .iter()
             .any(|(_, v)| matches!(v["impact"].as_str(), Some("serious" | "critical"))),
         "{violations:#?}"
     );
-    app.script("const s = document.querySelector('[data-testid=colleague-search]'); s.value = ''; s.dispatchEvent(new Event('input', { bubbles: true })); return null").await;
-    app.wait_text("[data-testid=colleagues] .list-title", LIMIT, |t| t == "Favourites").await;
-    app.find(&row, LIMIT).await;
-    // (No screenshot: the search field on screen can make WebKitWebDriver exit during one.)
 
     // Calling her goes to her dialable address; the call screen takes over.
     app.click(&format!("{row} [data-testid=call-colleague]")).await;

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::{free_port_both, require, spawn_logged, workspace};
@@ -71,8 +70,13 @@ impl Desktop {
             });
         require("WebKitWebDriver", "webkit2gtk-driver");
         let display = free_display();
+        // The screen's framebuffer as a file (XWD), which screenshots are cut from.
+        let framebuffer = dir.join("framebuffer");
+        std::fs::create_dir_all(&framebuffer).expect("framebuffer dir");
         let mut xvfb = Command::new(xvfb_bin);
-        xvfb.args([&format!(":{display}"), "-screen", "0", "1024x768x24", "-nolisten", "tcp"]);
+        xvfb.args([&format!(":{display}"), "-screen", "0", "1024x768x24", "-nolisten", "tcp"])
+            .arg("-fbdir")
+            .arg(&framebuffer);
         let xvfb = spawn_logged(&mut xvfb, &dir.join("xvfb.log"));
         let socket = PathBuf::from(format!("/tmp/.X11-unix/X{display}"));
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -265,17 +269,22 @@ impl Desktop {
         }
     }
 
-    /// Saves a screenshot as `NN-name.png` beside the logs; fails on a blank window (one
-    /// colour everywhere: WebKit not rendering).
+    /// Saves a screenshot of the window as `NN-name.png` beside the logs; fails on a blank
+    /// window (one colour everywhere: WebKit not rendering).
+    ///
+    /// It is cut from Xvfb's framebuffer file, not asked of WebKitWebDriver: the driver's own
+    /// screenshot never returns while a text field has focus, and with a form field on screen
+    /// it often exits during one (docs/desktop.md).
     pub async fn screenshot(&mut self, name: &str) -> PathBuf {
-        // WebKitWebDriver's screenshot never returns while a text field has focus (its caret
-        // keeps blinking, seen here every time): take focus off it first.
-        self.script("if (document.activeElement) document.activeElement.blur(); return true;")
-            .await;
-        let data = self.command(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(data.as_str().expect("a screenshot"))
-            .expect("base64");
+        let rect = self.command(reqwest::Method::GET, "/window/rect", None).await;
+        let field = |k: &str| rect[k].as_f64().map_or(0, |v| v.max(0.0) as u32);
+        let (x, y, width, height) = (field("x"), field("y"), field("width"), field("height"));
+        // What WebKit drew reaches the framebuffer with the next paint: give it a frame or two.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let screen = std::fs::read(self.dir.join("framebuffer/Xvfb_screen0"))
+            .expect("Xvfb's framebuffer file");
+        let png = xwd_to_png(&screen, (x, y, width, height))
+            .unwrap_or_else(|e| panic!("the framebuffer: {e}"));
         self.shots += 1;
         let path = self.dir.join(format!("{:02}-{name}.png", self.shots));
         std::fs::write(&path, &png).expect("save the screenshot");
@@ -309,6 +318,59 @@ impl Drop for Desktop {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The part `(x, y, width, height)` of an X window dump (XWD version 7, as Xvfb's `-fbdir`
+/// keeps its screen: 24-bit TrueColor in 32-bit pixels) as a PNG.
+pub fn xwd_to_png(
+    xwd: &[u8],
+    (x, y, width, height): (u32, u32, u32, u32),
+) -> Result<Vec<u8>, String> {
+    let word = |i: usize| {
+        xwd.get(i * 4..i * 4 + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or("a truncated XWD header")
+    };
+    let (header_size, version) = (word(0)? as usize, word(1)?);
+    let (screen_width, screen_height) = (word(4)?, word(5)?);
+    let (byte_order, bits_per_pixel, bytes_per_line) = (word(7)?, word(11)?, word(12)? as usize);
+    let (red_mask, green_mask, blue_mask, ncolors) = (word(14)?, word(15)?, word(16)?, word(19)?);
+    if version != 7 || bits_per_pixel != 32 {
+        return Err(format!("XWD version {version}, {bits_per_pixel} bits a pixel: not Xvfb's"));
+    }
+    let pixels = header_size + ncolors as usize * 12;
+    let width = width.min(screen_width.saturating_sub(x));
+    let height = height.min(screen_height.saturating_sub(y));
+    if width == 0 || height == 0 {
+        return Err(format!(
+            "the window ({x}, {y}) is off the {screen_width}×{screen_height} screen"
+        ));
+    }
+    let channel = |pixel: u32, mask: u32| ((pixel & mask) >> mask.trailing_zeros()) as u8;
+    let mut rgb = Vec::with_capacity((width * height * 3) as usize);
+    for row in y..y + height {
+        for column in x..x + width {
+            let at = pixels + row as usize * bytes_per_line + column as usize * 4;
+            let b = xwd.get(at..at + 4).ok_or("the framebuffer is shorter than its header says")?;
+            let bytes = [b[0], b[1], b[2], b[3]];
+            // byte_order 0: least significant byte first.
+            let pixel =
+                if byte_order == 0 { u32::from_le_bytes(bytes) } else { u32::from_be_bytes(bytes) };
+            rgb.extend([
+                channel(pixel, red_mask),
+                channel(pixel, green_mask),
+                channel(pixel, blue_mask),
+            ]);
+        }
+    }
+    let mut png = Vec::new();
+    let mut encoder = png::Encoder::new(&mut png, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(&rgb).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(png)
 }
 
 /// How many colours a PNG screenshot shows (capped at 1,000), by decoding it.
