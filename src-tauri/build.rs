@@ -24,6 +24,7 @@ const COMMANDS: &[&str] = &[
     "watch_presence",
     "favourites",
     "set_favourite",
+    "sound_devices",
 ];
 
 fn main() {

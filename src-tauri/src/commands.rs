@@ -25,6 +25,10 @@ pub struct AppState {
     favourites: Mutex<Result<Favourites, String>>,
     /// Held across the connection's network round trips, hence tokio's.
     teams: tokio::sync::Mutex<Option<TeamsLink>>,
+    /// One change of the settings file at a time (each reads, changes and writes it whole).
+    settings_change: tokio::sync::Mutex<()>,
+    /// One start of the phone at a time (the old one stops before the new one binds).
+    phone_start: tokio::sync::Mutex<()>,
 }
 
 /// Recent calls: the recorder following the phone's events, and the file they are kept in
@@ -68,6 +72,8 @@ impl AppState {
             calls,
             favourites: Mutex::new(favourites),
             teams: tokio::sync::Mutex::default(),
+            settings_change: tokio::sync::Mutex::default(),
+            phone_start: tokio::sync::Mutex::default(),
         }
     }
 
@@ -109,6 +115,20 @@ impl AppState {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves plain data behind: keep using it.
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The phone, waiting up to ten seconds while it starts or restarts (after a settings
+    /// change) rather than refusing at once.
+    async fn ready_phone(&self) -> Result<Arc<Phone>, CommandError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match self.phone() {
+                Err(CommandError::NotReady) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     fn phone(&self) -> Result<Arc<Phone>, CommandError> {
@@ -200,6 +220,34 @@ pub struct AppStatus {
     pub locked: Vec<String>,
     /// The window's language and theme.
     pub ui: UiSection,
+    /// Sound devices, codecs and encryption, as the settings say.
+    pub calls: CallSettings,
+}
+
+/// The settings of calls the window changes: devices (`default` or a device's id or name),
+/// codecs in order of preference, SRTP.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct CallSettings {
+    pub input: String,
+    pub output: String,
+    pub ringer: String,
+    /// Comma-separated, most preferred first: `opus`, `g722`, `pcmu`, `pcma`.
+    pub codecs: String,
+    pub srtp: agent_runtime::config::SrtpSetting,
+}
+
+/// A sound device the settings can choose.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct SoundDevice {
+    /// What the settings keep (stable across restarts and re-plugging).
+    pub id: String,
+    pub name: String,
+    /// A microphone (else a speaker or headset output).
+    pub input: bool,
+    /// The system's default for its direction now.
+    pub is_default: bool,
 }
 
 /// The first-run form.
@@ -217,6 +265,7 @@ pub struct AccountForm {
 /// Starts (or restarts) the phone from the settings; failures show in the status.
 pub(crate) async fn start_phone<R: Runtime>(app: &AppHandle<R>) {
     let state = app.state::<AppState>();
+    let _one_at_a_time = state.phone_start.lock().await;
     let previous = state.lock().phone.take();
     if let Some(previous) = previous {
         // The old phone hangs up, unregisters and frees its SIP port before the new one binds
@@ -354,6 +403,13 @@ pub async fn status<R: Runtime>(
         audio: inner.audio.clone(),
         locked: config.locked().iter().cloned().collect(),
         ui: config.settings().ui.clone(),
+        calls: CallSettings {
+            input: config.settings().audio.input.clone(),
+            output: config.settings().audio.output.clone(),
+            ringer: config.settings().audio.ringer.clone(),
+            codecs: config.settings().media.codecs.clone(),
+            srtp: config.settings().media.srtp,
+        },
     })
 }
 
@@ -366,6 +422,7 @@ pub async fn save_account<R: Runtime>(
     state: State<'_, AppState>,
     form: AccountForm,
 ) -> Result<(), CommandError> {
+    let _one_at_a_time = state.settings_change.lock().await;
     let mut config = state.config()?;
     let domain = form.domain.as_deref().map(str::trim).filter(|d| !d.is_empty());
     let mut set = |key: &str, value: &str| {
@@ -436,7 +493,7 @@ pub async fn dial<R: Runtime>(
     target: String,
 ) -> Result<CallNumber, CommandError> {
     let uri = normalize_number(state.clone(), target)?;
-    let phone = state.phone()?;
+    let phone = state.ready_phone().await?;
     Ok(phone.dial(&uri).await?)
 }
 
@@ -516,21 +573,61 @@ pub fn history(state: State<'_, AppState>, limit: u32) -> Result<Vec<CallRecord>
 
 /// Settings the window changes itself (the rest are the first-run form's, or the CLI's).
 const WINDOW_SETTINGS: &[&str] = &["ui.language", "ui.theme"];
+/// Settings of calls: the phone restarts with them, so not while a call is in progress.
+const CALL_SETTINGS: &[&str] =
+    &["audio.input", "audio.output", "audio.ringer", "media.codecs", "media.srtp"];
 
-/// Changes one of the window's own settings (`ui.language`, `ui.theme`); any other key, and
-/// one fixed by policy, is refused with the reason.
+/// Changes one of the window's settings: `ui.language`, `ui.theme`, and (with no call in
+/// progress; the phone restarts with them) `audio.input`, `audio.output`, `audio.ringer`,
+/// `media.codecs`, `media.srtp`. Any other key, a value that does not fit, and a key fixed by
+/// policy are refused with the reason.
 #[tauri::command]
 #[specta::specta]
-pub fn set_setting(
+pub async fn set_setting<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     key: String,
     value: String,
 ) -> Result<(), CommandError> {
-    if !WINDOW_SETTINGS.contains(&key.as_str()) {
+    let restart = CALL_SETTINGS.contains(&key.as_str());
+    if !restart && !WINDOW_SETTINGS.contains(&key.as_str()) {
         return Err(CommandError::Settings(format!("{key} is not changed from the window")));
     }
+    if restart && state.calls().recorder.in_progress() > 0 {
+        return Err(CommandError::Settings(
+            "calls' settings change once no call is in progress".into(),
+        ));
+    }
+    if key == "media.codecs" {
+        agent_runtime::config::parse_codecs(&value)
+            .map_err(|e| CommandError::Settings(e.to_string()))?;
+    }
+    let _one_at_a_time = state.settings_change.lock().await;
     let mut config = state.config()?;
-    config.set(&key, &value).map_err(|e| CommandError::Settings(e.to_string()))
+    config.set(&key, &value).map_err(|e| CommandError::Settings(e.to_string()))?;
+    if restart {
+        start_phone(&app).await;
+    }
+    Ok(())
+}
+
+/// The sound devices there are now, microphones and outputs.
+#[tauri::command]
+#[specta::specta]
+pub async fn sound_devices() -> Result<Vec<SoundDevice>, CommandError> {
+    let listed = tokio::task::spawn_blocking(audio_devices::devices::list)
+        .await
+        .map_err(|e| CommandError::Settings(e.to_string()))?
+        .map_err(|e| CommandError::Settings(e.to_string()))?;
+    Ok(listed
+        .into_iter()
+        .map(|d| SoundDevice {
+            input: d.direction == audio_devices::Direction::Input,
+            id: d.id,
+            name: d.name,
+            is_default: d.is_default,
+        })
+        .collect())
 }
 
 /// The Microsoft 365 account signed in here, as the status bar shows it.

@@ -237,7 +237,21 @@ fn the_window_sets_its_language_and_theme_but_not_what_policy_fixes() {
     assert_eq!(refused["kind"], "settings", "{refused}");
     let refused = set("sip.registrar", "sip:elsewhere.example").expect_err("not the window's");
     assert_eq!(refused["kind"], "settings", "{refused}");
+    // Calls' settings: checked, kept, and the phone restarts with them.
+    let refused = set("media.codecs", "pcma,speex").expect_err("no such codec");
+    assert_eq!(refused["kind"], "settings", "{refused}");
+    assert_eq!(set("media.codecs", "pcma,pcmu"), Ok(Value::Null));
+    assert_eq!(set("media.srtp", "required"), Ok(Value::Null));
+    let refused = set("media.srtp", "sometimes").expect_err("no such policy");
+    assert_eq!(refused["kind"], "settings", "{refused}");
+    let status = invoke(&window, "status", json!({})).expect("status");
+    assert_eq!(status["calls"]["codecs"], "pcma,pcmu", "{status}");
+    assert_eq!(status["calls"]["srtp"], "required", "{status}");
+    assert_eq!(status["phoneReady"], true, "the phone restarted: {status}");
     // Nothing refused reached the file.
     let saved = std::fs::read_to_string(dir.join("settings.toml")).expect("settings");
     assert!(!saved.contains("tlh") && !saved.contains("elsewhere"), "{saved}");
+    assert!(!saved.contains("speex") && !saved.contains("sometimes"), "{saved}");
+    // Every change keeps the others.
+    assert!(saved.contains("language = \"ru\"") && saved.contains("[sip]"), "{saved}");
 }

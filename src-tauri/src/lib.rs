@@ -47,7 +47,7 @@ macro_rules! app_builder {
                 $crate::commands::set_held::<$runtime>,
                 $crate::commands::send_dtmf::<$runtime>,
                 $crate::commands::history,
-                $crate::commands::set_setting,
+                $crate::commands::set_setting::<$runtime>,
                 $crate::commands::m365_account,
                 $crate::commands::sign_in,
                 $crate::commands::sign_out,
@@ -56,6 +56,7 @@ macro_rules! app_builder {
                 $crate::commands::watch_presence::<$runtime>,
                 $crate::commands::favourites,
                 $crate::commands::set_favourite,
+                $crate::commands::sound_devices,
             ])
             .events(tauri_specta::collect_events![$crate::PhoneUpdate, $crate::PresenceUpdate])
     };

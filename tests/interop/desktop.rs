@@ -220,17 +220,42 @@ async fn the_settings_turn_the_window_russian_and_dark_and_keep_it() {
     app.choose("[data-testid=theme-select]", "dark").await;
     wait_for_theme(&app, "dark").await;
     assert_eq!(app.script("return document.documentElement.lang").await, "ru");
+    // Calls' settings: G.711 µ-law off, encryption always; the phone restarts with them.
+    app.click("[data-testid=codec-pcmu]").await;
+    app.choose("[data-testid=srtp-select]", "required").await;
+    let file = dir.join("config/switchboard/settings.toml");
+    let deadline = Instant::now() + LIMIT;
+    while !std::fs::read_to_string(&file).unwrap().contains("srtp = \"required\"") {
+        assert!(Instant::now() < deadline, "the SRTP setting was not saved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let srtp = app.script("return document.querySelector('[data-testid=srtp-select]').value").await;
+    assert_eq!(srtp, "required");
     app.screenshot("settings-ru-dark").await;
     // Kept in the settings file, for the next start.
     let saved = std::fs::read_to_string(dir.join("config/switchboard/settings.toml")).unwrap();
     assert!(saved.contains("language = \"ru\"") && saved.contains("theme = \"dark\""), "{saved}");
+    assert!(
+        saved.contains("codecs = \"pcma\"") && saved.contains("srtp = \"required\""),
+        "{saved}"
+    );
 
     app.click("[data-testid=settings-done]").await;
     app.wait_text("[data-testid=registration]", LIMIT, |t| t.starts_with("Нет SIP-аккаунта")).await;
     app.screenshot("dialler-ru-dark").await;
+    // SRTP always, and the demo line is plain UDP (SDES keys need TLS): refused, saying why.
+    app.click("[data-testid=demo-button]").await;
+    app.wait_text("[data-testid=error]", LIMIT, |t| t.contains("SRTP is required")).await;
+    app.click("[data-testid=settings-button]").await;
+    app.choose("[data-testid=srtp-select]", "preferred").await;
+    app.wait_text("[data-testid=settings-saved]", LIMIT, |t| t == "Сохранено").await;
+    app.click("[data-testid=settings-done]").await;
     app.click("[data-testid=demo-button]").await;
     app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == "Соединено").await;
     app.wait_text("[data-testid=call-quality]", LIMIT, |t| t.contains("MOS")).await;
+    // The call went as the settings say: G.711 A-law.
+    let media = app.text("[data-testid=call-media]").await;
+    assert!(media.contains("PCMA"), "{media}");
     app.screenshot("demo-call-ru-dark").await;
     app.click("[data-testid=hangup-button]").await;
     app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == "Вызов завершён").await;

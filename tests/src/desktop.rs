@@ -69,21 +69,10 @@ impl Desktop {
                 require("tauri-driver", "tauri-driver (cargo install tauri-driver)")
             });
         require("WebKitWebDriver", "webkit2gtk-driver");
-        let display = free_display();
         // The screen's framebuffer as a file (XWD), which screenshots are cut from.
         let framebuffer = dir.join("framebuffer");
         std::fs::create_dir_all(&framebuffer).expect("framebuffer dir");
-        let mut xvfb = Command::new(xvfb_bin);
-        xvfb.args([&format!(":{display}"), "-screen", "0", "1024x768x24", "-nolisten", "tcp"])
-            .arg("-fbdir")
-            .arg(&framebuffer);
-        let xvfb = spawn_logged(&mut xvfb, &dir.join("xvfb.log"));
-        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{display}"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !socket.exists() {
-            assert!(Instant::now() < deadline, "Xvfb did not start; see xvfb.log");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let (xvfb, display) = start_xvfb(&xvfb_bin, &framebuffer, &dir.join("xvfb.log"));
         let port = free_port_both();
         let native_port = free_port_both();
         let mut driver = Command::new(driver_bin);
@@ -226,7 +215,13 @@ impl Desktop {
             "const s = document.querySelector({css:?}); s.value = {value:?}; \
              s.dispatchEvent(new Event('change', {{ bubbles: true }})); return s.value"
         );
-        let chosen = self.script(&script).await;
+        let mut chosen = self.script(&script).await;
+        // The page may redraw the select before it holds the new value: give it a moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while chosen != value && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            chosen = self.script(&format!("return document.querySelector({css:?}).value")).await;
+        }
         assert_eq!(chosen, value, "choosing {value} in '{css}'");
     }
 
@@ -391,12 +386,35 @@ pub fn distinct_colours(png: &[u8]) -> usize {
     seen.len()
 }
 
-/// A display number whose socket and lock are free.
-fn free_display() -> u32 {
-    (90..200)
-        .find(|n| {
-            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        })
-        .expect("a free X display number")
+/// Starts Xvfb on a display it picks itself (`-displayfd`: tests starting at once never
+/// share one), its framebuffer in `framebuffer`, its messages in `log`; returns it and the
+/// display number once it accepts clients.
+fn start_xvfb(binary: &Path, framebuffer: &Path, log: &Path) -> (Child, u32) {
+    use std::io::BufRead as _;
+    let log = std::fs::File::create(log).expect("xvfb.log");
+    let mut child = Command::new(binary)
+        .args(["-displayfd", "1", "-screen", "0", "1024x768x24", "-nolisten", "tcp", "-fbdir"])
+        .arg(framebuffer)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start Xvfb: {e}"));
+    let stdout = child.stdout.take().expect("Xvfb's stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    // Xvfb writes the display's number once it is ready for clients.
+    let display = rx
+        .recv_timeout(Duration::from_secs(10))
+        .ok()
+        .and_then(|line| line.trim().parse().ok())
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("Xvfb did not start; see xvfb.log")
+        });
+    (child, display)
 }

@@ -122,8 +122,10 @@ async history(limit: number) : Promise<Result<CallRecord[], CommandError>> {
 }
 },
 /**
- * Changes one of the window's own settings (`ui.language`, `ui.theme`); any other key, and
- * one fixed by policy, is refused with the reason.
+ * Changes one of the window's settings: `ui.language`, `ui.theme`, and (with no call in
+ * progress; the phone restarts with them) `audio.input`, `audio.output`, `audio.ringer`,
+ * `media.codecs`, `media.srtp`. Any other key, a value that does not fit, and a key fixed by
+ * policy are refused with the reason.
  */
 async setSetting(key: string, value: string) : Promise<Result<null, CommandError>> {
     try {
@@ -225,6 +227,17 @@ async setFavourite(person: Person, favourite: boolean) : Promise<Result<null, Co
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * The sound devices there are now, microphones and outputs.
+ */
+async soundDevices() : Promise<Result<SoundDevice[], CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("sound_devices") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -284,7 +297,11 @@ locked: string[];
 /**
  * The window's language and theme.
  */
-ui: UiSection }
+ui: UiSection; 
+/**
+ * Sound devices, codecs and encryption, as the settings say.
+ */
+calls: CallSettings }
 /**
  * Which way a call went.
  */
@@ -309,6 +326,15 @@ durationSecs: number; answered: boolean; cause: EndCause;
  * The SIP status or reason, as the call screen showed it.
  */
 detail: string }
+/**
+ * The settings of calls the window changes: devices (`default` or a device's id or name),
+ * codecs in order of preference, SRTP.
+ */
+export type CallSettings = { input: string; output: string; ringer: string; 
+/**
+ * Comma-separated, most preferred first: `opus`, `g722`, `pcmu`, `pcma`.
+ */
+codecs: string; srtp: SrtpSetting }
 /**
  * Why a command failed.
  */
@@ -464,6 +490,26 @@ export type Registration =
  * People found by [`search_people`], and whether their full profiles could be read.
  */
 export type SearchResult = { people: Person[]; profile: Profile }
+/**
+ * A sound device the settings can choose.
+ */
+export type SoundDevice = { 
+/**
+ * What the settings keep (stable across restarts and re-plugging).
+ */
+id: string; name: string; 
+/**
+ * A microphone (else a speaker or headset output).
+ */
+input: boolean; 
+/**
+ * The system's default for its direction now.
+ */
+isDefault: boolean }
+/**
+ * `media.srtp`.
+ */
+export type SrtpSetting = "off" | "preferred" | "required"
 /**
  * The window's language.
  */

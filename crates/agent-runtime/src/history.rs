@@ -72,6 +72,11 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// Calls begun and not yet ended.
+    pub fn in_progress(&self) -> usize {
+        self.open.len()
+    }
+
     /// Takes in one event at `now_ms` (Unix milliseconds); the finished call's record when it
     /// is an end.
     pub fn observe(&mut self, event: &PhoneEvent, now_ms: f64) -> Option<CallRecord> {

@@ -1,5 +1,5 @@
 import { useEffect, useReducer, useRef, useState } from "preact/hooks";
-import type { AppStatus, CallRecord, M365Account, Person, PhoneEvent, PresenceOf, UiSection } from "../bindings";
+import type { AppStatus, CallRecord, M365Account, Person, PhoneEvent, PresenceOf, SoundDevice, UiSection } from "../bindings";
 import { applyReport, sameIds, watchedIds, type Presences } from "../colleagues";
 import { CommandFailed, commands, onPhoneEvent, onPresence, run } from "../ipc";
 import { currentLanguage, setLanguage, systemLanguage, t } from "../i18n";
@@ -11,6 +11,7 @@ import { Dialer } from "./Dialer";
 import { FirstRun } from "./FirstRun";
 import { History } from "./History";
 import { Settings } from "./Settings";
+import { withSetting } from "../settings";
 import { applyTheme } from "../theme";
 import { IncomingCall } from "./IncomingCall";
 import { StatusBar } from "./StatusBar";
@@ -40,6 +41,9 @@ export function App() {
   const [m365, setM365] = useState<M365Account | null | undefined | "not-configured">(undefined);
   const [signingIn, setSigningIn] = useState(false);
   const [tab, setTab] = useState<"phone" | "colleagues">("phone");
+  const [devices, setDevices] = useState<SoundDevice[] | null>(null);
+  const [saving, setSaving] = useState<"saving" | "saved" | null>(null);
+  const pendingSaves = useRef(0);
   const [favourites, setFavourites] = useState<Person[]>([]);
   const [shownPeople, setShownPeople] = useState<Person[]>([]);
   const [presences, setPresences] = useState<Presences>(new Map());
@@ -130,6 +134,14 @@ export function App() {
     run(commands.watchPresence(ids, panelVisible)).catch(() => (watched.current = null));
   }, [signedIn, favourites, shownPeople, panelVisible, tab]);
 
+  // The sound devices, listed afresh each time the settings open (headsets come and go).
+  useEffect(() => {
+    if (!showSettings) return;
+    setSaving(null);
+    setDevices(null);
+    run(commands.soundDevices()).then(setDevices, () => setDevices([]));
+  }, [showSettings]);
+
   const focus = focusCall(phone);
   useEffect(() => {
     // A finished call's summary stays a few seconds, then the dialler is back.
@@ -210,11 +222,28 @@ export function App() {
     main = (
       <Settings
         ui={status.ui}
+        calls={status.calls}
+        devices={devices}
         locked={status.locked}
+        saving={saving}
         onChange={(key, value) =>
           attempt(async () => {
-            await run(commands.setSetting(key, value));
-            await refresh();
+            // Changes made quickly one after another are saved in turn; the status from the
+            // phone is taken once the last is saved, so that an earlier one's does not undo a
+            // later one on screen.
+            pendingSaves.current++;
+            setSaving("saving");
+            setStatus((s) => s && withSetting(s, key, value));
+            try {
+              await run(commands.setSetting(key, value));
+              if (pendingSaves.current === 1) setSaving("saved");
+            } catch (e) {
+              setSaving(null);
+              throw e;
+            } finally {
+              pendingSaves.current--;
+              if (pendingSaves.current === 0) await refresh();
+            }
           })
         }
         onDone={() => setShowSettings(false)}

@@ -1,11 +1,16 @@
-import type { M365Account, UiLanguage, UiSection, UiTheme } from "../bindings";
+import type { CallSettings, M365Account, SoundDevice, SrtpSetting, UiLanguage, UiSection, UiTheme } from "../bindings";
+import { CODEC_NAMES, codecRows, moveCodec, toggleCodec } from "../codecs";
 import { t } from "../i18n";
-
-type Key = "ui.language" | "ui.theme";
+import type { SettingKey as Key } from "../settings";
 
 interface Props {
   ui: UiSection;
+  calls: CallSettings;
+  /// The sound devices there are (null while they are being listed).
+  devices: SoundDevice[] | null;
   locked: string[];
+  /// A change on its way (the phone restarts with calls' settings), or saved.
+  saving: "saving" | "saved" | null;
   onChange: (key: Key, value: string) => void;
   onDone: () => void;
   m365: M365Account | null | undefined | "not-configured";
@@ -46,7 +51,7 @@ function Choice(props: { id: string; setting: Key; label: string; value: string;
 }
 
 /// The window's own settings.
-export function Settings({ ui, locked, onChange, onDone, m365, onSignOut }: Props) {
+export function Settings({ ui, calls, devices, locked, saving, onChange, onDone, m365, onSignOut }: Props) {
   const languages: Option[] = [
     { value: "auto", label: t("settings.languageAuto") },
     ...Object.entries(LANGUAGE_NAMES).map(([value, label]) => ({ value, label, lang: value })),
@@ -57,6 +62,17 @@ export function Settings({ ui, locked, onChange, onDone, m365, onSignOut }: Prop
       <h1 id="settings-title">{t("settings.title")}</h1>
       <Choice id="language" setting="ui.language" label={t("settings.language")} value={ui.language} options={languages} locked={locked.includes("ui.language")} onChange={onChange} />
       <Choice id="theme" setting="ui.theme" label={t("settings.theme")} value={ui.theme} options={themes} locked={locked.includes("ui.theme")} onChange={onChange} />
+      <h2 class="settings-group">{t("settings.sound")}</h2>
+      <Choice id="microphone" setting="audio.input" label={t("settings.microphone")} value={calls.input} options={deviceOptions(devices, true, calls.input)} locked={locked.includes("audio.input")} onChange={onChange} />
+      <Choice id="speaker" setting="audio.output" label={t("settings.speaker")} value={calls.output} options={deviceOptions(devices, false, calls.output)} locked={locked.includes("audio.output")} onChange={onChange} />
+      <Choice id="ringer" setting="audio.ringer" label={t("settings.ringer")} value={calls.ringer} options={deviceOptions(devices, false, calls.ringer)} locked={locked.includes("audio.ringer")} onChange={onChange} />
+      <h2 class="settings-group">{t("settings.calls")}</h2>
+      <Codecs list={calls.codecs} locked={locked.includes("media.codecs")} onChange={(list) => onChange("media.codecs", list)} />
+      <Choice id="srtp" setting="media.srtp" label={t("settings.srtp")} value={calls.srtp} options={SRTP.map((value) => ({ value, label: t(`settings.srtp_${value}`) }))} locked={locked.includes("media.srtp")} onChange={onChange} />
+      <p class="hint">{t("settings.callsRestart")}</p>
+      <p class="hint" role="status" aria-live="polite" data-testid="settings-saved">
+        {saving === "saving" ? t("settings.saving") : saving === "saved" ? t("settings.saved") : ""}
+      </p>
       <h2 class="settings-group">{t("m365.title")}</h2>
       <p data-testid="m365-status">
         {m365 === "not-configured"
@@ -76,5 +92,48 @@ export function Settings({ ui, locked, onChange, onDone, m365, onSignOut }: Prop
         </button>
       </div>
     </section>
+  );
+}
+
+const SRTP: SrtpSetting[] = ["preferred", "required", "off"];
+
+/// "System default", the devices of one direction, and the chosen one when it is not there now
+/// (unplugged, or chosen by a name).
+function deviceOptions(devices: SoundDevice[] | null, input: boolean, current: string): Option[] {
+  const listed = (devices ?? []).filter((d) => d.input === input);
+  const options: Option[] = [{ value: "default", label: t("settings.systemDefault") }, ...listed.map((d) => ({ value: d.id, label: d.name }))];
+  if (!options.some((o) => o.value === current)) options.push({ value: current, label: t("settings.notConnected", { name: current }) });
+  return options;
+}
+
+/// The codecs: each on or off, the enabled ones in order of preference (moved with ↑ ↓).
+function Codecs({ list, locked, onChange }: { list: string; locked: boolean; onChange: (list: string) => void }) {
+  const rows = codecRows(list);
+  const change = (next: string | null) => next !== null && onChange(next);
+  return (
+    <fieldset class="codecs" data-testid="codecs" disabled={locked}>
+      <legend>{t("settings.codecs")}</legend>
+      <ol>
+        {rows.map(({ codec, enabled }, i) => (
+          <li key={codec} class={enabled ? "" : "off"}>
+            <label>
+              <input type="checkbox" checked={enabled} data-testid={`codec-${codec}`} onChange={(e) => change(toggleCodec(list, codec, (e.target as HTMLInputElement).checked))} />
+              {CODEC_NAMES[codec]}
+            </label>
+            {enabled && (
+              <span class="move">
+                <button type="button" aria-label={t("settings.codecUp", { codec: CODEC_NAMES[codec] })} disabled={i === 0} onClick={() => change(moveCodec(list, codec, -1))}>
+                  ↑
+                </button>
+                <button type="button" aria-label={t("settings.codecDown", { codec: CODEC_NAMES[codec] })} disabled={!rows[i + 1]?.enabled} onClick={() => change(moveCodec(list, codec, 1))}>
+                  ↓
+                </button>
+              </span>
+            )}
+          </li>
+        ))}
+      </ol>
+      {locked && <p class="hint locked">{t("setup.locked")}</p>}
+    </fieldset>
   );
 }

@@ -1,0 +1,20 @@
+import { describe, expect, it } from "vitest";
+import type { AppStatus } from "./bindings";
+import { withSetting } from "./settings";
+
+const status: AppStatus = {
+  version: "0.1.0", phoneReady: true, phoneError: null, registration: null, account: null, demo: null, audio: null,
+  locked: [], ui: { language: "auto", theme: "system" },
+  calls: { input: "default", output: "default", ringer: "default", codecs: "opus,g722,pcmu,pcma", srtp: "preferred" },
+};
+
+describe("a setting being saved", () => {
+  it("shows at once, leaving the rest alone", () => {
+    expect(withSetting(status, "ui.language", "ru").ui).toEqual({ language: "ru", theme: "system" });
+    expect(withSetting(status, "media.srtp", "required").calls.srtp).toBe("required");
+    const ringer = withSetting(status, "audio.ringer", "pulseaudio:speakers");
+    expect(ringer.calls).toEqual({ ...status.calls, ringer: "pulseaudio:speakers" });
+    expect(ringer.ui).toBe(status.ui);
+    expect(status.calls.ringer).toBe("default");
+  });
+});
