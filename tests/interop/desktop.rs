@@ -395,10 +395,11 @@ async fn signing_in_from_the_window_shows_the_account_until_signing_out() {
     app.quit().await;
 }
 
-/// Waits until the element's `innerText` is `wanted`. (WebKitWebDriver's element text leaves
-/// out text inside flex boxes; the page's own `innerText` has it.)
-async fn wait_inner_text(app: &Desktop, css: &str, wanted: &str) {
-    let script = format!("return (document.querySelector('{css}') || {{}}).innerText");
+/// Waits until the element's `textContent` is `wanted`. (WebKitWebDriver's element text leaves
+/// out text inside flex boxes, and `innerText` that of rows scrolled out of view, which are not
+/// laid out; `textContent` has it.)
+async fn wait_text_content(app: &Desktop, css: &str, wanted: &str) {
+    let script = format!("return (document.querySelector('{css}') || {{}}).textContent");
     let deadline = Instant::now() + LIMIT;
     loop {
         let text = app.script(&script).await;
@@ -445,7 +446,7 @@ async fn a_colleague_found_in_the_window_is_called_at_their_dialable_address() {
     app.type_into("[data-testid=colleague-search]", "megan").await;
     let row = format!("[data-testid=person-{}]", megan.id);
     app.wait_text("[data-testid=colleagues-status]", LIMIT, |t| t == "1 found").await;
-    wait_inner_text(&app, &format!("{row} [data-testid=presence]"), "Available").await;
+    wait_text_content(&app, &format!("{row} [data-testid=presence]"), "Available").await;
     let dot = app
         .script(&format!("return document.querySelector('{row} .presence-dot').className"))
         .await;
@@ -503,5 +504,69 @@ async fn a_colleague_found_in_the_window_is_called_at_their_dialable_address() {
     let trace = std::fs::read_to_string(dir.join("messages.log")).unwrap();
     let invite = format!("INVITE sip:{}@127.0.0.1:{port} SIP/2.0", megan.id);
     assert!(trace.contains(&invite), "no '{invite}' in {}", dir.join("messages.log").display());
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn six_hundred_and_fifty_favourites_show_with_their_presence() {
+    use m365_emulator::{Activity, Availability};
+    let dir = artifacts("desktop-650");
+    let tenant = Tenant::start(&dir);
+    let synthetic = tenant.emulator.add_synthetic_users(650);
+    // The agent's favourites: all of them, as the window keeps them.
+    let people: Vec<Value> = synthetic
+        .iter()
+        .map(|u| {
+            serde_json::json!({
+                "id": u.id, "name": u.display_name, "username": u.user_principal_name,
+                "mail": null, "jobTitle": null, "department": null,
+                "dial": format!("sip:{}@127.0.0.1:5999", u.id), "dialError": null,
+            })
+        })
+        .collect();
+    let data = dir.join("data/switchboard");
+    std::fs::create_dir_all(&data).unwrap();
+    let file = serde_json::json!({ "version": 1, "people": people });
+    std::fs::write(data.join("favourites.json"), file.to_string()).unwrap();
+    let last = synthetic.last().unwrap();
+    tenant.emulator.set_teams_client_presence(
+        &last.user_principal_name,
+        Availability::Available,
+        Activity::Available,
+    );
+    let app = open_with(&dir, &settings(&tenant.settings), &tenant.env()).await;
+    app.click("[data-testid=sign-in-button]").await;
+    app.find("[data-testid=tab-colleagues]", LIMIT).await;
+    tenant.emulator.clear_requests();
+
+    let started = Instant::now();
+    app.click("[data-testid=tab-colleagues]").await;
+    let count = "return document.querySelectorAll('[data-testid=colleagues] .person').length";
+    let deadline = Instant::now() + LIMIT;
+    while app.script(count).await != 650 {
+        assert!(Instant::now() < deadline, "not 650 rows: {}", app.script(count).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rows_after = started.elapsed();
+    let row = format!("[data-testid=person-{}] [data-testid=presence]", last.id);
+    wait_text_content(&app, &row, "Available").await;
+    let presence_after = started.elapsed();
+    // The last favourite's presence came in the same poll as the first's: 650 favourites and
+    // the agent's own id are two getPresencesByUserId requests, none refused.
+    let polls: Vec<_> = tenant
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/getPresencesByUserId"))
+        .collect();
+    assert!(polls.iter().all(|r| r.status == 200), "{polls:?}");
+    assert!(polls.len() >= 2, "{} requests", polls.len());
+    println!(
+        "650 favourites: rows on screen {} ms, the last one's presence {} ms after the tab \
+         opened (through WebDriver); {} presence requests",
+        rows_after.as_millis(),
+        presence_after.as_millis(),
+        polls.len()
+    );
     app.quit().await;
 }
