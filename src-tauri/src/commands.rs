@@ -22,9 +22,12 @@ pub struct AppState {
     paths: Option<ConfigPaths>,
     inner: Mutex<Inner>,
     calls: Mutex<CallLog>,
-    favourites: Mutex<Result<Favourites, String>>,
+    /// Where each Microsoft 365 account's favourites are kept (`<data>/favourites/<id>.json`).
+    favourites: Option<std::path::PathBuf>,
+    /// One change of a favourites file at a time.
+    favourites_change: tokio::sync::Mutex<()>,
     /// Held across the connection's network round trips, hence tokio's.
-    teams: tokio::sync::Mutex<Option<TeamsLink>>,
+    teams: tokio::sync::Mutex<TeamsState>,
     /// One change of the settings file at a time (each reads, changes and writes it whole).
     settings_change: tokio::sync::Mutex<()>,
     /// One start of the phone at a time (the old one stops before the new one binds).
@@ -62,15 +65,13 @@ impl AppState {
             tracing::warn!(%error, "calls will not be kept");
         }
         let calls = Mutex::new(CallLog { recorder: Recorder::default(), history });
-        let favourites = match data {
-            Some(dir) => Favourites::open(&dir.join("favourites.json")).map_err(|e| e.to_string()),
-            None => Err("no home directory to keep favourites in".to_owned()),
-        };
+        let favourites = data.map(|d| d.join("favourites"));
         Self {
             paths,
             inner: Mutex::default(),
             calls,
-            favourites: Mutex::new(favourites),
+            favourites,
+            favourites_change: tokio::sync::Mutex::default(),
             teams: tokio::sync::Mutex::default(),
             settings_change: tokio::sync::Mutex::default(),
             phone_start: tokio::sync::Mutex::default(),
@@ -80,10 +81,6 @@ impl AppState {
     /// The settings, history and favourites at the OS locations.
     pub fn system() -> Self {
         Self::new(ConfigPaths::system(), agent_runtime::data_dir().as_deref())
-    }
-
-    fn favourites(&self) -> std::sync::MutexGuard<'_, Result<Favourites, String>> {
-        self.favourites.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Follows one phone event; a call that ended goes into the history.
@@ -266,13 +263,31 @@ pub struct AccountForm {
 pub(crate) async fn start_phone<R: Runtime>(app: &AppHandle<R>) {
     let state = app.state::<AppState>();
     let _one_at_a_time = state.phone_start.lock().await;
-    let previous = state.lock().phone.take();
-    if let Some(previous) = previous {
+    let previous = {
+        let mut inner = state.lock();
+        // Starting again: an earlier start's failure is not this one's.
+        inner.phone_error = None;
+        inner.phone.take()
+    };
+    if let Some(mut previous) = previous {
         // The old phone hangs up, unregisters and frees its SIP port before the new one binds
-        // it. (A command still holding it lets it go when it returns.)
-        match Arc::try_unwrap(previous) {
-            Ok(phone) => phone.stop().await,
-            Err(shared) => drop(shared),
+        // it: a command still holding it (a moment) is waited for.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            match Arc::try_unwrap(previous) {
+                Ok(phone) => {
+                    phone.stop().await;
+                    break;
+                }
+                Err(shared) if std::time::Instant::now() < deadline => {
+                    previous = shared;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(_) => {
+                    tracing::warn!("the old phone is still in use; starting the new one anyway");
+                    break;
+                }
+            }
         }
     }
     let result = build_phone(app).await;
@@ -407,7 +422,10 @@ pub async fn status<R: Runtime>(
             input: config.settings().audio.input.clone(),
             output: config.settings().audio.output.clone(),
             ringer: config.settings().audio.ringer.clone(),
-            codecs: config.settings().media.codecs.clone(),
+            // As the phone reads them ("alaw" is pcma), for the settings screen.
+            codecs: agent_runtime::config::parse_codecs(&config.settings().media.codecs)
+                .map(|list| list.iter().map(|c| c.config_name()).collect::<Vec<_>>().join(","))
+                .unwrap_or_else(|_| config.settings().media.codecs.clone()),
             srtp: config.settings().media.srtp,
         },
     })
@@ -423,6 +441,12 @@ pub async fn save_account<R: Runtime>(
     form: AccountForm,
 ) -> Result<(), CommandError> {
     let _one_at_a_time = state.settings_change.lock().await;
+    // The phone restarts with the account: not in the middle of a call.
+    if state.calls().recorder.in_progress() > 0 {
+        return Err(CommandError::Settings(
+            "the account changes once no call is in progress".into(),
+        ));
+    }
     let mut config = state.config()?;
     let domain = form.domain.as_deref().map(str::trim).filter(|d| !d.is_empty());
     let mut set = |key: &str, value: &str| {
@@ -603,6 +627,12 @@ pub async fn set_setting<R: Runtime>(
             .map_err(|e| CommandError::Settings(e.to_string()))?;
     }
     let _one_at_a_time = state.settings_change.lock().await;
+    // Again, now that earlier changes are done: a call may have begun meanwhile.
+    if restart && state.calls().recorder.in_progress() > 0 {
+        return Err(CommandError::Settings(
+            "calls' settings change once no call is in progress".into(),
+        ));
+    }
     let mut config = state.config()?;
     config.set(&key, &value).map_err(|e| CommandError::Settings(e.to_string()))?;
     if restart {
@@ -673,7 +703,7 @@ pub async fn sign_in(state: State<'_, AppState>) -> Result<M365Account, CommandE
         })
         .await?;
     // Whatever the panel knew was the previous account's.
-    drop_teams(&state).await;
+    state.teams.lock().await.reset();
     Ok(M365Account::from(&session.account))
 }
 
@@ -681,8 +711,11 @@ pub async fn sign_in(state: State<'_, AppState>) -> Result<M365Account, CommandE
 #[tauri::command]
 #[specta::specta]
 pub async fn sign_out(state: State<'_, AppState>) -> Result<(), CommandError> {
-    drop_teams(&state).await;
+    // Held until the sign-in is gone: nothing connects to Graph with it meanwhile.
+    let mut teams = state.teams.lock().await;
+    teams.reset();
     m365(&state)?.sign_out().await?;
+    drop(teams);
     Ok(())
 }
 
@@ -695,17 +728,42 @@ pub struct SearchResult {
 }
 
 /// The colleagues panel's link to Microsoft Graph: made on first use after sign-in, dropped
-/// at sign-out (which ends its presence polling).
+/// at sign-in and sign-out (which ends its presence polling and any use of the sign-in).
+#[derive(Debug, Default)]
+pub(crate) struct TeamsState {
+    link: Option<TeamsLink>,
+    /// The last failure to connect and when: asked again only after [`RETRY_CONNECT`].
+    failed: Option<(std::time::Instant, CommandError)>,
+}
+
+impl TeamsState {
+    fn reset(&mut self) {
+        self.link = None;
+        self.failed = None;
+    }
+}
+
 #[derive(Debug)]
-pub(crate) struct TeamsLink {
+struct TeamsLink {
     colleagues: Arc<Colleagues>,
     watched: tokio::sync::watch::Sender<Watched>,
+    poller: tauri::async_runtime::JoinHandle<()>,
+}
+
+impl Drop for TeamsLink {
+    fn drop(&mut self) {
+        // A search or photo still under way finds the sign-in closed; polling stops now.
+        self.colleagues.close();
+        self.poller.abort();
+    }
 }
 
 /// Searches, photos and presence go this far at most per command.
 const PEOPLE_PER_SEARCH: u32 = 25;
 /// Colleagues watched at most: two full `getPresencesByUserId` requests a poll.
 const MAX_WATCHED: usize = 2 * graph_client::presence::MAX_IDS_PER_REQUEST;
+/// A failed connection to Graph is tried again after this (not by every photo at once).
+const RETRY_CONNECT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl From<ColleaguesError> for CommandError {
     fn from(error: ColleaguesError) -> Self {
@@ -719,30 +777,52 @@ impl From<ColleaguesError> for CommandError {
 /// The link to Graph, made (and its presence polling started) if there is none.
 async fn teams<R: Runtime>(app: &AppHandle<R>) -> Result<Arc<Colleagues>, CommandError> {
     let state = app.state::<AppState>();
-    let mut link = state.teams.lock().await;
-    if let Some(link) = link.as_ref() {
+    let mut teams = state.teams.lock().await;
+    if let Some(link) = teams.link.as_ref() {
         return Ok(link.colleagues.clone());
     }
+    if let Some((at, error)) = &teams.failed
+        && at.elapsed() < RETRY_CONNECT
+    {
+        return Err(error.clone());
+    }
+    let connected = connect(app).await;
+    let colleagues = match connected {
+        Ok(colleagues) => colleagues,
+        Err(error) => {
+            teams.failed = Some((std::time::Instant::now(), error.clone()));
+            return Err(error);
+        }
+    };
     let config = state.config()?;
-    let m365 = agent_runtime::m365::M365::new(config.m365())?;
-    let colleagues =
-        Arc::new(Colleagues::connect(m365, config.dial_rule(), PhotoCache::system()).await?);
     let (watched, watching) = tokio::sync::watch::channel(Watched::default());
     let handle = app.clone();
-    tauri::async_runtime::spawn(agent_runtime::colleagues::watch_presence(
+    let poller = tauri::async_runtime::spawn(agent_runtime::colleagues::watch_presence(
         colleagues.clone(),
         watching,
         config.presence_polling(),
         u64::from(std::process::id()),
         move |report| crate::forward_presence(&handle, report),
     ));
-    *link = Some(TeamsLink { colleagues: colleagues.clone(), watched });
+    teams.failed = None;
+    teams.link = Some(TeamsLink { colleagues: colleagues.clone(), watched, poller });
     Ok(colleagues)
 }
 
-/// Forgets the link to Graph (its presence polling ends with it).
-async fn drop_teams(state: &AppState) {
-    state.teams.lock().await.take();
+async fn connect<R: Runtime>(app: &AppHandle<R>) -> Result<Arc<Colleagues>, CommandError> {
+    let config = app.state::<AppState>().config()?;
+    let m365 = agent_runtime::m365::M365::new(config.m365())?;
+    let photos = PhotoCache::system();
+    if let Some(cache) = photos.clone() {
+        // Colleagues not seen for a month make room.
+        tauri::async_runtime::spawn_blocking(move || {
+            let month = std::time::Duration::from_secs(30 * 24 * 3600);
+            if let Err(error) = cache.prune(month, std::time::SystemTime::now()) {
+                tracing::warn!(%error, "could not prune the photo cache");
+            }
+        });
+    }
+    Ok(Arc::new(Colleagues::connect(m365, config.dial_rule(), photos).await?))
 }
 
 /// Colleagues whose name or address starts with `text` (at most 25), each with what calling
@@ -793,34 +873,58 @@ pub async fn watch_presence<R: Runtime>(
     teams(&app).await?;
     ids.truncate(MAX_WATCHED);
     let state = app.state::<AppState>();
-    if let Some(link) = state.teams.lock().await.as_ref() {
+    if let Some(link) = state.teams.lock().await.link.as_ref() {
         link.watched.send_replace(Watched { ids, visible });
     }
     Ok(())
 }
 
-/// The colleagues marked as favourites, in the order they were added.
-#[tauri::command]
-#[specta::specta]
-pub fn favourites(state: State<'_, AppState>) -> Result<Vec<Person>, CommandError> {
-    match &*state.favourites() {
-        Ok(favourites) => Ok(favourites.people().to_vec()),
-        Err(error) => Err(CommandError::Favourites(error.clone())),
+/// The favourites file of the account signed in now (each account keeps its own), or `None`
+/// when no one is.
+async fn favourites_file(state: &AppState) -> Result<Option<std::path::PathBuf>, CommandError> {
+    let dir = state.favourites.clone().ok_or_else(|| {
+        CommandError::Favourites("no home directory to keep favourites in".into())
+    })?;
+    let Some(stored) = m365(state)?.stored().await? else { return Ok(None) };
+    let id = stored.account.object_id;
+    // An object id is a GUID; anything else never becomes a file name.
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(CommandError::Favourites(format!("'{id}' is not an account id")));
     }
+    Ok(Some(dir.join(format!("{id}.json"))))
 }
 
-/// Marks `person` as a favourite (kept on disk), or no longer.
+fn open_favourites(path: &std::path::Path) -> Result<Favourites, CommandError> {
+    Favourites::open(path).map_err(|e| CommandError::Favourites(e.to_string()))
+}
+
+/// The signed-in account's favourite colleagues, in the order they were added, with their
+/// addresses worked out again by the `[teams]` rule as it is now.
 #[tauri::command]
 #[specta::specta]
-pub fn set_favourite(
+pub async fn favourites(state: State<'_, AppState>) -> Result<Vec<Person>, CommandError> {
+    let Some(path) = favourites_file(&state).await? else { return Ok(Vec::new()) };
+    let rule = state.config()?.dial_rule();
+    let mut people = open_favourites(&path)?.people().to_vec();
+    for person in &mut people {
+        person.redial(&rule);
+    }
+    Ok(people)
+}
+
+/// Marks `person` as a favourite of the signed-in account (kept on disk), or no longer.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_favourite(
     state: State<'_, AppState>,
     person: Person,
     favourite: bool,
 ) -> Result<(), CommandError> {
-    match &mut *state.favourites() {
-        Ok(favourites) => {
-            favourites.set(person, favourite).map_err(|e| CommandError::Favourites(e.to_string()))
-        }
-        Err(error) => Err(CommandError::Favourites(error.clone())),
-    }
+    let path = favourites_file(&state)
+        .await?
+        .ok_or_else(|| CommandError::Favourites("sign in to keep favourites".into()))?;
+    let _one_at_a_time = state.favourites_change.lock().await;
+    open_favourites(&path)?
+        .set(person, favourite)
+        .map_err(|e| CommandError::Favourites(e.to_string()))
 }

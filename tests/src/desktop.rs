@@ -341,6 +341,9 @@ pub fn xwd_to_png(
             "the window ({x}, {y}) is off the {screen_width}×{screen_height} screen"
         ));
     }
+    if [red_mask, green_mask, blue_mask].contains(&0) {
+        return Err("a colour mask of 0: not TrueColor".into());
+    }
     let channel = |pixel: u32, mask: u32| ((pixel & mask) >> mask.trailing_zeros()) as u8;
     let mut rgb = Vec::with_capacity((width * height * 3) as usize);
     for row in y..y + height {
@@ -417,4 +420,68 @@ fn start_xvfb(binary: &Path, framebuffer: &Path, log: &Path) -> (Child, u32) {
             panic!("Xvfb did not start; see xvfb.log")
         });
     (child, display)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 3×2 XWD as Xvfb writes it (LSB first, 0x00RRGGBB pixels), with a window name.
+    fn xwd() -> Vec<u8> {
+        let name = b"Xvfb\0\0\0\0";
+        let header_size = 100 + name.len() as u32;
+        let words: [u32; 25] = [
+            header_size,
+            7,
+            2,
+            24,
+            3,
+            2,
+            0,
+            0,
+            32,
+            0,
+            32,
+            32,
+            12,
+            4,
+            0x00ff_0000,
+            0x0000_ff00,
+            0x0000_00ff,
+            8,
+            256,
+            0,
+            3,
+            2,
+            0,
+            0,
+            0,
+        ];
+        let mut out: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+        out.extend_from_slice(name);
+        let pixels: [u32; 6] =
+            [0x00ff_0000, 0x0000_ff00, 0x0000_00ff, 0x0011_2233, 0x0044_5566, 0x0077_8899];
+        out.extend(pixels.iter().flat_map(|p| p.to_le_bytes()));
+        out
+    }
+
+    fn decode(png: &[u8]) -> (u32, u32, Vec<u8>) {
+        let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info().expect("a PNG");
+        let mut buffer = vec![0; reader.output_buffer_size().expect("size")];
+        let info = reader.next_frame(&mut buffer).expect("a frame");
+        buffer.truncate(info.buffer_size());
+        (info.width, info.height, buffer)
+    }
+
+    #[test]
+    fn a_window_is_cut_from_the_framebuffer_with_its_colours() {
+        let (width, height, rgb) = decode(&xwd_to_png(&xwd(), (1, 0, 2, 2)).expect("converts"));
+        assert_eq!((width, height), (2, 2));
+        assert_eq!(rgb, [0, 255, 0, 0, 0, 255, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99]);
+        // A window reaching past the screen's edge is cut at the edge.
+        let (width, _, _) = decode(&xwd_to_png(&xwd(), (2, 0, 5, 2)).expect("converts"));
+        assert_eq!(width, 1);
+        assert!(xwd_to_png(&xwd(), (3, 0, 1, 1)).is_err(), "off screen");
+        assert!(xwd_to_png(&xwd()[..120], (0, 0, 3, 2)).is_err(), "truncated");
+    }
 }

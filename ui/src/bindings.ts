@@ -207,7 +207,8 @@ async watchPresence(ids: string[], visible: boolean) : Promise<Result<null, Comm
 }
 },
 /**
- * The colleagues marked as favourites, in the order they were added.
+ * The signed-in account's favourite colleagues, in the order they were added, with their
+ * addresses worked out again by the `[teams]` rule as it is now.
  */
 async favourites() : Promise<Result<Person[], CommandError>> {
     try {
@@ -218,7 +219,7 @@ async favourites() : Promise<Result<Person[], CommandError>> {
 }
 },
 /**
- * Marks `person` as a favourite (kept on disk), or no longer.
+ * Marks `person` as a favourite of the signed-in account (kept on disk), or no longer.
  */
 async setFavourite(person: Person, favourite: boolean) : Promise<Result<null, CommandError>> {
     try {

@@ -74,6 +74,28 @@ impl Person {
     }
 }
 
+impl Person {
+    /// Works out their address again by `rule` as it is now (a favourite kept for months, a
+    /// rule policy changed since). A phone-number rule needs their numbers, which are not kept:
+    /// then the address from when they were marked stays.
+    pub fn redial(&mut self, rule: &DialRule) {
+        if !matches!(rule, DialRule::SipUri { .. }) {
+            return;
+        }
+        let colleague = Colleague {
+            object_id: &self.id,
+            user_principal_name: self.username.as_deref().unwrap_or_default(),
+            mail: self.mail.as_deref(),
+            business_phones: &[],
+            mobile_phone: None,
+        };
+        (self.dial, self.dial_error) = match rule.address(&colleague) {
+            Ok(dialable) => (Some(dialable.uri), None),
+            Err(error) => (None, Some(error.to_string())),
+        };
+    }
+}
+
 /// Why the colleagues could not be reached.
 #[derive(Debug, thiserror::Error)]
 pub enum ColleaguesError {
@@ -103,6 +125,9 @@ pub struct Colleagues {
     own_id: String,
     rule: DialRule,
     photos: Option<PhotoCache>,
+    /// Set at sign-out: nothing more is asked of Graph, and no token is renewed (renewing
+    /// would keep the new refresh token in the keyring, signing the user in again).
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Colleagues {
@@ -118,7 +143,35 @@ impl Colleagues {
         let session = m365.resume().await?;
         let graph = m365.identity().graph().await.map_err(M365Error::from)?;
         let own_id = session.account.object_id.clone();
-        Ok(Self { m365, graph, session: tokio::sync::Mutex::new(session), own_id, rule, photos })
+        Ok(Self {
+            m365,
+            graph,
+            session: tokio::sync::Mutex::new(session),
+            own_id,
+            rule,
+            photos,
+            closed: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Stops all further use of the sign-in: no more requests, and no token renewed (which
+    /// would keep a new refresh token in the keyring after sign-out).
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A current access token (renewed if due), or `NotSignedIn` once closed.
+    async fn token(&self, renew: bool) -> Result<Token, M365Error> {
+        let mut session = self.session.lock().await;
+        // Checked with the session held: a close cannot slip in between this and a renewal.
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(M365Error::NotSignedIn);
+        }
+        if renew {
+            self.m365.renewed_token(&mut session).await
+        } else {
+            self.m365.access_token(&mut session).await
+        }
     }
 
     /// The signed-in user's object id.
@@ -133,11 +186,11 @@ impl Colleagues {
         F: Fn(Token) -> Fut,
         Fut: std::future::Future<Output = Result<T, GraphError>>,
     {
-        let token = self.m365.access_token(&mut *self.session.lock().await).await?;
+        let token = self.token(false).await?;
         match request(token).await {
             Err(GraphError::Unauthorized { .. }) => {
                 tracing::info!("Graph refused the access token; renewing it");
-                let token = self.m365.renewed_token(&mut *self.session.lock().await).await?;
+                let token = self.token(true).await?;
                 Ok(request(token).await?)
             }
             other => Ok(other?),
@@ -195,17 +248,17 @@ impl Colleagues {
     /// none, when there is no cache, or when it cannot be had (logged).
     pub async fn photo(&self, id: &str) -> Option<PathBuf> {
         let cache = self.photos.as_ref()?;
-        let token = match self.m365.access_token(&mut *self.session.lock().await).await {
+        let token = match self.token(false).await {
             Ok(token) => token,
             Err(error) => {
-                tracing::debug!(%error, "no token for a photo");
+                tracing::warn!(%error, "no token for a photo");
                 return None;
             }
         };
         match cache.photo(&self.graph, &token, id).await {
             Ok(path) => path,
             Err(error) => {
-                tracing::debug!(%error, "no photo");
+                tracing::warn!(%error, "no photo");
                 None
             }
         }
@@ -214,14 +267,14 @@ impl Colleagues {
     /// The presence of `ids`, in requests of up to 650. What the answered requests carried
     /// comes back even when a later one failed.
     pub async fn presences(&self, ids: &[String]) -> (Vec<Presence>, Option<ColleaguesError>) {
-        let token = match self.m365.access_token(&mut *self.session.lock().await).await {
+        let token = match self.token(false).await {
             Ok(token) => token,
             Err(error) => return (Vec::new(), Some(error.into())),
         };
         let mut answer = self.graph.presences_of_all(&token, ids).await;
         if let Some(GraphError::Unauthorized { .. }) = answer.error {
             tracing::info!("Graph refused the access token; renewing it");
-            match self.m365.renewed_token(&mut *self.session.lock().await).await {
+            match self.token(true).await {
                 Ok(token) => answer = self.graph.presences_of_all(&token, ids).await,
                 Err(error) => return (answer.presences, Some(error.into())),
             }
@@ -270,10 +323,15 @@ impl From<&Presence> for PresenceOf {
     }
 }
 
+/// The first poll after the watch starts comes within this (at a random point, so that agents
+/// signing in together do not poll together): the panel has nothing to show until then.
+const FIRST_POLL_WITHIN: Duration = Duration::from_secs(2);
+
 /// Polls the presence of what `watched` names, plus the signed-in user's own (in the same
-/// requests: no extra budget), at the pace `settings` allow for the watched count, backing off
-/// on 429/503 and failures; reports changes to `report`. Runs until `watched`'s sender goes.
-/// A change of the watched colleagues or of visibility polls within the visible interval.
+/// requests), at the pace `settings` allow for the watched count, backing off on 429/503 and
+/// failures; reports changes to `report`. Runs until `watched`'s sender goes. Colleagues never
+/// asked about yet (a new search's) are asked about at the next poll the budget allows, never
+/// sooner than the visible pace after the last poll.
 pub async fn watch_presence(
     colleagues: Arc<Colleagues>,
     mut watched: tokio::sync::watch::Receiver<Watched>,
@@ -282,6 +340,7 @@ pub async fn watch_presence(
     report: impl Fn(PresenceReport),
 ) {
     let started = tokio::time::Instant::now();
+    let floor = settings.min_interval_visible;
     let ids = |w: &Watched| {
         let mut seen = std::collections::HashSet::new();
         std::iter::once(colleagues.own_id())
@@ -293,8 +352,10 @@ pub async fn watch_presence(
     let mut current = watched.borrow_and_update().clone();
     let mut poll_ids = ids(&current);
     let mut poller = Poller::new(settings, poll_ids.len(), current.visible, seed);
-    // The first poll is at once: the panel has nothing to show yet.
-    let mut next = started;
+    let mut next = started + poller.next_poll().min(FIRST_POLL_WITHIN.mul_f64(jitter(seed)));
+    let mut last_poll: Option<Duration> = None;
+    // Every id asked about, answered or not: only others make a poll come early.
+    let mut asked: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut known: HashMap<String, PresenceOf> = HashMap::new();
     let mut failing = false;
     loop {
@@ -305,15 +366,15 @@ pub async fn watch_presence(
                 }
                 let now = started.elapsed();
                 let new = watched.borrow_and_update().clone();
-                let newcomers = new.ids.iter().any(|id| !known.contains_key(id));
+                let newcomers = new.ids.iter().any(|id| !asked.contains(id));
                 poll_ids = ids(&new);
                 poller.set_visible(now, new.visible, poll_ids.len());
-                // Colleagues never seen are asked for soon, unless backing off.
-                next = if newcomers && !failing {
-                    started + poller.next_poll().min(now + Duration::from_millis(300))
-                } else {
-                    started + poller.next_poll()
-                };
+                let mut at = poller.next_poll();
+                if newcomers && !failing {
+                    let earliest = last_poll.map_or(now, |last| (last + floor).max(now));
+                    at = at.min(earliest);
+                }
+                next = started + at;
                 current = new;
                 continue;
             }
@@ -321,6 +382,8 @@ pub async fn watch_presence(
         }
         let (presences, error) = colleagues.presences(&poll_ids).await;
         let now = started.elapsed();
+        last_poll = Some(now);
+        asked.extend(poll_ids.iter().cloned());
         let mut changed = Vec::new();
         let mut own = None;
         for presence in &presences {
@@ -341,6 +404,8 @@ pub async fn watch_presence(
                 poller.on_success(now, poll_ids.len());
                 None
             }
+            // Signed out (closed): nothing more to poll.
+            Some(ColleaguesError::SignIn(M365Error::NotSignedIn)) => return,
             Some(ColleaguesError::Graph(
                 GraphError::Throttled { retry_after } | GraphError::Unavailable { retry_after, .. },
             )) => {
@@ -362,6 +427,15 @@ pub async fn watch_presence(
     }
 }
 
+/// A number in [0, 1) from `seed` (splitmix64's finaliser).
+fn jitter(seed: u64) -> f64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// The colleagues the agent marked, kept in `favourites.json` in the data directory (mode
 /// 0600), in the order they were added.
 #[derive(Debug)]
@@ -378,8 +452,9 @@ pub struct FavouritesError {
     pub source: std::io::Error,
 }
 
-/// Favourites kept, at most (`getPresencesByUserId` takes 650 ids per request).
-pub const MAX_FAVOURITES: usize = 650;
+/// Favourites kept, at most: with the agent's own id they fill one `getPresencesByUserId`
+/// request (650 ids).
+pub const MAX_FAVOURITES: usize = graph_client::presence::MAX_IDS_PER_REQUEST - 1;
 
 #[derive(Serialize, Deserialize)]
 struct FavouritesFile {
@@ -540,6 +615,12 @@ mod tests {
             Person::from_user(&user, &by_phone).dial.as_deref(),
             Some("sip:+14255550109@sbc.example;user=phone")
         );
+        // Kept as a favourite, then the rule changed: the address follows it.
+        let mut kept = adele.clone();
+        kept.redial(&DialRule::SipUri { template: "sip:{objectId}@sbc.example".into() });
+        assert_eq!(kept.dial, Some(format!("sip:{}@sbc.example", user.id)));
+        kept.redial(&by_phone);
+        assert_eq!(kept.dial, Some(format!("sip:{}@sbc.example", user.id)), "numbers are not kept");
         let nameless = User { id: "x".into(), ..User::default() };
         let person = Person::from_user(&nameless, &by_phone);
         assert_eq!((person.name.as_str(), person.dial.as_deref()), ("x", None));

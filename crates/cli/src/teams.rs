@@ -219,6 +219,9 @@ pub(crate) async fn search(
     if !(1..=999).contains(&page_size) {
         return Err(AgentError::Usage("--page-size takes 1 to 999".into()));
     }
+    if top == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
     let cache = if photos {
         let cache = PhotoCache::system()
             .ok_or_else(|| AgentError::Usage("no cache directory for photos".into()))?;

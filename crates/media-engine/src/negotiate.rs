@@ -68,6 +68,16 @@ impl Codec {
         })
     }
 
+    /// The name settings use for it: `opus`, `g722`, `pcmu` or `pcma`.
+    pub fn config_name(self) -> &'static str {
+        match self {
+            Codec::Opus => "opus",
+            Codec::G722 => "g722",
+            Codec::Pcmu => "pcmu",
+            Codec::Pcma => "pcma",
+        }
+    }
+
     /// The rtpmap value we write: `opus/48000/2`, `G722/8000`, `PCMU/8000`, `PCMA/8000`.
     pub fn rtpmap_line(self) -> &'static str {
         match self {

@@ -40,7 +40,7 @@ export function ActiveCall({ call, now, onHangup, onMute, onHold, onKey, onDismi
   const ended = call.phase === "ended";
   return (
     <section class="active-call" aria-labelledby="call-peer" data-testid="active-call">
-      <h1 id="call-peer" class="peer-name">
+      <h1 id="call-peer" class="peer-name" tabIndex={-1}>
         {call.displayName ?? call.peer}
       </h1>
       <p class="call-phase" role="status" aria-live="polite" data-testid="call-phase">

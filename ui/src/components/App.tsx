@@ -1,4 +1,4 @@
-import { useEffect, useReducer, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useReducer, useRef, useState } from "preact/hooks";
 import type { AppStatus, CallRecord, M365Account, Person, PhoneEvent, PresenceOf, SoundDevice, UiSection } from "../bindings";
 import { applyReport, sameIds, watchedIds, type Presences } from "../colleagues";
 import { CommandFailed, commands, onPhoneEvent, onPresence, run } from "../ipc";
@@ -44,10 +44,14 @@ export function App() {
   const [devices, setDevices] = useState<SoundDevice[] | null>(null);
   const [saving, setSaving] = useState<"saving" | "saved" | null>(null);
   const pendingSaves = useRef(0);
+  // Changes made so far: a status asked for before the latest one is not shown.
+  const changes = useRef(0);
   const [favourites, setFavourites] = useState<Person[]>([]);
   const [shownPeople, setShownPeople] = useState<Person[]>([]);
   const [presences, setPresences] = useState<Presences>(new Map());
   const [ownPresence, setOwnPresence] = useState<PresenceOf | null>(null);
+  const [presenceError, setPresenceError] = useState<string | null>(null);
+  const [watchRetries, setWatchRetries] = useState(0);
   const [visible, setVisible] = useState(document.visibilityState !== "hidden");
   // The language in use: changing it re-renders everything.
   const [, setLanguageShown] = useState(currentLanguage());
@@ -90,6 +94,7 @@ export function App() {
     onPresence((report) => {
       setPresences((known) => applyReport(known, report));
       if (report.own) setOwnPresence(report.own);
+      setPresenceError(report.error);
     }).then((unlisten) => (stopPresence = unlisten));
     const onVisibility = () => setVisible(document.visibilityState !== "hidden");
     document.addEventListener("visibilitychange", onVisibility);
@@ -131,8 +136,14 @@ export function App() {
     const last = watched.current;
     if (last && last.visible === panelVisible && sameIds(last.ids, ids)) return;
     watched.current = { ids, visible: panelVisible };
-    run(commands.watchPresence(ids, panelVisible)).catch(() => (watched.current = null));
-  }, [signedIn, favourites, shownPeople, panelVisible, tab]);
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    run(commands.watchPresence(ids, panelVisible)).catch(() => {
+      // Graph not reachable yet: ask again in a while.
+      watched.current = null;
+      retry = setTimeout(() => setWatchRetries((n) => n + 1), 10_000);
+    });
+    return () => clearTimeout(retry);
+  }, [signedIn, favourites, shownPeople, panelVisible, tab, watchRetries]);
 
   // The sound devices, listed afresh each time the settings open (headsets come and go).
   useEffect(() => {
@@ -142,7 +153,35 @@ export function App() {
     run(commands.soundDevices()).then(setDevices, () => setDevices([]));
   }, [showSettings]);
 
+  // The panel's callbacks keep their identity across renders, so that the clock's tick does
+  // not redraw 650 colleagues (the panel is memoised).
+  const searchPeople = useCallback((text: string) => run(commands.searchPeople(text)), []);
+  const loadPhoto = useCallback((id: string) => run(commands.photo(id)), []);
+  const onFavourite = useCallback(
+    (person: Person, favourite: boolean) =>
+      attempt(async () => {
+        await run(commands.setFavourite(person, favourite));
+        setFavourites((list) => (favourite ? [...list.filter((p) => p.id !== person.id), person] : list.filter((p) => p.id !== person.id)));
+      }),
+    [],
+  );
+  const onCallColleague = useCallback(
+    (person: Person) =>
+      attempt(async () => {
+        if (!person.dial) return;
+        await run(commands.dial(person.dial));
+        setTab("phone");
+        // The focus goes with the screen: to the call's heading (where Tab reaches its controls).
+        setTimeout(() => document.getElementById("call-peer")?.focus(), 0);
+      }),
+    [],
+  );
+
   const focus = focusCall(phone);
+  // A call taking the screen (ringing, answered, dialled) brings the Phone tab forward.
+  useEffect(() => {
+    if (focus && focus.phase !== "ended") setTab("phone");
+  }, [focus?.call]);
   useEffect(() => {
     // A finished call's summary stays a few seconds, then the dialler is back.
     if (focus?.phase !== "ended") return;
@@ -200,22 +239,12 @@ export function App() {
       <Colleagues
         favourites={favourites}
         presences={presences}
-        search={(text) => run(commands.searchPeople(text))}
-        loadPhoto={(id) => run(commands.photo(id))}
+        presenceError={presenceError}
+        search={searchPeople}
+        loadPhoto={loadPhoto}
         onShown={setShownPeople}
-        onFavourite={(person, favourite) =>
-          attempt(async () => {
-            await run(commands.setFavourite(person, favourite));
-            setFavourites((list) => (favourite ? [...list.filter((p) => p.id !== person.id), person] : list.filter((p) => p.id !== person.id)));
-          })
-        }
-        onCall={(person) =>
-          attempt(async () => {
-            if (!person.dial) return;
-            await run(commands.dial(person.dial));
-            setTab("phone");
-          })
-        }
+        onFavourite={onFavourite}
+        onCall={onCallColleague}
       />
     );
   } else if (showSettings && status && !focus) {
@@ -232,6 +261,7 @@ export function App() {
             // phone is taken once the last is saved, so that an earlier one's does not undo a
             // later one on screen.
             pendingSaves.current++;
+            const change = ++changes.current;
             setSaving("saving");
             setStatus((s) => s && withSetting(s, key, value));
             try {
@@ -242,7 +272,11 @@ export function App() {
               throw e;
             } finally {
               pendingSaves.current--;
-              if (pendingSaves.current === 0) await refresh();
+              if (pendingSaves.current === 0) {
+                const fresh = await run(commands.status()).catch(() => null);
+                // A change made while this was asked for has its own status to come.
+                if (fresh && change === changes.current) setStatus(fresh);
+              }
             }
           })
         }
@@ -333,9 +367,11 @@ export function App() {
         </div>
       )}
       {showTabs && <Tabs tab={tab} onTab={setTab} />}
-      <main id="main-panel" role={showTabs ? "tabpanel" : undefined} aria-labelledby={showTabs ? `tab-${tab}` : undefined}>
-        {main}
-        {showHistory && <History records={history} now={now} onCallBack={(peer) => attempt(() => run(commands.dial(peer)))} />}
+      <main>
+        <div id="main-panel" role={showTabs ? "tabpanel" : undefined} aria-labelledby={showTabs ? `tab-${tab}` : undefined}>
+          {main}
+          {showHistory && <History records={history} now={now} onCallBack={(peer) => attempt(() => run(commands.dial(peer)))} />}
+        </div>
       </main>
     </div>
   );

@@ -1,3 +1,4 @@
+import { memo } from "preact/compat";
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { Person, PresenceOf, SearchResult } from "../bindings";
 import { detailText, initials, presenceClass, presenceText, type Presences } from "../colleagues";
@@ -6,6 +7,8 @@ import { t } from "../i18n";
 interface Props {
   favourites: Person[];
   presences: Presences;
+  /// Why presence polling is failing (what is shown may be out of date), if it is.
+  presenceError: string | null;
   /// Searches the directory (the panel keeps only the latest answer).
   search: (text: string) => Promise<SearchResult>;
   /// A photo as a `data:` URL, or null when they have none.
@@ -25,7 +28,7 @@ const SEARCH_DELAY_MS = 300;
 
 /// Colleagues: favourites, or the people a search found; each with photo, presence, call and
 /// favourite buttons.
-export function Colleagues({ favourites, presences, search, loadPhoto, onCall, onFavourite, onShown }: Props) {
+export const Colleagues = memo(function Colleagues({ favourites, presences, presenceError, search, loadPhoto, onCall, onFavourite, onShown }: Props) {
   const [text, setText] = useState("");
   const [found, setFound] = useState<Found>({ state: "idle" });
   const latest = useRef(0);
@@ -75,6 +78,11 @@ export function Colleagues({ favourites, presences, search, loadPhoto, onCall, o
       <p class={`hint${found.state === "failed" ? " problem" : ""}`} role="status" aria-live="polite" data-testid="colleagues-status">
         {status}
       </p>
+      {presenceError && (
+        <p class="hint problem" data-testid="presence-error">
+          {t("colleagues.presenceStale", { error: presenceError })}
+        </p>
+      )}
       <h3 class="list-title">{text.trim() ? t("colleagues.results") : t("colleagues.favourites")}</h3>
       {shown.length === 0 && !text.trim() && <p class="empty">{t("colleagues.noFavourites")}</p>}
       <ul class="people">
@@ -93,7 +101,7 @@ export function Colleagues({ favourites, presences, search, loadPhoto, onCall, o
       </ul>
     </section>
   );
-}
+});
 
 interface RowProps {
   person: Person;
@@ -141,24 +149,31 @@ function Row({ person, presence, photo, onVisible, favourite, onCall, onFavourit
         type="button"
         class="star"
         aria-pressed={favourite}
-        aria-label={t(favourite ? "colleagues.unfavourite" : "colleagues.favourite", { name: person.name })}
-        title={t(favourite ? "colleagues.unfavourite" : "colleagues.favourite", { name: person.name })}
+        aria-label={t("colleagues.favourite", { name: person.name })}
+        title={t("colleagues.favourite", { name: person.name })}
         data-testid="favourite"
         onClick={() => onFavourite(!favourite)}
       >
         {favourite ? "★" : "☆"}
       </button>
+      {/* Not `disabled` when there is no address: it stays focusable, and says why. */}
       <button
         type="button"
         class="call"
-        disabled={!person.dial}
-        title={person.dial ?? t("colleagues.cannotDial", { reason: person.dialError ?? "" })}
+        aria-disabled={!person.dial}
+        aria-describedby={person.dial ? undefined : `why-${person.id}`}
+        title={person.dial ?? undefined}
         aria-label={t("colleagues.callWho", { name: person.name, state })}
         data-testid="call-colleague"
-        onClick={onCall}
+        onClick={() => person.dial && onCall()}
       >
         {t("colleagues.call")}
       </button>
+      {!person.dial && (
+        <span id={`why-${person.id}`} class="visually-hidden">
+          {t("colleagues.cannotDial", { reason: person.dialError ?? "" })}
+        </span>
+      )}
     </li>
   );
 }
