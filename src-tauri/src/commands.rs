@@ -104,6 +104,16 @@ impl AppState {
         Config::load(paths).map_err(|e| CommandError::Settings(e.to_string()))
     }
 
+    /// Refuses a change of `what` (which restarts the phone) while a call is in progress.
+    fn no_call_in_progress(&self, what: &str) -> Result<(), CommandError> {
+        if self.calls().recorder.in_progress() > 0 {
+            return Err(CommandError::Settings(format!(
+                "{what} can change only once no call is in progress"
+            )));
+        }
+        Ok(())
+    }
+
     fn calls(&self) -> std::sync::MutexGuard<'_, CallLog> {
         // As with `lock`: the data outlives a panic.
         self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -441,12 +451,8 @@ pub async fn save_account<R: Runtime>(
     form: AccountForm,
 ) -> Result<(), CommandError> {
     let _one_at_a_time = state.settings_change.lock().await;
-    // The phone restarts with the account: not in the middle of a call.
-    if state.calls().recorder.in_progress() > 0 {
-        return Err(CommandError::Settings(
-            "the account changes once no call is in progress".into(),
-        ));
-    }
+    // The phone restarts with the account.
+    state.no_call_in_progress("the account")?;
     let mut config = state.config()?;
     let domain = form.domain.as_deref().map(str::trim).filter(|d| !d.is_empty());
     let mut set = |key: &str, value: &str| {
@@ -617,10 +623,8 @@ pub async fn set_setting<R: Runtime>(
     if !restart && !WINDOW_SETTINGS.contains(&key.as_str()) {
         return Err(CommandError::Settings(format!("{key} is not changed from the window")));
     }
-    if restart && state.calls().recorder.in_progress() > 0 {
-        return Err(CommandError::Settings(
-            "calls' settings change once no call is in progress".into(),
-        ));
+    if restart {
+        state.no_call_in_progress("calls' settings")?;
     }
     if key == "media.codecs" {
         agent_runtime::config::parse_codecs(&value)
@@ -628,10 +632,8 @@ pub async fn set_setting<R: Runtime>(
     }
     let _one_at_a_time = state.settings_change.lock().await;
     // Again, now that earlier changes are done: a call may have begun meanwhile.
-    if restart && state.calls().recorder.in_progress() > 0 {
-        return Err(CommandError::Settings(
-            "calls' settings change once no call is in progress".into(),
-        ));
+    if restart {
+        state.no_call_in_progress("calls' settings")?;
     }
     let mut config = state.config()?;
     config.set(&key, &value).map_err(|e| CommandError::Settings(e.to_string()))?;
@@ -674,8 +676,8 @@ impl From<&graph_client::id_token::Account> for M365Account {
     }
 }
 
-fn m365(state: &AppState) -> Result<agent_runtime::m365::M365, CommandError> {
-    Ok(agent_runtime::m365::M365::new(state.config()?.m365())?)
+fn m365(config: &Config) -> Result<agent_runtime::m365::M365, CommandError> {
+    Ok(agent_runtime::m365::M365::new(config.m365())?)
 }
 
 /// Who is signed in to Microsoft 365 here (kept in the keyring), if anyone; `notConfigured`
@@ -683,7 +685,7 @@ fn m365(state: &AppState) -> Result<agent_runtime::m365::M365, CommandError> {
 #[tauri::command]
 #[specta::specta]
 pub async fn m365_account(state: State<'_, AppState>) -> Result<Option<M365Account>, CommandError> {
-    let stored = m365(&state)?.stored().await?;
+    let stored = m365(&state.config()?)?.stored().await?;
     Ok(stored.map(|s| M365Account::from(&s.account)))
 }
 
@@ -692,7 +694,7 @@ pub async fn m365_account(state: State<'_, AppState>) -> Result<Option<M365Accou
 #[tauri::command]
 #[specta::specta]
 pub async fn sign_in(state: State<'_, AppState>) -> Result<M365Account, CommandError> {
-    let m365 = m365(&state)?;
+    let m365 = m365(&state.config()?)?;
     let session = m365
         .sign_in_with_browser(|url| {
             if let Err(error) = graph_client::browser::open(url) {
@@ -714,7 +716,7 @@ pub async fn sign_out(state: State<'_, AppState>) -> Result<(), CommandError> {
     // Held until the sign-in is gone: nothing connects to Graph with it meanwhile.
     let mut teams = state.teams.lock().await;
     teams.reset();
-    m365(&state)?.sign_out().await?;
+    m365(&state.config()?)?.sign_out().await?;
     drop(teams);
     Ok(())
 }
@@ -786,15 +788,14 @@ async fn teams<R: Runtime>(app: &AppHandle<R>) -> Result<Arc<Colleagues>, Comman
     {
         return Err(error.clone());
     }
-    let connected = connect(app).await;
-    let colleagues = match connected {
+    let config = state.config()?;
+    let colleagues = match connect(&config).await {
         Ok(colleagues) => colleagues,
         Err(error) => {
             teams.failed = Some((std::time::Instant::now(), error.clone()));
             return Err(error);
         }
     };
-    let config = state.config()?;
     let (watched, watching) = tokio::sync::watch::channel(Watched::default());
     let handle = app.clone();
     let poller = tauri::async_runtime::spawn(agent_runtime::colleagues::watch_presence(
@@ -809,9 +810,8 @@ async fn teams<R: Runtime>(app: &AppHandle<R>) -> Result<Arc<Colleagues>, Comman
     Ok(colleagues)
 }
 
-async fn connect<R: Runtime>(app: &AppHandle<R>) -> Result<Arc<Colleagues>, CommandError> {
-    let config = app.state::<AppState>().config()?;
-    let m365 = agent_runtime::m365::M365::new(config.m365())?;
+async fn connect(config: &Config) -> Result<Arc<Colleagues>, CommandError> {
+    let m365 = m365(config)?;
     let photos = PhotoCache::system();
     if let Some(cache) = photos.clone() {
         // Colleagues not seen for a month make room.
@@ -881,11 +881,14 @@ pub async fn watch_presence<R: Runtime>(
 
 /// The favourites file of the account signed in now (each account keeps its own), or `None`
 /// when no one is.
-async fn favourites_file(state: &AppState) -> Result<Option<std::path::PathBuf>, CommandError> {
+async fn favourites_file(
+    state: &AppState,
+    config: &Config,
+) -> Result<Option<std::path::PathBuf>, CommandError> {
     let dir = state.favourites.clone().ok_or_else(|| {
         CommandError::Favourites("no home directory to keep favourites in".into())
     })?;
-    let Some(stored) = m365(state)?.stored().await? else { return Ok(None) };
+    let Some(stored) = m365(config)?.stored().await? else { return Ok(None) };
     let id = stored.account.object_id;
     // An object id is a GUID; anything else never becomes a file name.
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
@@ -903,8 +906,9 @@ fn open_favourites(path: &std::path::Path) -> Result<Favourites, CommandError> {
 #[tauri::command]
 #[specta::specta]
 pub async fn favourites(state: State<'_, AppState>) -> Result<Vec<Person>, CommandError> {
-    let Some(path) = favourites_file(&state).await? else { return Ok(Vec::new()) };
-    let rule = state.config()?.dial_rule();
+    let config = state.config()?;
+    let Some(path) = favourites_file(&state, &config).await? else { return Ok(Vec::new()) };
+    let rule = config.dial_rule();
     let mut people = open_favourites(&path)?.people().to_vec();
     for person in &mut people {
         person.redial(&rule);
@@ -920,7 +924,7 @@ pub async fn set_favourite(
     person: Person,
     favourite: bool,
 ) -> Result<(), CommandError> {
-    let path = favourites_file(&state)
+    let path = favourites_file(&state, &state.config()?)
         .await?
         .ok_or_else(|| CommandError::Favourites("sign in to keep favourites".into()))?;
     let _one_at_a_time = state.favourites_change.lock().await;

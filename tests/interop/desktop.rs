@@ -265,11 +265,7 @@ async fn the_settings_turn_the_window_russian_and_dark_and_keep_it() {
 
 /// Waits until the window has painted itself in `theme`.
 async fn wait_for_theme(app: &Desktop, theme: &str) {
-    let deadline = Instant::now() + LIMIT;
-    while app.script("return document.documentElement.dataset.theme").await != theme {
-        assert!(Instant::now() < deadline, "the window never turned {theme}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_script(app, "return document.documentElement.dataset.theme", theme).await;
 }
 
 /// Runs axe on the window as it is and keeps what it found under `screen`.
@@ -396,20 +392,27 @@ async fn signing_in_from_the_window_shows_the_account_until_signing_out() {
     app.quit().await;
 }
 
+/// Waits until `script` (run in the window) returns `wanted`; fails after [`LIMIT`], saying
+/// what it returned last.
+async fn wait_for_script(app: &Desktop, script: &str, wanted: impl Into<Value>) {
+    let wanted = wanted.into();
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let found = app.script(script).await;
+        if found == wanted {
+            return;
+        }
+        assert!(Instant::now() < deadline, "`{script}` still gives {found}, not {wanted}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits until the element's `textContent` is `wanted`. (WebKitWebDriver's element text leaves
 /// out text inside flex boxes, and `innerText` that of rows scrolled out of view, which are not
 /// laid out; `textContent` has it.)
 async fn wait_text_content(app: &Desktop, css: &str, wanted: &str) {
     let script = format!("return (document.querySelector('{css}') || {{}}).textContent");
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let text = app.script(&script).await;
-        if text == wanted {
-            return;
-        }
-        assert!(Instant::now() < deadline, "'{css}' still says {text} after {LIMIT:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_script(app, &script, wanted).await;
 }
 
 #[tokio::test]
@@ -465,11 +468,7 @@ async fn a_colleague_found_in_the_window_is_called_at_their_dialable_address() {
     let pressed = format!(
         "return document.querySelector('{row} [data-testid=favourite]').getAttribute('aria-pressed')"
     );
-    let deadline = Instant::now() + LIMIT;
-    while app.script(&pressed).await != "true" {
-        assert!(Instant::now() < deadline, "the star never turned on");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_script(&app, &pressed, "true").await;
     let kept = dir.join(format!("data/switchboard/favourites/{}.json", me.id));
     let kept = std::fs::read_to_string(kept).unwrap();
     assert!(kept.contains(&megan.id), "{kept}");
@@ -542,11 +541,7 @@ async fn a_full_list_of_favourites_shows_with_presence_from_one_request_a_poll()
     let started = Instant::now();
     app.click("[data-testid=tab-colleagues]").await;
     let count = "return document.querySelectorAll('[data-testid=colleagues] .person').length";
-    let deadline = Instant::now() + LIMIT;
-    while app.script(count).await != MAX_FAVOURITES {
-        assert!(Instant::now() < deadline, "not all rows: {}", app.script(count).await);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_script(&app, count, MAX_FAVOURITES).await;
     let rows_after = started.elapsed();
     let row = format!("[data-testid=person-{}] [data-testid=presence]", last.id);
     wait_text_content(&app, &row, "Available").await;

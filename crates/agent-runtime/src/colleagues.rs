@@ -52,10 +52,7 @@ impl Person {
             business_phones: &user.business_phones,
             mobile_phone: user.mobile_phone.as_deref(),
         };
-        let (dial, dial_error) = match rule.address(&colleague) {
-            Ok(dialable) => (Some(dialable.uri), None),
-            Err(error) => (None, Some(error.to_string())),
-        };
+        let (dial, dial_error) = dial_by(rule, &colleague);
         let name = user
             .display_name
             .clone()
@@ -89,10 +86,16 @@ impl Person {
             business_phones: &[],
             mobile_phone: None,
         };
-        (self.dial, self.dial_error) = match rule.address(&colleague) {
-            Ok(dialable) => (Some(dialable.uri), None),
-            Err(error) => (None, Some(error.to_string())),
-        };
+        (self.dial, self.dial_error) = dial_by(rule, &colleague);
+    }
+}
+
+/// What calling `colleague` dials by `rule`, or why there is nothing (the two fields of
+/// [`Person`]).
+fn dial_by(rule: &DialRule, colleague: &Colleague<'_>) -> (Option<String>, Option<String>) {
+    match rule.address(colleague) {
+        Ok(dialable) => (Some(dialable.uri), None),
+        Err(error) => (None, Some(error.to_string())),
     }
 }
 
@@ -351,8 +354,12 @@ pub async fn watch_presence(
     };
     let mut current = watched.borrow_and_update().clone();
     let mut poll_ids = ids(&current);
+    let interval = settings.interval(poll_ids.len(), current.visible);
     let mut poller = Poller::new(settings, poll_ids.len(), current.visible, seed);
-    let mut next = started + poller.next_poll().min(FIRST_POLL_WITHIN.mul_f64(jitter(seed)));
+    // The poller's first poll is at a random part of an interval: the same part of
+    // FIRST_POLL_WITHIN (or sooner, when the interval is shorter still).
+    let part = poller.next_poll().as_secs_f64() / interval.as_secs_f64().max(f64::EPSILON);
+    let mut next = started + poller.next_poll().min(FIRST_POLL_WITHIN.mul_f64(part.min(1.0)));
     let mut last_poll: Option<Duration> = None;
     // Every id asked about, answered or not: only others make a poll come early.
     let mut asked: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -425,15 +432,6 @@ pub async fn watch_presence(
         failing = error.is_some();
         next = started + poller.next_poll();
     }
-}
-
-/// A number in [0, 1) from `seed` (splitmix64's finaliser).
-fn jitter(seed: u64) -> f64 {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The colleagues the agent marked, kept in `favourites.json` in the data directory (mode
