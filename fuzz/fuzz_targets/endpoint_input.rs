@@ -17,6 +17,7 @@
 //! - `fire`: jump to the time of the endpoint's last `Output::Timeout` and deliver it;
 //! - `invite`: place a call to the peer (so that responses have a transaction to match);
 //! - `answer`, `reject`, `hangup`, `hold`, `resume`: the call API on the latest call;
+//!   `transfer`: a blind transfer of it (REFER) to a fixed target;
 //! - `register`: register with the peer as registrar (outbound, with credentials);
 //! - `tcp` / `tls`: the peer's messages (and ours to it, from then on) use that transport;
 //! - `unreachable`: `Input::FlowFailed` for the peer's flow; `pong`: a keep-alive answer on
@@ -292,6 +293,7 @@ impl Harness {
             ("hangup", Some(id)) => self.ua.hangup(now, id),
             ("hold", Some(id)) => self.ua.hold(now, id),
             ("resume", Some(id)) => self.ua.resume(now, id),
+            ("transfer", Some(id)) => self.ua.transfer(now, id, "sip:target@192.0.2.7:5060"),
             _ => Ok(()),
         };
         // API misuse errors are expected (the fuzzer picks actions blindly).

@@ -307,3 +307,75 @@ fn session_timer_expiry_ends_the_call() {
     );
     assert_eq!(cli.wait_for("ended", Duration::from_secs(5))["reason"], "session-expired");
 }
+
+/// The CLI calls SIPp running `file` and transfers the call to `colleague`; returns the CLI
+/// (exited), its exit code and SIPp's message log.
+fn transfer_case(
+    test: &str,
+    file: &str,
+    colleague: &str,
+    cli_args: &[&str],
+) -> (Cli, Option<i32>, String) {
+    let dir = artifacts(test);
+    let port = free_udp_port();
+    let mut command = sipp(port);
+    command.arg("-sf").arg(sipp_scenario(file)).args(["-m", "1", "-trace_msg"]);
+    command.args(["-message_file", "messages.log"]);
+    let mut peer = Background::spawn(command, &dir, "sipp");
+    std::thread::sleep(Duration::from_millis(500));
+    let target = format!("sip:service@127.0.0.1:{port}");
+    let mut args = vec!["call", &target, "--transfer-to", colleague, "--transfer-after", "0.5"];
+    args.extend_from_slice(cli_args);
+    let mut cli = Cli::start(&args, &dir);
+    let code = cli.wait_exit(LIMIT).code();
+    assert!(peer.wait(LIMIT).success(), "sipp failed; see {}", dir.display());
+    let trace = std::fs::read_to_string(dir.join("messages.log")).unwrap();
+    (cli, code, trace)
+}
+
+/// The `transfer` events' stages, in order.
+fn transfer_stages(cli: &Cli) -> Vec<String> {
+    let stages = cli.events.iter().filter(|e| e["event"] == "transfer");
+    stages.map(|e| format!("{} {}", e["transfer"], e["status"])).collect()
+}
+
+#[test]
+fn blind_transfer_hangs_up_once_the_target_answers() {
+    let colleague = "sip:0b9d6c2e-7f11-4c39-9d2b-5a1e3f2c8a10@sbc.example.com";
+    let (mut cli, code, trace) = transfer_case(
+        "blind_transfer",
+        "uas-refer-blind.xml",
+        colleague,
+        &["--hangup-after", "30"],
+    );
+    assert!(trace.contains(&format!("Refer-To: <{colleague}>")), "{trace}");
+    assert_eq!(
+        transfer_stages(&cli),
+        ["\"accepted\" null", "\"trying\" 100", "\"succeeded\" 200"],
+        "{:?}",
+        cli.events
+    );
+    assert_eq!(cli.wait_for("ended", Duration::ZERO)["reason"], "transferred");
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn a_transfer_to_a_busy_target_keeps_the_call() {
+    let colleague = "sip:+14255550100@sbc.example.com;user=phone";
+    let (mut cli, code, trace) = transfer_case(
+        "transfer_target_busy",
+        "uas-refer-target-busy.xml",
+        colleague,
+        &["--hangup-after", "2"],
+    );
+    assert!(trace.contains(&format!("Refer-To: <{colleague}>")), "{trace}");
+    assert_eq!(
+        transfer_stages(&cli),
+        ["\"accepted\" null", "\"trying\" 100", "\"failed\" 486"],
+        "{:?}",
+        cli.events
+    );
+    // The caller stayed until the agent hung up; the transfer asked for did not happen.
+    assert_eq!(cli.wait_for("ended", Duration::ZERO)["reason"], "local-hangup");
+    assert_eq!(code, Some(1));
+}

@@ -268,6 +268,14 @@ impl Agent {
         self.request(|reply| Command::Resume { call, reply }).await
     }
 
+    /// Transfers an established call to `target` (a SIP or tel URI), blind: the far end is
+    /// asked to call the target (REFER), and this side hangs up once the target answers.
+    /// Progress arrives as `Event::Transfer`.
+    pub async fn transfer(&self, call: CallId, target: &str) -> Result<(), AgentError> {
+        let target = target.to_owned();
+        self.request(|reply| Command::Transfer { call, target, reply }).await
+    }
+
     /// Registers `account.user` with `account.registrar` (a SIP URI); the address-of-record is
     /// `sip:USER@DOMAIN`, the domain defaulting to the registrar's host. The binding is
     /// refreshed until [`Agent::unregister`]; outcomes arrive as events.

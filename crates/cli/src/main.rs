@@ -199,6 +199,13 @@ struct Common {
     /// With --dtmf: how long after the answer to send them.
     #[arg(long, value_name = "SECS", default_value_t = 1.0, requires = "dtmf")]
     dtmf_after: f64,
+    /// Transfer the answered call to this SIP URI (blind, REFER); the call ends here once the
+    /// target answers. `call` then exits non-zero unless the transfer succeeded.
+    #[arg(long, value_name = "SIP-URI")]
+    transfer_to: Option<String>,
+    /// With --transfer-to: how long after the answer to transfer.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, requires = "transfer_to")]
+    transfer_after: f64,
     /// Use the sound devices for calls, ringer and tones (settings `audio.*`; the system
     /// defaults unless they, or --input, --output and --ringer, name others).
     #[arg(long)]
@@ -256,6 +263,7 @@ enum Action {
     Answer(CallId),
     Hangup(CallId),
     Dtmf(CallId),
+    Transfer(CallId),
 }
 
 #[derive(Debug, Default)]
@@ -704,12 +712,7 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                         if let Some(presence) = &presence {
                             presence.set(teams::activity(&connected, &conferences));
                         }
-                        if let Some(secs) = args.common.hangup_after {
-                            schedule.add(secs, Action::Hangup(call));
-                        }
-                        if args.common.dtmf.is_some() {
-                            schedule.add(args.common.dtmf_after, Action::Dtmf(call));
-                        }
+                        args.common.schedule_after_answer(&mut schedule, call);
                     }
                     Event::Conference { call, focus } => {
                         if focus {
@@ -770,9 +773,7 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                     let _ = match action {
                         Action::Answer(call) => agent.answer(call).await,
                         Action::Hangup(call) => agent.hangup(call).await,
-                        Action::Dtmf(call) => {
-                            agent.send_dtmf(call, args.common.dtmf.as_deref().unwrap_or_default())
-                        }
+                        Action::Dtmf(_) | Action::Transfer(_) => args.common.act(&agent, action).await,
                     };
                 }
             }
@@ -858,17 +859,16 @@ async fn call(args: CallArgs) -> Result<ExitCode, AgentError> {
                 let AgentEvent::Sip(event) = event else { continue };
                 match event {
                     Event::Answered { call } if call == id => {
-                        if let Some(secs) = args.common.hangup_after {
-                            schedule.add(secs, Action::Hangup(call));
-                        }
-                        if args.common.dtmf.is_some() {
-                            schedule.add(args.common.dtmf_after, Action::Dtmf(call));
-                        }
+                        args.common.schedule_after_answer(&mut schedule, call);
                     }
                     Event::Ended { call, reason } if call == id => {
                         await_call_stats(&mut agent, call).await;
                         stop_agent(agent, registration).await;
-                        return Ok(if reason.is_failure() { ExitCode::FAILURE } else { ExitCode::SUCCESS });
+                        // A transfer that was asked for and did not happen is a failure too.
+                        let untransferred = args.common.transfer_to.is_some()
+                            && reason != sip_engine::EndReason::Transferred;
+                        let failed = reason.is_failure() || untransferred;
+                        return Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS });
                     }
                     _ => {}
                 }
@@ -876,9 +876,7 @@ async fn call(args: CallArgs) -> Result<ExitCode, AgentError> {
             _ = sleep_until(schedule.next_deadline()) => {
                 for action in schedule.take_due(Instant::now()) {
                     let _ = match action {
-                        Action::Dtmf(call) => {
-                            agent.send_dtmf(call, args.common.dtmf.as_deref().unwrap_or_default())
-                        }
+                        Action::Dtmf(_) | Action::Transfer(_) => args.common.act(&agent, action).await,
                         Action::Hangup(call) | Action::Answer(call) => agent.hangup(call).await,
                     };
                 }
@@ -888,6 +886,34 @@ async fn call(args: CallArgs) -> Result<ExitCode, AgentError> {
                 stop_agent(agent, registration).await;
                 return Ok(ExitCode::FAILURE);
             }
+        }
+    }
+}
+
+impl Common {
+    /// Plans what this run does once a call is answered: hang up, keys, transfer.
+    fn schedule_after_answer(&self, schedule: &mut Schedule, call: CallId) {
+        if let Some(secs) = self.hangup_after {
+            schedule.add(secs, Action::Hangup(call));
+        }
+        if self.dtmf.is_some() {
+            schedule.add(self.dtmf_after, Action::Dtmf(call));
+        }
+        if self.transfer_to.is_some() {
+            schedule.add(self.transfer_after, Action::Transfer(call));
+        }
+    }
+
+    /// Sends the keys or the transfer this run was asked for.
+    async fn act(&self, agent: &Agent, action: Action) -> Result<(), AgentError> {
+        match action {
+            Action::Dtmf(call) => agent.send_dtmf(call, self.dtmf.as_deref().unwrap_or_default()),
+            Action::Transfer(call) => {
+                // Refused at once (a call not up, a bad URI): said, the call goes on.
+                report(agent.transfer(call, self.transfer_to.as_deref().unwrap_or_default()).await);
+                Ok(())
+            }
+            Action::Answer(_) | Action::Hangup(_) => Ok(()),
         }
     }
 }

@@ -23,20 +23,23 @@ use crate::transport::{Flow, FlowError, Transport};
 mod failover;
 mod registration;
 mod session_timer;
+mod transfer;
 
 pub use failover::FailoverConfig;
 use registration::Registration;
 pub use registration::{RegisterConfig, RegistrationError, RegistrationId};
 pub(crate) use session_timer::SessionTimer;
 use session_timer::{MIN_SE, Side, session_expires};
+pub(crate) use transfer::Transfer;
+pub use transfer::{TransferProgress, sipfrag_status};
 
 /// Methods this endpoint implements (the Allow header, RFC 3261 §20.5).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, NOTIFY";
 /// Option tags this endpoint supports (RFC 3261 §20.37).
 pub const SUPPORTED: &str = "100rel, timer";
 /// Methods we recognise but do not accept: answered 405 with Allow, others 501 (§8.2.1).
-const KNOWN_NOT_ALLOWED: [&str; 6] =
-    ["REGISTER", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"];
+/// (NOTIFY is taken in a dialog whose transfer we started, see `transfer`.)
+const KNOWN_NOT_ALLOWED: [&str; 5] = ["REGISTER", "SUBSCRIBE", "REFER", "MESSAGE", "PUBLISH"];
 
 /// Endpoint settings.
 #[derive(Debug, Clone)]
@@ -174,6 +177,8 @@ enum Purpose {
     Prack,
     Register(RegistrationId),
     Update,
+    /// A blind transfer's REFER.
+    Refer,
     /// OPTIONS to a target marked down: does it answer again?
     Probe(Flow),
 }
@@ -850,7 +855,10 @@ impl Endpoint {
                 response.headers.push("Supported", SUPPORTED);
                 self.respond(now, key, response);
             }
-            Method::Bye | Method::Prack | Method::Info => self.respond_status(now, key, 481),
+            // A NOTIFY outside a dialog belongs to no subscription of ours (RFC 6665 §4.1.3).
+            Method::Bye | Method::Prack | Method::Info | Method::Notify => {
+                self.respond_status(now, key, 481)
+            }
             other => self.respond_unsupported(now, key, other),
         }
     }
@@ -1041,8 +1049,13 @@ impl Endpoint {
         match request.method.clone() {
             Method::Bye => {
                 self.respond_status(now, key, 200);
-                self.end_call(now, id, EndReason::RemoteHangup);
+                // A BYE crossing ours after the transfer succeeded ends it the same way.
+                let transferred = self.calls.get(&id).is_some_and(|c| c.transferred);
+                let reason =
+                    if transferred { EndReason::Transferred } else { EndReason::RemoteHangup };
+                self.end_call(now, id, reason);
             }
+            Method::Notify => self.receive_notify(now, key, id, &request),
             Method::Invite => self.receive_reinvite(now, key, id, request),
             Method::Update => self.receive_update(now, key, id, &request),
             Method::Prack => self.receive_prack(now, key, id, &request),
@@ -1287,6 +1300,7 @@ impl Endpoint {
                     self.update_response(now, id, response.status, &response.headers);
                 }
             }
+            Purpose::Refer => self.refer_response(id, key, response.status),
             Purpose::Cancel | Purpose::Prack | Purpose::Register(_) | Purpose::Probe(_) => {}
         }
     }
@@ -1707,6 +1721,7 @@ impl Endpoint {
             }
             // RFC 4028 §10: a refresh that gets no answer ends the session.
             Purpose::Update => self.send_bye(now, id, reason),
+            Purpose::Refer => self.refer_failed(id),
             Purpose::Prack | Purpose::Register(_) | Purpose::Probe(_) => {}
         }
     }

@@ -52,7 +52,7 @@ pub mod transport;
 pub use auth::{Credentials, Secret};
 pub use endpoint::{
     ALLOW, CallError, Config, Endpoint, FailoverConfig, Input, Output, RegisterConfig,
-    RegistrationError, RegistrationId, SUPPORTED, Transmit,
+    RegistrationError, RegistrationId, SUPPORTED, TransferProgress, Transmit,
 };
 pub use negotiator::{NegotiationError, Negotiator, PcmuNegotiator, Signalling};
 pub use sdp::Direction;

@@ -78,6 +78,8 @@ pub enum EndReason {
     /// An incoming call rang until its time ran out (480, or 487 when the INVITE's Expires
     /// lapsed).
     NoAnswer { status: u16 },
+    /// We transferred the call and the target answered (RFC 5589 §6.1).
+    Transferred,
 }
 
 impl EndReason {
@@ -99,6 +101,7 @@ impl EndReason {
             self,
             EndReason::LocalHangup
                 | EndReason::RemoteHangup
+                | EndReason::Transferred
                 | EndReason::Cancelled
                 | EndReason::RemoteCancelled
                 | EndReason::LocalRejected { .. }
@@ -142,6 +145,12 @@ pub enum Event {
     },
     /// The binding was removed (or the registrar could not be told; it expires by itself).
     Unregistered { registration: crate::endpoint::RegistrationId },
+    /// A transfer of the call (REFER) moved on.
+    Transfer {
+        call: CallId,
+        #[serde(flatten)]
+        progress: crate::endpoint::TransferProgress,
+    },
     /// The call is over.
     Ended {
         call: CallId,
@@ -296,6 +305,10 @@ pub(crate) struct Call {
     pub(crate) auth_attempts: u8,
     /// A 488 to the initial offer was answered with another offer.
     pub(crate) reoffered: bool,
+    /// A blind transfer under way.
+    pub(crate) transfer: Option<crate::endpoint::Transfer>,
+    /// The transfer succeeded: the call ends as transferred, whoever sends the BYE.
+    pub(crate) transferred: bool,
 }
 
 impl Call {
@@ -336,6 +349,8 @@ impl Call {
             peer_allows_update: false,
             auth_attempts: 0,
             reoffered: false,
+            transfer: None,
+            transferred: false,
         }
     }
 

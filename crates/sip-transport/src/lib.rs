@@ -62,6 +62,12 @@ pub enum Command {
         call: CallId,
         reply: oneshot::Sender<Result<(), CallError>>,
     },
+    /// A blind transfer of the call to `target` (REFER).
+    Transfer {
+        call: CallId,
+        target: String,
+        reply: oneshot::Sender<Result<(), CallError>>,
+    },
     Register {
         config: RegisterConfig,
         reply: oneshot::Sender<RegistrationId>,
@@ -197,6 +203,9 @@ impl Driver {
             }
             Command::Resume { call, reply } => {
                 let _ = reply.send(endpoint.resume(now, call));
+            }
+            Command::Transfer { call, target, reply } => {
+                let _ = reply.send(endpoint.transfer(now, call, &target));
             }
             Command::Register { config, reply } => {
                 let _ = reply.send(endpoint.register(now, config));
