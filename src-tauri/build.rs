@@ -14,6 +14,7 @@ const COMMANDS: &[&str] = &[
     "set_muted",
     "set_held",
     "send_dtmf",
+    "transfer",
     "history",
     "set_setting",
     "m365_account",

@@ -590,6 +590,22 @@ pub async fn send_dtmf<R: Runtime>(
     Ok(state.phone()?.send_dtmf(call, &keys).await?)
 }
 
+/// Transfers the call, blind, to what `target` holds (written as for the dialler: a number,
+/// an address, a colleague's dialable address); `name` is whom it is, when the user picked a
+/// person. The progress comes as `transfer` events.
+#[tauri::command]
+#[specta::specta]
+pub async fn transfer<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    call: CallNumber,
+    target: String,
+    name: Option<String>,
+) -> Result<(), CommandError> {
+    let uri = normalize_number(state.clone(), target)?;
+    Ok(state.phone()?.transfer(call, &uri, name.as_deref()).await?)
+}
+
 /// Recent calls, newest first (at most `limit`).
 #[tauri::command]
 #[specta::specta]

@@ -144,7 +144,7 @@ fn settings_that_do_not_parse_are_a_settings_error() {
 }
 
 #[test]
-fn a_demo_call_through_the_commands_connects_mutes_holds_and_hangs_up() {
+fn a_demo_call_through_the_commands_connects_mutes_holds_transfers_and_hangs_up() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter("sip_engine=debug,sip_transport=debug,agent_runtime=debug")
         .with_test_writer()
@@ -187,6 +187,17 @@ fn a_demo_call_through_the_commands_connects_mutes_holds_and_hangs_up() {
         Ok(Value::Null)
     );
     wait_until(&events, "hold", |e| e["local"] == false);
+
+    // A transfer: the demo line (our own endpoint) refuses REFER, and the call goes on. A
+    // target that is not an address is the dialler's error.
+    let transfer = json!({ "call": call, "target": "sip:megan@example.com", "name": "Megan" });
+    assert_eq!(invoke(&window, "transfer", transfer), Ok(Value::Null));
+    let asked = wait_for(&events, "transfer");
+    assert_eq!((asked["stage"].clone(), asked["name"].clone()), (json!("asked"), json!("Megan")));
+    let refused = wait_until(&events, "transfer", |e| e["stage"] == "refused");
+    assert_eq!(refused["detail"], "405", "{refused}");
+    let bad = json!({ "call": call, "target": "sip:has space@x", "name": null });
+    assert_eq!(invoke(&window, "transfer", bad).expect_err("not an address")["kind"], "dial");
 
     // A call that does not exist is the phone's error, typed as such.
     let refused = invoke(&window, "answer", json!({ "call": 999 })).expect_err("no such call");

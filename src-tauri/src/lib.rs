@@ -46,6 +46,7 @@ macro_rules! app_builder {
                 $crate::commands::set_muted::<$runtime>,
                 $crate::commands::set_held::<$runtime>,
                 $crate::commands::send_dtmf::<$runtime>,
+                $crate::commands::transfer::<$runtime>,
                 $crate::commands::history,
                 $crate::commands::set_setting::<$runtime>,
                 $crate::commands::m365_account,

@@ -315,6 +315,18 @@ async fn every_screen_passes_axe_in_both_themes() {
         app.click("[data-testid=keypad-button]").await;
         let call = at("call with keypad");
         check_and_photograph(&mut app, &call, &shot("call-keypad"), &mut found).await;
+        app.click("[data-testid=keypad-button]").await;
+        // A transfer typed in: the demo line (our own endpoint) does not take REFER, so the
+        // transfer is refused and the call goes on.
+        app.click("[data-testid=transfer-button]").await;
+        app.type_into("[data-testid=transfer-target]", "sip:megan@example.com").await;
+        let form = at("transfer form");
+        check_and_photograph(&mut app, &form, &shot("call-transfer"), &mut found).await;
+        app.click("[data-testid=transfer-go]").await;
+        app.wait_text("[data-testid=transfer-status]", LIMIT, |t| t.contains("(405)")).await;
+        app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == "Connected").await;
+        let refused = at("refused transfer");
+        check_and_photograph(&mut app, &refused, &shot("call-transfer-refused"), &mut found).await;
         app.click("[data-testid=hangup-button]").await;
         app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == "Call ended").await;
         check_and_photograph(&mut app, &at("ended call"), &shot("call-ended"), &mut found).await;
@@ -503,6 +515,52 @@ async fn a_colleague_found_in_the_window_is_called_at_their_dialable_address() {
     let trace = std::fs::read_to_string(dir.join("messages.log")).unwrap();
     let invite = format!("INVITE sip:{}@127.0.0.1:{port} SIP/2.0", megan.id);
     assert!(trace.contains(&invite), "no '{invite}' in {}", dir.join("messages.log").display());
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn a_call_is_transferred_to_a_colleague_from_the_panel() {
+    let dir = artifacts("desktop-transfer");
+    let tenant = Tenant::start(&dir);
+    let megan = tenant.emulator.users()[2].clone();
+    // SIPp is the caller's side (the transferee) and the "SBC" colleagues are dialled at.
+    let port = free_udp_port();
+    let rule = format!("[teams]\nsip_uri_template = \"sip:{{objectId}}@127.0.0.1:{port}\"\n");
+    let mut sipp = sipp_bounded(port, 150);
+    sipp.args(["-trace_msg", "-message_file", "messages.log", "-m", "1", "-sf"])
+        .arg(sipp_scenario("uas-refer-blind.xml"));
+    let mut peer = Background::spawn(sipp, &dir, "sipp");
+    let settings = settings(&format!("{}{rule}", tenant.settings));
+    let app = open_with(&dir, &settings, &tenant.env()).await;
+    app.click("[data-testid=sign-in-button]").await;
+    app.find("[data-testid=tab-colleagues]", LIMIT).await;
+    app.type_into("[data-testid=dial-input]", &format!("sip:service@127.0.0.1:{port}")).await;
+    app.click("[data-testid=dial-button]").await;
+    app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == "Connected").await;
+
+    // In a call, a colleague's button transfers the call to their dialable address.
+    app.click("[data-testid=tab-colleagues]").await;
+    app.type_into("[data-testid=colleague-search]", "megan").await;
+    let row = format!("[data-testid=person-{}]", megan.id);
+    let button = format!("{row} [data-testid=call-colleague]");
+    app.wait_text("[data-testid=colleagues-status]", LIMIT, |t| t == "1 found").await;
+    wait_text_content(&app, &button, "Transfer").await;
+    app.click(&button).await;
+    // Back on the call screen, which says how it went and ends the call once she answered.
+    let ended = format!("Transferred to {}", megan.display_name);
+    app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == ended).await;
+    let status = peer.wait(Duration::from_secs(30));
+    assert!(status.success(), "sipp failed ({status}); see {}", dir.display());
+    let trace = std::fs::read_to_string(dir.join("messages.log")).unwrap();
+    let refer_to = format!("Refer-To: <sip:{}@127.0.0.1:{port}>", megan.id);
+    assert!(trace.contains(&refer_to), "no '{refer_to}' in {}", dir.display());
+    // The history says whom the call went to.
+    app.click("[data-testid=dismiss-button]").await;
+    let summary = format!(
+        "return ((document.querySelector('[data-testid=history-item-0]') || {{}}).textContent || '').includes('transferred to {}')",
+        megan.display_name
+    );
+    wait_for_script(&app, &summary, true).await;
     app.quit().await;
 }
 

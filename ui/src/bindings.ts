@@ -111,6 +111,19 @@ async sendDtmf(call: number, keys: string) : Promise<Result<null, CommandError>>
 }
 },
 /**
+ * Transfers the call, blind, to what `target` holds (written as for the dialler: a number,
+ * an address, a colleague's dialable address); `name` is whom it is, when the user picked a
+ * person. The progress comes as `transfer` events.
+ */
+async transfer(call: number, target: string, name: string | null) : Promise<Result<null, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("transfer", { call, target, name }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Recent calls, newest first (at most `limit`).
  */
 async history(limit: number) : Promise<Result<CallRecord[], CommandError>> {
@@ -387,7 +400,11 @@ export type EndCause =
 /**
  * No answer, or the network failed.
  */
-"unreachable" | "failed"
+"unreachable" | "failed" | 
+/**
+ * Transferred from here, and the target answered.
+ */
+"transferred"
 /**
  * The Microsoft 365 account signed in here, as the status bar shows it.
  */
@@ -448,7 +465,12 @@ export type PhoneEvent = { kind: "registration"; registration: Registration } |
 /**
  * A key press from the far end (RFC 4733).
  */
-{ kind: "dtmf"; call: number; key: string } | { kind: "ended"; call: number; cause: EndCause; detail: string }
+{ kind: "dtmf"; call: number; key: string } | 
+/**
+ * A blind transfer of the call moved on; `detail` is the SIP status behind the stage,
+ * when there is one.
+ */
+{ kind: "transfer"; call: number; target: string; name: string | null; stage: TransferStage; detail: string } | { kind: "ended"; call: number; cause: EndCause; detail: string }
 /**
  * The event the window listens to: everything the phone reports, in order.
  */
@@ -511,6 +533,34 @@ isDefault: boolean }
  * `media.srtp`.
  */
 export type SrtpSetting = "off" | "preferred" | "required"
+/**
+ * How far a blind transfer got, for the call screen.
+ */
+export type TransferStage = 
+/**
+ * The REFER is on its way.
+ */
+"asked" | 
+/**
+ * The far end took it and is calling the target.
+ */
+"accepted" | 
+/**
+ * The target is ringing.
+ */
+"ringing" | 
+/**
+ * The target answered: the call ends here.
+ */
+"succeeded" | 
+/**
+ * The far end would not transfer the call; it goes on as before.
+ */
+"refused" | 
+/**
+ * The target did not answer (busy, declined, unreachable); the call goes on as before.
+ */
+"failed"
 /**
  * The window's language.
  */

@@ -25,6 +25,8 @@ describe("the recent-calls list", () => {
     expect(resultText(call({ answered: true, durationSecs: 62 }))).toBe("1:02");
     expect(resultText(call({ cause: "busy", detail: "486 Busy Here" }))).toBe("Busy (486 Busy Here)");
     expect(resultText(call({ direction: "incoming", cause: "cancelled" }))).toBe("Not answered");
+    const transferred = call({ direction: "incoming", answered: true, durationSecs: 95, cause: "transferred", detail: "Megan Bowen" });
+    expect(resultText(transferred)).toBe("1:35 · transferred to Megan Bowen");
   });
 
   it("says today's time, yesterday, or the date", () => {

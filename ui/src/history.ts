@@ -14,9 +14,12 @@ export function kindText(record: CallRecord): string {
   return t(`history.${historyKind(record)}`);
 }
 
-/// The call's result: its length when it was answered, else why it did not connect.
+/// The call's result: its length when it was answered (and whom it was transferred to), else
+/// why it did not connect.
 export function resultText(record: CallRecord): string {
-  if (record.answered) return formatDuration(record.durationSecs * 1000);
+  const duration = formatDuration(record.durationSecs * 1000);
+  if (record.answered && record.cause === "transferred" && record.detail) return t("history.transferred", { duration, who: record.detail });
+  if (record.answered) return duration;
   if (historyKind(record) === "missed") return t("history.notAnswered");
   return endText(record.cause, record.detail);
 }

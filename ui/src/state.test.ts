@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { PhoneEvent } from "./bindings";
-import { dismiss, endText, focusCall, formatDuration, initialState, qualityLabel, reduce, registrationText, setMuted } from "./state";
+import { dismiss, endText, focusCall, formatDuration, initialState, qualityLabel, reduce, registrationText, setMuted, transferPending, transferText } from "./state";
 
 const play = (events: PhoneEvent[], start = 1000) => events.reduce((state, event, i) => reduce(state, event, start + i * 1000), initialState);
 
@@ -23,6 +23,40 @@ describe("the call screen's state", () => {
     state = reduce(state, { kind: "ended", call: 1, cause: "remote", detail: "" }, 6000);
     expect(focusCall(state)!.phase).toBe("ended");
     expect(dismiss(state, 1).calls).toHaveLength(0);
+  });
+
+  it("follows a blind transfer to a colleague, and names them", () => {
+    const target = "sip:0b9d6c2e@sbc.example.com";
+    const transfer = (stage: "asked" | "accepted" | "ringing" | "succeeded" | "failed" | "refused", detail = ""): PhoneEvent => ({
+      kind: "transfer", call: 1, target, name: "Megan Bowen", stage, detail,
+    });
+    let state = play([
+      { kind: "incoming", call: 1, from: "sip:caller@example.com", display_name: null },
+      { kind: "answered", call: 1 },
+      transfer("asked"),
+    ]);
+    let call = focusCall(state)!;
+    expect(transferPending(call)).toBe(true);
+    expect(transferText(call.transfer!)).toBe("Transferring to Megan Bowen…");
+    state = reduce(state, transfer("ringing"), 4000);
+    expect(transferText(focusCall(state)!.transfer!)).toBe("Megan Bowen is ringing…");
+    // Busy: the call stays, and another transfer may start.
+    state = reduce(state, transfer("failed", "486"), 5000);
+    call = focusCall(state)!;
+    expect(call.phase).toBe("connected");
+    expect(transferPending(call)).toBe(false);
+    expect(transferText(call.transfer!)).toBe("Megan Bowen did not answer (486). The caller is still with you.");
+    state = reduce(state, transfer("asked"), 6000);
+    state = reduce(state, transfer("succeeded"), 7000);
+    state = reduce(state, { kind: "ended", call: 1, cause: "transferred", detail: "Megan Bowen" }, 8000);
+    call = focusCall(state)!;
+    expect(call.phase).toBe("ended");
+    expect(transferText(call.transfer!)).toBe("Transferred to Megan Bowen");
+    expect(endText("transferred", "Megan Bowen")).toBe("Transferred (Megan Bowen)");
+    // A target typed by hand is shown as its address; a refusal names no one.
+    const typed: PhoneEvent = { kind: "transfer", call: 1, target, name: null, stage: "refused", detail: "405" };
+    state = reduce(play([{ kind: "dialling", call: 1, to: "sip:a@b" }, { kind: "answered", call: 1 }]), typed, 0);
+    expect(transferText(focusCall(state)!.transfer!)).toBe("The other side would not take the transfer (405). The caller is still with you.");
   });
 
   it("puts a ringing incoming call first, and ignores events for unknown calls", () => {

@@ -1,5 +1,5 @@
 // The call screen's state, reduced from the phone's events. Pure: the tests feed it events.
-import type { EndCause, PhoneEvent, Registration } from "./bindings";
+import type { EndCause, PhoneEvent, Registration, TransferStage } from "./bindings";
 import { t } from "./i18n";
 
 export type CallPhase = "ringing-in" | "dialling" | "ringing-out" | "connected" | "ended";
@@ -31,6 +31,17 @@ export interface CallView {
   endDetail: string;
   /// Keys the far end pressed.
   keysReceived: string;
+  /// The latest transfer of this call, as far as it got.
+  transfer: TransferView | null;
+}
+
+export interface TransferView {
+  target: string;
+  /// Whom the target is, when the transfer was to a colleague (shown instead of the address).
+  name: string | null;
+  stage: TransferStage;
+  /// The SIP status behind the stage, when there is one.
+  detail: string;
 }
 
 export interface PhoneState {
@@ -45,6 +56,7 @@ function newCall(call: number, direction: "in" | "out", peer: string, displayNam
     call, direction, peer, displayName, phase,
     answeredAt: null, muted: false, heldHere: false, heldThere: false, conference: false,
     codec: null, encrypted: false, quality: null, endCause: null, endDetail: "", keysReceived: "",
+    transfer: null,
   };
 }
 
@@ -79,9 +91,35 @@ export function reduce(state: PhoneState, event: PhoneEvent, now: number): Phone
       }));
     case "dtmf":
       return update(state, event.call, (c) => ({ ...c, keysReceived: (c.keysReceived + event.key).slice(-24) }));
+    case "transfer":
+      return update(state, event.call, (c) => ({ ...c, transfer: { target: event.target, name: event.name, stage: event.stage, detail: event.detail } }));
     case "ended":
       return update(state, event.call, (c) => ({ ...c, phase: "ended", endCause: event.cause, endDetail: event.detail }));
   }
+}
+
+/// The transfer's progress in words.
+export function transferText(transfer: TransferView): string {
+  const target = transfer.name ?? transfer.target;
+  switch (transfer.stage) {
+    case "asked":
+    case "accepted":
+      return t("transfer.calling", { target });
+    case "ringing":
+      return t("transfer.ringing", { target });
+    case "succeeded":
+      return t("transfer.succeeded", { target });
+    case "refused":
+      return t(transfer.detail ? "transfer.refusedWith" : "transfer.refused", { status: transfer.detail });
+    case "failed":
+      return t(transfer.detail ? "transfer.failedWith" : "transfer.failed", { target, status: transfer.detail });
+  }
+}
+
+/// A transfer still waiting for its outcome (another cannot start meanwhile).
+export function transferPending(call: CallView): boolean {
+  const stage = call.transfer?.stage;
+  return stage === "asked" || stage === "accepted" || stage === "ringing";
 }
 
 /// The user muted or unmuted (the phone confirms by not failing; no event follows).

@@ -62,6 +62,27 @@ pub enum EndCause {
     /// No answer, or the network failed.
     Unreachable,
     Failed,
+    /// Transferred from here, and the target answered.
+    Transferred,
+}
+
+/// How far a blind transfer got, for the call screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum TransferStage {
+    /// The REFER is on its way.
+    Asked,
+    /// The far end took it and is calling the target.
+    Accepted,
+    /// The target is ringing.
+    Ringing,
+    /// The target answered: the call ends here.
+    Succeeded,
+    /// The far end would not transfer the call; it goes on as before.
+    Refused,
+    /// The target did not answer (busy, declined, unreachable); the call goes on as before.
+    Failed,
 }
 
 /// What the user interface hears.
@@ -119,6 +140,16 @@ pub enum PhoneEvent {
     Dtmf {
         call: CallNumber,
         key: String,
+    },
+    /// A blind transfer of the call moved on; `detail` is the SIP status behind the stage,
+    /// when there is one.
+    Transfer {
+        call: CallNumber,
+        target: String,
+        /// Whom the target is, when the user picked a person (a colleague).
+        name: Option<String>,
+        stage: TransferStage,
+        detail: String,
     },
     Ended {
         call: CallNumber,
@@ -198,6 +229,7 @@ enum Request {
     Mute { call: CallId, muted: bool, reply: Reply<()> },
     Hold { call: CallId, held: bool, reply: Reply<()> },
     Dtmf { call: CallId, keys: String, reply: Reply<()> },
+    Transfer { call: CallId, to: TransferTo, reply: Reply<()> },
 }
 
 impl Phone {
@@ -243,6 +275,20 @@ impl Phone {
         self.ask(|reply| Request::Hold { call: CallId(call), held, reply }).await
     }
 
+    /// Transfers the call to `target` (a SIP URI), blind: the far end calls the target, and
+    /// the call ends here once the target answers. `name` says whom the target is, for the
+    /// events and the history. [`PhoneEvent::Transfer`] reports how far it got; if it fails,
+    /// the call goes on.
+    pub async fn transfer(
+        &self,
+        call: CallNumber,
+        target: &str,
+        name: Option<&str>,
+    ) -> Result<(), AgentError> {
+        let to = TransferTo { target: target.to_owned(), name: name.map(str::to_owned) };
+        self.ask(|reply| Request::Transfer { call: CallId(call), to, reply }).await
+    }
+
     /// Sends key presses as RFC 4733 telephone-events.
     pub async fn send_dtmf(&self, call: CallNumber, keys: &str) -> Result<(), AgentError> {
         let keys = keys.to_owned();
@@ -273,6 +319,22 @@ struct CallState {
     held_here: bool,
     held_there: bool,
     last: Option<MediaStats>,
+    /// Where the call is being (or was) transferred to.
+    transfer: Option<TransferTo>,
+}
+
+/// A transfer's target, and whom it is.
+#[derive(Debug, Clone)]
+struct TransferTo {
+    target: String,
+    name: Option<String>,
+}
+
+impl TransferTo {
+    fn event(&self, call: CallId, stage: TransferStage, detail: String) -> PhoneEvent {
+        let (target, name) = (self.target.clone(), self.name.clone());
+        PhoneEvent::Transfer { call: call.0, target, name, stage, detail }
+    }
 }
 
 async fn run(
@@ -363,6 +425,16 @@ async fn handle(
         Request::Dtmf { call, keys, reply } => {
             let _ = reply.send(agent.send_dtmf(call, &keys));
         }
+        Request::Transfer { call, to, reply } => {
+            let result = agent.transfer(call, &to.target).await;
+            if result.is_ok()
+                && let Some(state) = calls.get_mut(&call)
+            {
+                sink(to.event(call, TransferStage::Asked, String::new()));
+                state.transfer = Some(to);
+            }
+            let _ = reply.send(result);
+        }
     }
 }
 
@@ -394,13 +466,19 @@ fn translate(
             Event::Conference { call, focus } => {
                 sink(PhoneEvent::Conference { call: call.0, focus });
             }
+            Event::Transfer { call, progress } => {
+                let Some(to) = calls.get(&call).and_then(|s| s.transfer.as_ref()) else { return };
+                let (stage, detail) = transfer_stage(&progress);
+                sink(to.event(call, stage, detail));
+            }
             Event::Ended { call, reason } => {
-                calls.remove(&call);
-                sink(PhoneEvent::Ended {
-                    call: call.0,
-                    cause: cause(&reason),
-                    detail: detail(&reason),
-                });
+                let state = calls.remove(&call);
+                // A transferred call's detail is whom it went to.
+                let detail = match (&reason, state.and_then(|s| s.transfer)) {
+                    (sip_engine::EndReason::Transferred, Some(to)) => to.name.unwrap_or(to.target),
+                    _ => detail(&reason),
+                };
+                sink(PhoneEvent::Ended { call: call.0, cause: cause(&reason), detail });
             }
             Event::Registered { expires, .. } => sink(PhoneEvent::Registration {
                 registration: Registration::Registered { registrar: registrar(), expires },
@@ -474,6 +552,21 @@ fn quality(call: CallId, state: &CallState, now: &MediaStats) -> Option<PhoneEve
     })
 }
 
+/// A transfer's progress as the call screen tells it, with the SIP status behind it.
+fn transfer_stage(progress: &sip_engine::TransferProgress) -> (TransferStage, String) {
+    use sip_engine::TransferProgress as P;
+    match progress {
+        P::Accepted => (TransferStage::Accepted, String::new()),
+        P::Trying { status: 180 | 183 } => (TransferStage::Ringing, String::new()),
+        P::Trying { .. } => (TransferStage::Accepted, String::new()),
+        P::Succeeded { .. } => (TransferStage::Succeeded, String::new()),
+        P::Refused { status } => (TransferStage::Refused, status.to_string()),
+        P::Failed { status } => {
+            (TransferStage::Failed, status.map(|s| s.to_string()).unwrap_or_default())
+        }
+    }
+}
+
 fn cause(reason: &sip_engine::EndReason) -> EndCause {
     use sip_engine::EndReason as R;
     match reason {
@@ -486,6 +579,7 @@ fn cause(reason: &sip_engine::EndReason) -> EndCause {
         R::Unavailable { .. } => EndCause::Unavailable,
         R::IncompatibleMedia { .. } | R::NegotiationFailed => EndCause::Incompatible,
         R::Timeout | R::TransportError | R::NoAck => EndCause::Unreachable,
+        R::Transferred => EndCause::Transferred,
         _ => EndCause::Failed,
     }
 }

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { t } from "../i18n";
 import { isMac, keyHint } from "../shortcuts";
-import { endText, formatDuration, qualityLabel, type CallView } from "../state";
+import { endText, formatDuration, qualityLabel, transferPending, transferText, type CallView } from "../state";
 
 interface Props {
   call: CallView;
@@ -10,6 +10,8 @@ interface Props {
   onMute: (muted: boolean) => void;
   onHold: (held: boolean) => void;
   onKey: (key: string) => void;
+  /// Transfers the call (blind) to what the user typed; resolves once the phone took it.
+  onTransfer: (target: string) => Promise<unknown>;
   onDismiss: () => void;
 }
 
@@ -28,12 +30,15 @@ function phaseText(call: CallView): string {
       if (call.heldThere) return t("call.heldThere");
       return call.conference ? t("call.conference") : t("call.connected");
     case "ended":
+      if (call.endCause === "transferred" && call.transfer) return transferText(call.transfer);
       return call.endCause ? endText(call.endCause, call.endDetail) : t("end.local");
   }
 }
 
-export function ActiveCall({ call, now, onHangup, onMute, onHold, onKey, onDismiss }: Props) {
+export function ActiveCall({ call, now, onHangup, onMute, onHold, onKey, onTransfer, onDismiss }: Props) {
   const [keypad, setKeypad] = useState(false);
+  const [transferOpen, setTransferOpen] = useState(false);
+  const pending = transferPending(call);
   const mac = isMac();
   const [muteKey, holdKey, hangupKey] = [keyHint("m", mac), keyHint("h", mac), keyHint("d", mac)];
   const connected = call.phase === "connected";
@@ -79,10 +84,31 @@ export function ActiveCall({ call, now, onHangup, onMute, onHold, onKey, onDismi
             <button type="button" aria-pressed={call.heldHere} disabled={!connected} data-testid="hold-button" onClick={() => onHold(!call.heldHere)} aria-keyshortcuts={holdKey.aria} title={holdKey.text}>
               {call.heldHere ? t("call.resume") : t("call.hold")}
             </button>
-            <button type="button" aria-pressed={keypad} aria-controls="keypad" disabled={!connected} data-testid="keypad-button" onClick={() => setKeypad(!keypad)}>
+            <button type="button" aria-pressed={keypad} aria-controls={keypad ? "keypad" : undefined} disabled={!connected} data-testid="keypad-button" onClick={() => setKeypad(!keypad)}>
               {t("call.keypad")}
             </button>
+            <button
+              type="button"
+              aria-expanded={transferOpen}
+              aria-controls={transferOpen ? "transfer-form" : undefined}
+              disabled={!connected || pending}
+              data-testid="transfer-button"
+              onClick={() => setTransferOpen(!transferOpen)}
+            >
+              {t("transfer.button")}
+            </button>
           </div>
+          {transferOpen && connected && !pending && (
+            <TransferForm
+              onTransfer={(target) => onTransfer(target).then(() => setTransferOpen(false))}
+              onCancel={() => setTransferOpen(false)}
+            />
+          )}
+          {call.transfer && (
+            <p class={`transfer-status${call.transfer.stage === "failed" || call.transfer.stage === "refused" ? " problem" : ""}`} role="status" aria-live="polite" data-testid="transfer-status">
+              {transferText(call.transfer)}
+            </p>
+          )}
           {keypad && connected && (
             <div id="keypad" class="keypad" role="group" aria-label={t("call.keypad")} data-testid="keypad">
               {KEYS.map((key) => (
@@ -98,5 +124,39 @@ export function ActiveCall({ call, now, onHangup, onMute, onHold, onKey, onDismi
         </>
       )}
     </section>
+  );
+}
+
+/// Where to transfer the call: a number or address, sent with Enter; Escape closes it.
+function TransferForm({ onTransfer, onCancel }: { onTransfer: (target: string) => Promise<unknown>; onCancel: () => void }) {
+  const [target, setTarget] = useState("");
+  const [busy, setBusy] = useState(false);
+  const submit = (event: Event) => {
+    event.preventDefault();
+    if (!target.trim() || busy) return;
+    setBusy(true);
+    onTransfer(target.trim()).finally(() => setBusy(false));
+  };
+  return (
+    <form id="transfer-form" class="transfer-form" onSubmit={submit} onKeyDown={(e) => e.key === "Escape" && onCancel()} data-testid="transfer-form">
+      <label for="transfer-target">{t("transfer.label")}</label>
+      <input
+        id="transfer-target"
+        type="text"
+        autocomplete="off"
+        spellcheck={false}
+        placeholder={t("transfer.placeholder")}
+        value={target}
+        onInput={(e) => setTarget((e.target as HTMLInputElement).value)}
+        data-testid="transfer-target"
+        autoFocus
+      />
+      <button type="submit" disabled={!target.trim() || busy} data-testid="transfer-go">
+        {t("transfer.go")}
+      </button>
+      <button type="button" class="link" onClick={onCancel}>
+        {t("transfer.cancel")}
+      </button>
+    </form>
   );
 }

@@ -4,7 +4,7 @@ import { applyReport, sameIds, watchedIds, type Presences } from "../colleagues"
 import { CommandFailed, commands, onPhoneEvent, onPresence, run } from "../ipc";
 import { currentLanguage, setLanguage, systemLanguage, t } from "../i18n";
 import { isMac, shortcutFor, type Shortcut } from "../shortcuts";
-import { dismiss, focusCall, initialState, reduce, setMuted, type CallPhase, type PhoneState } from "../state";
+import { dismiss, focusCall, initialState, reduce, setMuted, transferPending, type CallPhase, type PhoneState } from "../state";
 import { ActiveCall } from "./ActiveCall";
 import { Colleagues } from "./Colleagues";
 import { Dialer } from "./Dialer";
@@ -165,11 +165,19 @@ export function App() {
       }),
     [],
   );
+  const focus = focusCall(phone);
+  // The call a colleague's button transfers: the one on screen, when it is up and no other
+  // transfer of it is under way.
+  const transferable = focus && focus.phase === "connected" && !transferPending(focus) ? focus.call : null;
+  const transferCall = useRef<number | null>(null);
+  transferCall.current = transferable;
   const onCallColleague = useCallback(
     (person: Person) =>
       attempt(async () => {
         if (!person.dial) return;
-        await run(commands.dial(person.dial));
+        const call = transferCall.current;
+        if (call !== null) await run(commands.transfer(call, person.dial, person.name));
+        else await run(commands.dial(person.dial));
         setTab("phone");
         // The focus goes with the screen: to the call's heading (where Tab reaches its controls).
         setTimeout(() => document.getElementById("call-peer")?.focus(), 0);
@@ -177,7 +185,6 @@ export function App() {
     [],
   );
 
-  const focus = focusCall(phone);
   // A call taking the screen (ringing, answered, dialled) brings the Phone tab forward.
   useEffect(() => {
     if (focus && focus.phase !== "ended") setTab("phone");
@@ -245,6 +252,7 @@ export function App() {
         onShown={setShownPeople}
         onFavourite={onFavourite}
         onCall={onCallColleague}
+        transferring={transferable !== null}
       />
     );
   } else if (showSettings && status && !focus) {
@@ -301,6 +309,16 @@ export function App() {
         onMute={controls.mute}
         onHold={controls.hold}
         onKey={(key) => attempt(() => run(commands.sendDtmf(focus.call, key)))}
+        onTransfer={async (target) => {
+          // The form stays open when the phone refuses (a number it cannot read, say).
+          setError(null);
+          try {
+            await run(commands.transfer(focus.call, target, null));
+          } catch (e) {
+            setError(e instanceof CommandFailed ? e.message : String(e));
+            throw e;
+          }
+        }}
         onDismiss={() => dispatch({ type: "dismiss", call: focus.call })}
       />
     );
@@ -389,22 +407,25 @@ function Tabs({ tab, onTab }: { tab: (typeof TABS)[number]; onTab: (tab: (typeof
     document.getElementById(`tab-${next}`)?.focus();
   };
   return (
-    <nav class="tabs" role="tablist" aria-label={t("tabs.label")} onKeyDown={onKey}>
-      {TABS.map((name) => (
-        <button
-          key={name}
-          type="button"
-          role="tab"
-          id={`tab-${name}`}
-          data-testid={`tab-${name}`}
-          aria-selected={tab === name}
-          aria-controls="main-panel"
-          tabIndex={tab === name ? 0 : -1}
-          onClick={() => onTab(name)}
-        >
-          {t(`tabs.${name}`)}
-        </button>
-      ))}
+    // The tab list inside a navigation landmark (a `nav` given the tablist role is none).
+    <nav aria-label={t("tabs.label")}>
+      <div class="tabs" role="tablist" aria-label={t("tabs.label")} onKeyDown={onKey}>
+        {TABS.map((name) => (
+          <button
+            key={name}
+            type="button"
+            role="tab"
+            id={`tab-${name}`}
+            data-testid={`tab-${name}`}
+            aria-selected={tab === name}
+            aria-controls="main-panel"
+            tabIndex={tab === name ? 0 : -1}
+            onClick={() => onTab(name)}
+          >
+            {t(`tabs.${name}`)}
+          </button>
+        ))}
+      </div>
     </nav>
   );
 }

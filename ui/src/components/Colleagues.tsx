@@ -13,7 +13,10 @@ interface Props {
   search: (text: string) => Promise<SearchResult>;
   /// A photo as a `data:` URL, or null when they have none.
   loadPhoto: (id: string) => Promise<string | null>;
+  /// Calls the person, or transfers the call on screen to them when `transferring`.
   onCall: (person: Person) => void;
+  /// A call is up: the people's button transfers it (blind) instead of calling.
+  transferring: boolean;
   onFavourite: (person: Person, favourite: boolean) => void;
   /// The people on show changed (their presence is wanted).
   onShown: (people: Person[]) => void;
@@ -28,7 +31,7 @@ const SEARCH_DELAY_MS = 300;
 
 /// Colleagues: favourites, or the people a search found; each with photo, presence, call and
 /// favourite buttons.
-export const Colleagues = memo(function Colleagues({ favourites, presences, presenceError, search, loadPhoto, onCall, onFavourite, onShown }: Props) {
+export const Colleagues = memo(function Colleagues({ favourites, presences, presenceError, search, loadPhoto, onCall, transferring, onFavourite, onShown }: Props) {
   const [text, setText] = useState("");
   const [found, setFound] = useState<Found>({ state: "idle" });
   const latest = useRef(0);
@@ -95,6 +98,7 @@ export const Colleagues = memo(function Colleagues({ favourites, presences, pres
             onVisible={() => photos.want(person.id)}
             favourite={favouriteIds.has(person.id)}
             onCall={() => onCall(person)}
+            transferring={transferring}
             onFavourite={(on) => onFavourite(person, on)}
           />
         ))}
@@ -110,10 +114,11 @@ interface RowProps {
   onVisible: () => void;
   favourite: boolean;
   onCall: () => void;
+  transferring: boolean;
   onFavourite: (favourite: boolean) => void;
 }
 
-function Row({ person, presence, photo, onVisible, favourite, onCall, onFavourite }: RowProps) {
+function Row({ person, presence, photo, onVisible, favourite, onCall, transferring, onFavourite }: RowProps) {
   const ref = useRef<HTMLLIElement>(null);
   // Photos load as rows scroll into view: 650 favourites do not mean 650 requests at once.
   useEffect(() => {
@@ -163,11 +168,11 @@ function Row({ person, presence, photo, onVisible, favourite, onCall, onFavourit
         aria-disabled={!person.dial}
         aria-describedby={person.dial ? undefined : `why-${person.id}`}
         title={person.dial ?? undefined}
-        aria-label={t("colleagues.callWho", { name: person.name, state })}
+        aria-label={t(transferring ? "colleagues.transferWho" : "colleagues.callWho", { name: person.name, state })}
         data-testid="call-colleague"
         onClick={() => person.dial && onCall()}
       >
-        {t("colleagues.call")}
+        {t(transferring ? "colleagues.transfer" : "colleagues.call")}
       </button>
       {!person.dial && (
         <span id={`why-${person.id}`} class="visually-hidden">
