@@ -379,3 +379,40 @@ fn a_transfer_to_a_busy_target_keeps_the_call() {
     assert_eq!(cli.wait_for("ended", Duration::ZERO)["reason"], "local-hangup");
     assert_eq!(code, Some(1));
 }
+
+/// A real transferee: baresip answers the CLI's call, takes its REFER, calls the target (SIPp)
+/// and reports the answer in a NOTIFY; only then does the CLI hang up.
+#[test]
+fn baresip_is_transferred_to_a_sipp_target() {
+    let dir = artifacts("transfer_baresip");
+    let target_port = free_udp_port();
+    let mut target = sipp(target_port);
+    target.arg("-sf").arg(sipp_scenario("uas-expect-bye.xml")).args(["-m", "1", "-trace_msg"]);
+    target.args(["-message_file", "messages.log"]);
+    let mut target = Background::spawn(target, &dir, "sipp");
+    let tone = dir.join("tone.wav");
+    switchboard_tests::write_tone_wav(&tone, 40);
+    let mut bob = switchboard_tests::speech::Phone::answering(
+        &dir,
+        "pcmu",
+        None,
+        &tone,
+        30,
+        switchboard_tests::speech::Buffer::Fixed,
+    );
+    let colleague = format!("sip:megan@127.0.0.1:{target_port}");
+    let bob_uri = format!("sip:bob@127.0.0.1:{}", bob.port);
+    let args = ["call", &bob_uri, "--transfer-to", &colleague, "--hangup-after", "20"];
+    let mut cli = Cli::start(&args, &dir);
+    let status = cli.wait_exit(LIMIT);
+    // baresip ends its call with the target when it stops: SIPp needs that BYE to pass.
+    let log = bob.stop(Duration::from_secs(10));
+    assert!(status.success(), "{:?}\nbaresip: {log}", cli.events);
+    assert_eq!(cli.wait_for("ended", Duration::ZERO)["reason"], "transferred");
+    let stages = transfer_stages(&cli);
+    assert_eq!(stages.first().map(String::as_str), Some("\"accepted\" null"), "{stages:?}");
+    assert_eq!(stages.last().map(String::as_str), Some("\"succeeded\" 200"), "{stages:?}");
+    assert!(target.wait(LIMIT).success(), "sipp (the target) failed; see {}", dir.display());
+    let trace = std::fs::read_to_string(dir.join("messages.log")).unwrap();
+    assert!(trace.contains("INVITE sip:megan@127.0.0.1"), "{trace}");
+}
