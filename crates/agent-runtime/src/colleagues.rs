@@ -286,6 +286,44 @@ impl Colleagues {
     }
 }
 
+impl Colleagues {
+    /// Writes this app's presence session for the signed-in user (`setPresence`, the app's
+    /// client id as the session id) for `expiration`.
+    ///
+    /// # Errors
+    /// The sign-in or Graph failed (Presence.ReadWrite not granted: `Forbidden`).
+    pub async fn set_own_presence(
+        &self,
+        activity: graph_client::presence::Activity,
+        expiration: std::time::Duration,
+    ) -> Result<(), ColleaguesError> {
+        let (availability, activity) = activity.graph_values();
+        let session = &self.m365.identity().settings().client_id;
+        self.with_token(|token| {
+            let graph = self.graph.clone();
+            async move {
+                graph
+                    .set_presence(&token, &self.own_id, session, availability, activity, expiration)
+                    .await
+            }
+        })
+        .await
+    }
+
+    /// Clears this app's presence session: Teams shows the user's own presence alone again.
+    ///
+    /// # Errors
+    /// The sign-in or Graph failed.
+    pub async fn clear_own_presence(&self) -> Result<(), ColleaguesError> {
+        let session = &self.m365.identity().settings().client_id;
+        self.with_token(|token| {
+            let graph = self.graph.clone();
+            async move { graph.clear_presence(&token, &self.own_id, session).await }
+        })
+        .await
+    }
+}
+
 /// What the panel wants watched: the colleagues on show, and whether the panel is visible
 /// (hidden, it is polled at the background pace).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -16,6 +16,7 @@ pub mod locate;
 pub mod m365;
 pub mod phone;
 pub mod photos;
+pub mod presence_writer;
 pub mod secrets;
 mod settings;
 

@@ -710,7 +710,7 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                     Event::Answered { call } => {
                         connected.insert(call);
                         if let Some(presence) = &presence {
-                            presence.set(teams::activity(&connected, &conferences));
+                            presence.set(agent_runtime::presence_writer::call_activity(&connected, &conferences));
                         }
                         args.common.schedule_after_answer(&mut schedule, call);
                     }
@@ -721,7 +721,7 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                             conferences.remove(&call);
                         }
                         if let Some(presence) = &presence {
-                            presence.set(teams::activity(&connected, &conferences));
+                            presence.set(agent_runtime::presence_writer::call_activity(&connected, &conferences));
                         }
                     }
                     Event::Ended { call, .. } => {
@@ -729,7 +729,7 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                         connected.remove(&call);
                         conferences.remove(&call);
                         if let Some(presence) = &presence {
-                            presence.set(teams::activity(&connected, &conferences));
+                            presence.set(agent_runtime::presence_writer::call_activity(&connected, &conferences));
                         }
                         ended += 1;
                         if args.max_calls.is_some_and(|max| ended >= max) {
@@ -744,7 +744,7 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, AgentError> {
                     Event::Registered { .. } if args.teams_presence && presence.is_none() => {
                         presence = teams::PresenceWriter::start().await?;
                         if let Some(presence) = &presence {
-                            presence.set(teams::activity(&connected, &conferences));
+                            presence.set(agent_runtime::presence_writer::call_activity(&connected, &conferences));
                         }
                     }
                     // Missing or refused credentials will not fix themselves.

@@ -320,12 +320,11 @@ pub(crate) async fn set_presence(state: &str, minutes: u64) -> Result<ExitCode, 
 }
 
 /// Shows the agent in Teams while `listen` runs: Available, and Busy/In a call while a call is
-/// connected. A background task owns the Graph session; the user's own Teams choice (Do not
-/// disturb) still wins, because only this app's session is written.
+/// connected (`agent_runtime::presence_writer`, as in the desktop app).
 #[derive(Debug)]
 pub(crate) struct PresenceWriter {
     activity: tokio::sync::watch::Sender<Activity>,
-    task: tokio::task::JoinHandle<()>,
+    writer: agent_runtime::presence_writer::PresenceWriter,
 }
 
 #[derive(Serialize)]
@@ -339,13 +338,38 @@ impl PresenceWriter {
     /// Starts writing Available; `None` (after saying why) when there is no usable sign-in:
     /// calls work without Teams presence.
     pub(crate) async fn start() -> Result<Option<Self>, AgentError> {
-        let (m365, session, graph, _token) = match connect().await? {
-            Ok(connected) => connected,
-            Err(_) => return Ok(None),
+        let m365 = match m365()? {
+            Ok(m365) => m365,
+            Err(error) => {
+                failed(error);
+                return Ok(None);
+            }
+        };
+        let rule = crate::load_config()?.dial_rule();
+        let colleagues = match Colleagues::connect(m365, rule, None).await {
+            Ok(colleagues) => std::sync::Arc::new(colleagues),
+            Err(error) => {
+                colleagues_failed(error);
+                return Ok(None);
+            }
         };
         let (activity, watch) = tokio::sync::watch::channel(Activity::Available);
-        let task = tokio::spawn(write_presence(m365, session, graph, watch));
-        Ok(Some(Self { activity, task }))
+        let seed = u64::from(std::process::id());
+        let writer = agent_runtime::presence_writer::PresenceWriter::start(
+            colleagues,
+            watch,
+            seed,
+            |report| match report {
+                WriterReport::Written { availability, activity } => {
+                    emit(&WriterLine::TeamsPresence { availability, activity });
+                }
+                WriterReport::Failed { message } => {
+                    emit(&WriterLine::TeamsPresenceFailed { message });
+                }
+                WriterReport::Cleared => emit(&Line::PresenceCleared),
+            },
+        );
+        Ok(Some(Self { activity, writer }))
     }
 
     pub(crate) fn set(&self, activity: Activity) {
@@ -354,104 +378,9 @@ impl PresenceWriter {
 
     /// Clears the session (at most 5 s, then gives up) and stops.
     pub(crate) async fn stop(self) {
-        drop(self.activity);
-        let mut task = self.task;
-        if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
-            tracing::warn!("clearing the Teams presence took too long; it lapses by itself");
-            task.abort();
-        }
+        self.writer.stop().await;
     }
 }
 
-use graph_client::presence::{Activity, PresenceSession, PresenceWrite};
-
-/// What Teams should show for the agent's calls: in a conference call when a connected call's
-/// far end is a conference focus, in a call when any is connected, else available.
-pub(crate) fn activity<Call: std::hash::Hash + Eq>(
-    connected: &std::collections::HashSet<Call>,
-    conferences: &std::collections::HashSet<Call>,
-) -> Activity {
-    if connected.iter().any(|call| conferences.contains(call)) {
-        Activity::InAConference
-    } else if connected.is_empty() {
-        Activity::Available
-    } else {
-        Activity::InACall
-    }
-}
-
-async fn write_presence(
-    m365: M365,
-    mut session: Session,
-    graph: Graph,
-    mut activity: tokio::sync::watch::Receiver<Activity>,
-) {
-    let client_id = m365.identity().settings().client_id.clone();
-    let user = session.account.object_id.clone();
-    let started = tokio::time::Instant::now();
-    let mut presence = PresenceSession::new(graph_client::presence::DEFAULT_EXPIRATION);
-    presence.set_activity(*activity.borrow_and_update());
-    loop {
-        let now = started.elapsed();
-        if let Some(PresenceWrite::Set { activity, expiration }) = presence.poll(now) {
-            let (availability, graph_activity) = activity.graph_values();
-            let mut renewed = false;
-            let result = loop {
-                let token = if renewed {
-                    m365.renewed_token(&mut session).await
-                } else {
-                    m365.access_token(&mut session).await
-                };
-                let token = match token {
-                    Ok(token) => token,
-                    Err(error) => break Err(error.to_string()),
-                };
-                let written = graph
-                    .set_presence(
-                        &token,
-                        &user,
-                        &client_id,
-                        availability,
-                        graph_activity,
-                        expiration,
-                    )
-                    .await;
-                match written {
-                    // A token refused before its time is renewed once, then written again.
-                    Err(GraphError::Unauthorized { .. }) if !renewed => renewed = true,
-                    other => break other.map_err(|e| e.to_string()),
-                }
-            };
-            match result {
-                Ok(()) => {
-                    presence.on_written(now);
-                    emit(&WriterLine::TeamsPresence { availability, activity: graph_activity });
-                }
-                Err(message) => {
-                    // 30 to 45 s, so that agents who failed together do not retry together.
-                    let jitter = Duration::from_millis(u64::from(std::process::id() % 15_000));
-                    presence.on_failed(now + Duration::from_secs(30) + jitter);
-                    emit(&WriterLine::TeamsPresenceFailed { message });
-                }
-            }
-        }
-        let next = presence.next_due().map_or(started + Duration::from_secs(3600), |d| started + d);
-        tokio::select! {
-            changed = activity.changed() => {
-                if changed.is_err() {
-                    break;
-                }
-                presence.set_activity(*activity.borrow_and_update());
-            }
-            () = tokio::time::sleep_until(next) => {}
-        }
-    }
-    if presence.end() == Some(PresenceWrite::Clear)
-        && let Ok(token) = m365.access_token(&mut session).await
-    {
-        match graph.clear_presence(&token, &user, &client_id).await {
-            Ok(()) => emit(&Line::PresenceCleared),
-            Err(error) => emit(&WriterLine::TeamsPresenceFailed { message: error.to_string() }),
-        }
-    }
-}
+use agent_runtime::presence_writer::WriterReport;
+use graph_client::presence::Activity;
