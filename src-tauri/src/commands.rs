@@ -11,7 +11,9 @@ use agent_runtime::demo::DemoPeer;
 use agent_runtime::history::{CallRecord, History, Recorder};
 use agent_runtime::phone::{CallNumber, Phone, PhoneEvent, Registration};
 use agent_runtime::photos::PhotoCache;
+use agent_runtime::presence_writer::{CallActivity, PresenceWriter, WriterReport};
 use agent_runtime::{Agent, AgentError};
+use graph_client::presence::Activity;
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager, Runtime, State};
 
@@ -32,6 +34,8 @@ pub struct AppState {
     settings_change: tokio::sync::Mutex<()>,
     /// One start of the phone at a time (the old one stops before the new one binds).
     phone_start: tokio::sync::Mutex<()>,
+    /// The Teams activity the calls mean; the presence writer follows it while signed in.
+    activity: tokio::sync::watch::Sender<Activity>,
 }
 
 /// Recent calls: the recorder following the phone's events, and the file they are kept in
@@ -40,6 +44,8 @@ pub struct AppState {
 struct CallLog {
     recorder: Recorder,
     history: Result<History, String>,
+    /// What the calls mean for the agent's Teams presence.
+    activity: CallActivity,
 }
 
 #[derive(Debug, Default)]
@@ -64,7 +70,11 @@ impl AppState {
         if let Err(error) = &history {
             tracing::warn!(%error, "calls will not be kept");
         }
-        let calls = Mutex::new(CallLog { recorder: Recorder::default(), history });
+        let calls = Mutex::new(CallLog {
+            recorder: Recorder::default(),
+            history,
+            activity: CallActivity::default(),
+        });
         let favourites = data.map(|d| d.join("favourites"));
         Self {
             paths,
@@ -75,6 +85,7 @@ impl AppState {
             teams: tokio::sync::Mutex::default(),
             settings_change: tokio::sync::Mutex::default(),
             phone_start: tokio::sync::Mutex::default(),
+            activity: tokio::sync::watch::channel(Activity::Available).0,
         }
     }
 
@@ -83,12 +94,19 @@ impl AppState {
         Self::new(ConfigPaths::system(), agent_runtime::data_dir().as_deref())
     }
 
-    /// Follows one phone event; a call that ended goes into the history.
+    /// Follows one phone event: a call that ended goes into the history, and the agent's Teams
+    /// activity follows the calls.
     fn record(&self, event: &PhoneEvent) {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
         let mut log = self.calls();
+        let activity = log.activity.observe(event);
+        self.activity.send_if_modified(|current| {
+            let changed = *current != activity;
+            *current = activity;
+            changed
+        });
         let Some(record) = log.recorder.observe(event, now_ms) else { return };
         if let Ok(history) = &mut log.history
             && let Err(error) = history.add(record)
@@ -729,12 +747,38 @@ pub async fn sign_in(state: State<'_, AppState>) -> Result<M365Account, CommandE
 #[tauri::command]
 #[specta::specta]
 pub async fn sign_out(state: State<'_, AppState>) -> Result<(), CommandError> {
-    // Held until the sign-in is gone: nothing connects to Graph with it meanwhile.
+    // Held until the sign-in is gone: nothing connects to Graph with it meanwhile. This app's
+    // presence session is cleared first, while the sign-in can still do it.
     let mut teams = state.teams.lock().await;
+    if let Some(link) = teams.link.as_mut() {
+        link.clear_presence().await;
+    }
     teams.reset();
     m365(&state.config()?)?.sign_out().await?;
     drop(teams);
     Ok(())
+}
+
+/// At quit: the agent's Teams presence is cleared and the phone hangs up and unregisters, at
+/// the same time and for a few seconds at most.
+pub(crate) async fn shutdown(state: &AppState) {
+    let presence = async {
+        let mut teams = state.teams.lock().await;
+        if let Some(link) = teams.link.as_mut() {
+            link.clear_presence().await;
+        }
+        teams.reset();
+    };
+    let phone = async {
+        let phone = state.lock().phone.take();
+        if let Some(phone) = phone.and_then(|p| Arc::try_unwrap(p).ok()) {
+            phone.stop().await;
+        }
+    };
+    let both = async { tokio::join!(presence, phone) };
+    if tokio::time::timeout(std::time::Duration::from_secs(5), both).await.is_err() {
+        tracing::warn!("quitting before the phone and Teams presence were done");
+    }
 }
 
 /// People found by [`search_people`], and whether their full profiles could be read.
@@ -766,6 +810,17 @@ struct TeamsLink {
     colleagues: Arc<Colleagues>,
     watched: tokio::sync::watch::Sender<Watched>,
     poller: tauri::async_runtime::JoinHandle<()>,
+    /// The agent's own presence, written from the calls (cleared at sign-out and quit).
+    writer: Option<PresenceWriter>,
+}
+
+impl TeamsLink {
+    /// Clears the agent's presence session (a few seconds at most) before the link goes.
+    async fn clear_presence(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            writer.stop().await;
+        }
+    }
 }
 
 impl Drop for TeamsLink {
@@ -821,8 +876,23 @@ async fn teams<R: Runtime>(app: &AppHandle<R>) -> Result<Arc<Colleagues>, Comman
         u64::from(std::process::id()),
         move |report| crate::forward_presence(&handle, report),
     ));
+    let writer = PresenceWriter::start(
+        colleagues.clone(),
+        state.activity.subscribe(),
+        u64::from(std::process::id()),
+        |report| match report {
+            WriterReport::Written { availability, activity } => {
+                tracing::info!(availability, activity, "Teams presence written");
+            }
+            WriterReport::Failed { message } => {
+                tracing::warn!(%message, "Teams presence not written");
+            }
+            WriterReport::Cleared => tracing::info!("Teams presence cleared"),
+        },
+    );
     teams.failed = None;
-    teams.link = Some(TeamsLink { colleagues: colleagues.clone(), watched, poller });
+    let writer = Some(writer);
+    teams.link = Some(TeamsLink { colleagues: colleagues.clone(), watched, poller, writer });
     Ok(colleagues)
 }
 

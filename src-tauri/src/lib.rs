@@ -154,9 +154,17 @@ pub fn run() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let result = app(tauri::Builder::default()).run(tauri::generate_context!());
+    let result = app(tauri::Builder::default()).build(tauri::generate_context!());
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(app) => {
+            app.run(|handle, event| {
+                if let tauri::RunEvent::Exit = event {
+                    let state = handle.state::<commands::AppState>();
+                    tauri::async_runtime::block_on(commands::shutdown(&state));
+                }
+            });
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("switchboard: {error}");
             ExitCode::FAILURE

@@ -379,6 +379,25 @@ impl Tenant {
         Self { emulator, _keyring: keyring, settings, extra }
     }
 
+    /// Waits until this app's presence session for `upn` shows `activity` (`None`: until there
+    /// is no such session).
+    async fn wait_for_own_presence(&self, upn: &str, activity: Option<m365_emulator::Activity>) {
+        let client_id = self.emulator.client_id();
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let sessions = self.emulator.presence_sessions(upn);
+            let ours = sessions.iter().find(|s| s.session_id == client_id).map(|s| s.activity);
+            if ours == activity {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "our presence session is {ours:?}, not {activity:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// [`Tenant::extra`] as `open_with` takes it.
     fn env(&self) -> Vec<(&str, String)> {
         self.extra.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()
@@ -520,9 +539,10 @@ async fn a_colleague_found_in_the_window_is_called_at_their_dialable_address() {
 
 #[tokio::test]
 async fn a_call_is_transferred_to_a_colleague_from_the_panel() {
+    use m365_emulator::Activity;
     let dir = artifacts("desktop-transfer");
     let tenant = Tenant::start(&dir);
-    let megan = tenant.emulator.users()[2].clone();
+    let (me, megan) = (tenant.emulator.users()[0].clone(), tenant.emulator.users()[2].clone());
     // SIPp is the caller's side (the transferee) and the "SBC" colleagues are dialled at.
     let port = free_udp_port();
     let rule = format!("[teams]\nsip_uri_template = \"sip:{{objectId}}@127.0.0.1:{port}\"\n");
@@ -537,6 +557,8 @@ async fn a_call_is_transferred_to_a_colleague_from_the_panel() {
     app.type_into("[data-testid=dial-input]", &format!("sip:service@127.0.0.1:{port}")).await;
     app.click("[data-testid=dial-button]").await;
     app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == "Connected").await;
+    // The agent shows as in a call in Teams (this app's presence session).
+    tenant.wait_for_own_presence(&me.user_principal_name, Some(Activity::InACall)).await;
 
     // In a call, a colleague's button transfers the call to their dialable address.
     app.click("[data-testid=tab-colleagues]").await;
@@ -554,6 +576,7 @@ async fn a_call_is_transferred_to_a_colleague_from_the_panel() {
     let trace = std::fs::read_to_string(dir.join("messages.log")).unwrap();
     let refer_to = format!("Refer-To: <sip:{}@127.0.0.1:{port}>", megan.id);
     assert!(trace.contains(&refer_to), "no '{refer_to}' in {}", dir.display());
+    tenant.wait_for_own_presence(&me.user_principal_name, Some(Activity::Available)).await;
     // The history says whom the call went to.
     app.click("[data-testid=dismiss-button]").await;
     let summary = format!(
@@ -561,6 +584,11 @@ async fn a_call_is_transferred_to_a_colleague_from_the_panel() {
         megan.display_name
     );
     wait_for_script(&app, &summary, true).await;
+    // Signing out clears this app's presence session first.
+    app.click("[data-testid=settings-button]").await;
+    app.click("[data-testid=sign-out-button]").await;
+    app.wait_text("[data-testid=m365-status]", LIMIT, |t| t == "Not signed in").await;
+    tenant.wait_for_own_presence(&me.user_principal_name, None).await;
     app.quit().await;
 }
 
