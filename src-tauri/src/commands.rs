@@ -36,6 +36,11 @@ pub struct AppState {
     phone_start: tokio::sync::Mutex<()>,
     /// The Teams activity the calls mean; the presence writer follows it while signed in.
     activity: tokio::sync::watch::Sender<Activity>,
+    /// Counts sign-ins cancelled: a sign-in waiting for the browser or a device code stops
+    /// when it changes.
+    sign_in_cancel: tokio::sync::watch::Sender<u64>,
+    /// The device code shown, until its sign-in is finished or cancelled.
+    device_code: tokio::sync::Mutex<Option<graph_client::device_code::DeviceCode>>,
 }
 
 /// Recent calls: the recorder following the phone's events, and the file they are kept in
@@ -86,6 +91,8 @@ impl AppState {
             settings_change: tokio::sync::Mutex::default(),
             phone_start: tokio::sync::Mutex::default(),
             activity: tokio::sync::watch::channel(Activity::Available).0,
+            sign_in_cancel: tokio::sync::watch::channel(0).0,
+            device_code: tokio::sync::Mutex::default(),
         }
     }
 
@@ -120,6 +127,18 @@ impl AppState {
             CommandError::Settings("no home directory to keep settings in".into())
         })?;
         Config::load(paths).map_err(|e| CommandError::Settings(e.to_string()))
+    }
+
+    /// `work`'s outcome, or [`CommandError::Cancelled`] if a sign-in is cancelled first.
+    async fn unless_cancelled<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, agent_runtime::m365::M365Error>>,
+    ) -> Result<T, CommandError> {
+        let mut cancelled = self.sign_in_cancel.subscribe();
+        tokio::select! {
+            result = work => Ok(result?),
+            _ = cancelled.changed() => Err(CommandError::Cancelled),
+        }
     }
 
     /// Refuses a change of `what` (which restarts the phone) while a call is in progress.
@@ -199,6 +218,9 @@ pub enum CommandError {
     Teams(String),
     #[error("{0}")]
     Favourites(String),
+    /// The user cancelled (a sign-in); nothing to show.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl From<agent_runtime::m365::M365Error> for CommandError {
@@ -729,16 +751,73 @@ pub async fn m365_account(state: State<'_, AppState>) -> Result<Option<M365Accou
 #[specta::specta]
 pub async fn sign_in(state: State<'_, AppState>) -> Result<M365Account, CommandError> {
     let m365 = m365(&state.config()?)?;
-    let session = m365
-        .sign_in_with_browser(|url| {
-            if let Err(error) = graph_client::browser::open(url) {
-                // Still listening: the page can be opened by hand on this computer.
-                tracing::warn!(%error, "could not start the browser for the sign-in page");
-            }
-            Ok(())
-        })
-        .await?;
-    // Whatever the panel knew was the previous account's.
+    let browser = m365.sign_in_with_browser(|url| {
+        if let Err(error) = graph_client::browser::open(url) {
+            // Still listening: the page can be opened by hand on this computer.
+            tracing::warn!(%error, "could not start the browser for the sign-in page");
+        }
+        Ok(())
+    });
+    let session = state.unless_cancelled(browser).await?;
+    signed_in(&state, &session).await
+}
+
+/// A code to sign in with on another device (when this one has no usable browser): where to
+/// enter it and for how long it holds.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceCodeView {
+    pub user_code: String,
+    pub verification_uri: String,
+    pub expires_in_secs: u32,
+}
+
+/// Starts a device code sign-in (RFC 8628), cancelling a browser sign-in under way; the code
+/// comes back at once, [`finish_device_code`] waits for the user to enter it.
+#[tauri::command]
+#[specta::specta]
+pub async fn start_device_code(state: State<'_, AppState>) -> Result<DeviceCodeView, CommandError> {
+    state.sign_in_cancel.send_modify(|n| *n += 1);
+    let m365 = m365(&state.config()?)?;
+    let code = m365
+        .identity()
+        .start_device_code()
+        .await
+        .map_err(|e| CommandError::SignIn(e.to_string()))?;
+    let view = DeviceCodeView {
+        user_code: code.user_code.clone(),
+        verification_uri: code.verification_uri.clone(),
+        expires_in_secs: u32::try_from(code.expires_in).unwrap_or(u32::MAX),
+    };
+    *state.device_code.lock().await = Some(code);
+    Ok(view)
+}
+
+/// Waits until the device code from [`start_device_code`] is entered (or declined, expired,
+/// cancelled) and keeps the sign-in.
+#[tauri::command]
+#[specta::specta]
+pub async fn finish_device_code(state: State<'_, AppState>) -> Result<M365Account, CommandError> {
+    let code = state.device_code.lock().await.take();
+    let code =
+        code.ok_or_else(|| CommandError::SignIn("no device code sign-in was started".into()))?;
+    let m365 = m365(&state.config()?)?;
+    let session = state.unless_cancelled(m365.finish_device_code(&code)).await?;
+    signed_in(&state, &session).await
+}
+
+/// Stops a sign-in waiting for the browser or for a device code.
+#[tauri::command]
+#[specta::specta]
+pub fn cancel_sign_in(state: State<'_, AppState>) {
+    state.sign_in_cancel.send_modify(|n| *n += 1);
+}
+
+/// After a sign-in: whatever the panel knew was the previous account's.
+async fn signed_in(
+    state: &AppState,
+    session: &agent_runtime::m365::Session,
+) -> Result<M365Account, CommandError> {
     state.teams.lock().await.reset();
     Ok(M365Account::from(&session.account))
 }

@@ -356,12 +356,17 @@ struct Tenant {
 
 impl Tenant {
     fn start(dir: &Path) -> Self {
+        Self::start_with(dir, Config::default())
+    }
+
+    /// [`Tenant::start`] with the emulator's `config` (its TLS is set here).
+    fn start_with(dir: &Path, config: Config) -> Self {
         let certs = test_certificates(dir);
         let tls = TlsFiles {
             cert_chain_pem: certs.join("server.pem"),
             private_key_pem: certs.join("server.key"),
         };
-        let emulator = Emulator::start(Config { tls: Some(tls), ..Config::default() }).unwrap();
+        let emulator = Emulator::start(Config { tls: Some(tls), ..config }).unwrap();
         let keyring = SecretService::start(dir);
         let ca = certs.join("ca.pem").display().to_string();
         let settings = format!(
@@ -421,6 +426,56 @@ async fn signing_in_from_the_window_shows_the_account_until_signing_out() {
     app.wait_text("[data-testid=m365-status]", LIMIT, |t| t == "Not signed in").await;
     app.find("[data-testid=sign-in-button]", LIMIT).await;
     app.quit().await;
+}
+
+#[tokio::test]
+async fn signing_in_with_a_code_when_the_browser_is_no_use() {
+    let dir = artifacts("desktop-device-code");
+    let config = Config { device_code_interval: Duration::from_secs(1), ..Config::default() };
+    let tenant = Tenant::start_with(&dir, config);
+    let user = tenant.emulator.users()[1].clone();
+    // No browser starts here: the browser sign-in waits, and the user takes a code instead.
+    let mut env = tenant.env();
+    env.retain(|(k, _)| *k != "BROWSER");
+    env.push(("BROWSER", "false".to_owned()));
+    let mut app = open_with(&dir, &settings(&tenant.settings), &env).await;
+    app.click("[data-testid=sign-in-button]").await;
+    app.wait_text("[data-testid=sign-in]", LIMIT, |t| t.contains("in your browser")).await;
+    app.click("[data-testid=use-code-button]").await;
+    let code = app.wait_text("[data-testid=device-code]", LIMIT, |t| !t.is_empty()).await;
+    let mut violations = Vec::new();
+    check_and_photograph(&mut app, "device code", "sign-in-code", &mut violations).await;
+    assert!(
+        !violations
+            .iter()
+            .any(|(_, v)| matches!(v["impact"].as_str(), Some("serious" | "critical"))),
+        "{violations:#?}"
+    );
+    // Entered on "another device" as another user of the tenant.
+    tenant.emulator.approve_device_code(&code, &user.user_principal_name);
+    let name = app.wait_text("[data-testid=m365-account]", LIMIT, |t| !t.is_empty()).await;
+    assert!(name.starts_with(&user.display_name), "{name}");
+    app.find("[data-testid=tab-colleagues]", LIMIT).await;
+    assert!(!exists(&app, "[data-testid=sign-in]").await, "the sign-in panel is gone");
+
+    // Cancelling a code sign-in leaves nobody signed in and no panel.
+    app.click("[data-testid=settings-button]").await;
+    app.click("[data-testid=sign-out-button]").await;
+    app.wait_text("[data-testid=m365-status]", LIMIT, |t| t == "Not signed in").await;
+    app.click("[data-testid=settings-done]").await;
+    app.click("[data-testid=sign-in-button]").await;
+    app.click("[data-testid=use-code-button]").await;
+    app.find("[data-testid=device-code]", LIMIT).await;
+    app.click("[data-testid=cancel-sign-in]").await;
+    app.find("[data-testid=sign-in-button]", LIMIT).await;
+    assert!(!exists(&app, "[data-testid=sign-in]").await);
+    assert!(!exists(&app, "[data-testid=error]").await, "a cancelled sign-in is no error");
+    app.quit().await;
+}
+
+/// Whether an element matches `css` now.
+async fn exists(app: &Desktop, css: &str) -> bool {
+    app.script(&format!("return document.querySelector('{css}') !== null")).await == true
 }
 
 /// Waits until `script` (run in the window) returns `wanted`; fails after [`LIMIT`], saying

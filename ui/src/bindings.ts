@@ -173,6 +173,36 @@ async signIn() : Promise<Result<M365Account, CommandError>> {
 }
 },
 /**
+ * Starts a device code sign-in (RFC 8628), cancelling a browser sign-in under way; the code
+ * comes back at once, [`finish_device_code`] waits for the user to enter it.
+ */
+async startDeviceCode() : Promise<Result<DeviceCodeView, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("start_device_code") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Waits until the device code from [`start_device_code`] is entered (or declined, expired,
+ * cancelled) and keeps the sign-in.
+ */
+async finishDeviceCode() : Promise<Result<M365Account, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("finish_device_code") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Stops a sign-in waiting for the browser or for a device code.
+ */
+async cancelSignIn() : Promise<void> {
+    await TAURI_INVOKE("cancel_sign_in");
+},
+/**
  * Forgets the Microsoft 365 sign-in (the keyring entries).
  */
 async signOut() : Promise<Result<null, CommandError>> {
@@ -376,7 +406,16 @@ export type CommandError = { kind: "notReady" } | { kind: "phoneFailed"; message
 /**
  * Microsoft Graph refused or failed a people search, photo or presence request.
  */
-{ kind: "teams"; message: string } | { kind: "favourites"; message: string }
+{ kind: "teams"; message: string } | { kind: "favourites"; message: string } | 
+/**
+ * The user cancelled (a sign-in); nothing to show.
+ */
+{ kind: "cancelled" }
+/**
+ * A code to sign in with on another device (when this one has no usable browser): where to
+ * enter it and for how long it holds.
+ */
+export type DeviceCodeView = { userCode: string; verificationUri: string; expiresInSecs: number }
 /**
  * Why a call ended, for the call screen and the history.
  */

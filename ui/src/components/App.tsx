@@ -14,6 +14,7 @@ import { Settings } from "./Settings";
 import { withSetting } from "../settings";
 import { applyTheme } from "../theme";
 import { IncomingCall } from "./IncomingCall";
+import { SignIn, type SignInProgress } from "./SignIn";
 import { StatusBar } from "./StatusBar";
 
 type Action = { type: "event"; event: PhoneEvent; now: number } | { type: "muted"; call: number; muted: boolean } | { type: "dismiss"; call: number };
@@ -39,7 +40,7 @@ export function App() {
   const [showSettings, setShowSettings] = useState(false);
   // undefined: not known yet; "not-configured": Microsoft 365 is not set up here.
   const [m365, setM365] = useState<M365Account | null | undefined | "not-configured">(undefined);
-  const [signingIn, setSigningIn] = useState(false);
+  const [signIn, setSignIn] = useState<SignInProgress | null>(null);
   const [tab, setTab] = useState<"phone" | "colleagues">("phone");
   const [devices, setDevices] = useState<SoundDevice[] | null>(null);
   const [saving, setSaving] = useState<"saving" | "saved" | null>(null);
@@ -115,6 +116,20 @@ export function App() {
       setError(e instanceof CommandFailed ? e.message : String(e));
     }
   };
+
+  // A sign-in to its end: the account, or the error shown. One that was cancelled (by the
+  // user, or by switching to a code) says nothing: whoever cancelled it moved on.
+  const finishSignIn = (start: () => Promise<M365Account>) =>
+    attempt(async () => {
+      try {
+        setM365(await start());
+        setSignIn(null);
+      } catch (e) {
+        if (e instanceof CommandFailed && e.error.kind === "cancelled") return;
+        setSignIn(null);
+        throw e;
+      }
+    });
 
   const signedIn = typeof m365 === "object" && m365 !== null;
   // Favourites, once signed in (they are kept on this computer, not in Microsoft 365).
@@ -364,17 +379,11 @@ export function App() {
         onSettings={() => setShowSettings(true)}
         m365={m365}
         ownPresence={ownPresence}
-        signingIn={signingIn}
-        onSignIn={() =>
-          attempt(async () => {
-            setSigningIn(true);
-            try {
-              setM365(await run(commands.signIn()));
-            } finally {
-              setSigningIn(false);
-            }
-          })
-        }
+        signingIn={signIn !== null}
+        onSignIn={() => finishSignIn(async () => {
+          setSignIn({ mode: "browser" });
+          return run(commands.signIn());
+        })}
       />
       {error && (
         <div class="error" role="alert" data-testid="error">
@@ -386,6 +395,21 @@ export function App() {
       )}
       {showTabs && <Tabs tab={tab} onTab={setTab} />}
       <main>
+        {signIn && m365 === null && (
+          <SignIn
+            progress={signIn}
+            onUseCode={() => finishSignIn(async () => {
+              // Starting a code cancels the browser's sign-in.
+              const code = await run(commands.startDeviceCode());
+              setSignIn({ mode: "code", code });
+              return run(commands.finishDeviceCode());
+            })}
+            onCancel={() => {
+              setSignIn(null);
+              commands.cancelSignIn();
+            }}
+          />
+        )}
         <div id="main-panel" role={showTabs ? "tabpanel" : undefined} aria-labelledby={showTabs ? `tab-${tab}` : undefined}>
           {main}
           {showHistory && <History records={history} now={now} onCallBack={(peer) => attempt(() => run(commands.dial(peer)))} />}

@@ -47,7 +47,7 @@ export function StatusBar({ status, registration, onSettings, m365, ownPresence,
       )}
       {m365 === null && (
         <button type="button" class="link" data-testid="sign-in-button" disabled={signingIn} onClick={onSignIn}>
-          {signingIn ? t("m365.signingIn") : t("m365.signIn")}
+          {signingIn ? t("m365.signingInShort") : t("m365.signIn")}
         </button>
       )}
       <button type="button" class="settings-button" data-testid="settings-button" aria-label={t("settings.open")} title={t("settings.open")} onClick={onSettings}>
