@@ -29,6 +29,8 @@ const COMMANDS: &[&str] = &[
     "favourites",
     "set_favourite",
     "sound_devices",
+    "sound_levels",
+    "test_sound",
 ];
 
 fn main() {

@@ -718,6 +718,73 @@ pub async fn sound_devices() -> Result<Vec<SoundDevice>, CommandError> {
         .collect())
 }
 
+/// The sound levels since last asked, in dBFS (-100 for silence).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct SoundLevels {
+    pub microphone_dbfs: f32,
+    pub speaker_dbfs: f32,
+}
+
+/// A test sound the settings can play.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub enum SoundTest {
+    /// Two seconds of ringback tone on the speaker.
+    Speaker,
+    /// The ringtone on the ringer device, for three seconds.
+    Ringer,
+}
+
+/// How long a test sound plays.
+const SPEAKER_TEST: std::time::Duration = std::time::Duration::from_secs(2);
+const RINGER_TEST: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The sound devices the phone uses, or why there are none to test.
+fn sound_engine(state: &AppState) -> Result<audio_devices::AudioEngine, CommandError> {
+    let phone = state.phone()?;
+    phone.audio().cloned().ok_or_else(|| {
+        CommandError::Settings("the phone has no sound devices (see the status bar)".into())
+    })
+}
+
+/// The microphone's and the speaker's peaks since last asked; `metering` keeps the microphone
+/// open for the meter (the settings ask every 100 ms while open, and `false` when they close).
+#[tauri::command]
+#[specta::specta]
+pub fn sound_levels(
+    state: State<'_, AppState>,
+    metering: bool,
+) -> Result<SoundLevels, CommandError> {
+    let engine = sound_engine(&state)?;
+    engine.meter(metering);
+    let levels = engine.levels();
+    Ok(SoundLevels { microphone_dbfs: levels.input_dbfs, speaker_dbfs: levels.output_dbfs })
+}
+
+/// Plays a test sound on the speaker or the ringer (not during a call).
+#[tauri::command]
+#[specta::specta]
+pub async fn test_sound(state: State<'_, AppState>, sound: SoundTest) -> Result<(), CommandError> {
+    if state.calls().recorder.in_progress() > 0 {
+        return Err(CommandError::Settings("test sounds wait until no call is in progress".into()));
+    }
+    let engine = sound_engine(&state)?;
+    match sound {
+        SoundTest::Speaker => {
+            engine.play_tone(Some(audio_devices::Tone::Ringback));
+            tokio::time::sleep(SPEAKER_TEST).await;
+            engine.play_tone(None);
+        }
+        SoundTest::Ringer => {
+            engine.ring(true);
+            tokio::time::sleep(RINGER_TEST).await;
+            engine.ring(false);
+        }
+    }
+    Ok(())
+}
+
 /// The Microsoft 365 account signed in here, as the status bar shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase")]

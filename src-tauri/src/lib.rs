@@ -61,6 +61,8 @@ macro_rules! app_builder {
                 $crate::commands::favourites,
                 $crate::commands::set_favourite,
                 $crate::commands::sound_devices,
+                $crate::commands::sound_levels,
+                $crate::commands::test_sound,
             ])
             .events(tauri_specta::collect_events![$crate::PhoneUpdate, $crate::PresenceUpdate])
     };

@@ -156,6 +156,21 @@ async fn while_the_window_says_muted_the_peer_records_silence() {
     let devices = app.script("return document.querySelector('[data-testid=audio]').title").await;
     let expected = "microphone mic.monitor, speaker headset, ringer headset";
     assert_eq!(devices, expected);
+    // The settings' meter hears the tone (about -10 dBFS), and the speaker test is heard on
+    // the headset.
+    app.click("[data-testid=settings-button]").await;
+    let level = app.wait_text("[data-testid=mic-level-text]", LIMIT, |t| t.ends_with("dBFS")).await;
+    let db: f64 = level.trim_end_matches(" dBFS").parse().unwrap();
+    assert!(db > -30.0, "the meter says {level}");
+    app.click("[data-testid=test-speaker]").await;
+    app.wait_text("[data-testid=test-speaker]", LIMIT, |t| t == "Playing…").await;
+    let heard = dir.join("speaker-test.wav");
+    pulse.record("headset.monitor", 1.0, &heard);
+    let test_rms = switchboard_tests::pulse::rms(&heard, 0.0, 1.0);
+    println!("meter {level}; speaker test at {test_rms:.3} RMS on the headset");
+    assert!(test_rms > 0.01, "the speaker test was not heard: {test_rms:.4} RMS");
+    app.wait_text("[data-testid=test-speaker]", LIMIT, |t| t == "Test the speaker").await;
+    app.click("[data-testid=settings-done]").await;
     app.type_into("[data-testid=dial-input]", &format!("sip:bob@127.0.0.1:{}", bob.port)).await;
     app.click("[data-testid=dial-button]").await;
     app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == "Connected").await;

@@ -282,6 +282,29 @@ async soundDevices() : Promise<Result<SoundDevice[], CommandError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * The microphone's and the speaker's peaks since last asked; `metering` keeps the microphone
+ * open for the meter (the settings ask every 100 ms while open, and `false` when they close).
+ */
+async soundLevels(metering: boolean) : Promise<Result<SoundLevels, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("sound_levels", { metering }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Plays a test sound on the speaker or the ringer (not during a call).
+ */
+async testSound(sound: SoundTest) : Promise<Result<null, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("test_sound", { sound }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -568,6 +591,22 @@ input: boolean;
  * The system's default for its direction now.
  */
 isDefault: boolean }
+/**
+ * The sound levels since last asked, in dBFS (-100 for silence).
+ */
+export type SoundLevels = { microphoneDbfs: number; speakerDbfs: number }
+/**
+ * A test sound the settings can play.
+ */
+export type SoundTest = 
+/**
+ * Two seconds of ringback tone on the speaker.
+ */
+"speaker" | 
+/**
+ * The ringtone on the ringer device, for three seconds.
+ */
+"ringer"
 /**
  * `media.srtp`.
  */

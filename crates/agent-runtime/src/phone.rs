@@ -216,6 +216,8 @@ pub enum DialTargetError {
 pub struct Phone {
     requests: mpsc::Sender<Request>,
     task: JoinHandle<()>,
+    /// The sound devices, when the phone uses them (for the settings' meter and test sounds).
+    audio: Option<audio_devices::AudioEngine>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, AgentError>>;
@@ -241,8 +243,14 @@ impl Phone {
         sink: impl Fn(PhoneEvent) + Send + Sync + 'static,
     ) -> Self {
         let (requests, inbox) = mpsc::channel(32);
+        let audio = agent.audio().cloned();
         let task = tokio::spawn(run(agent, account, inbox, sink));
-        Self { requests, task }
+        Self { requests, task, audio }
+    }
+
+    /// The sound devices, when the phone uses them.
+    pub fn audio(&self) -> Option<&audio_devices::AudioEngine> {
+        self.audio.as_ref()
     }
 
     /// Calls `target` (a SIP URI); the call's number comes back at once, its progress as events.

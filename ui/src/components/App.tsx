@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useReducer, useRef, useState } from "preact/hooks";
-import type { AppStatus, CallRecord, M365Account, Person, PhoneEvent, PresenceOf, SoundDevice, UiSection } from "../bindings";
+import type { AppStatus, CallRecord, M365Account, Person, PhoneEvent, PresenceOf, SoundDevice, SoundTest, UiSection } from "../bindings";
 import { applyReport, sameIds, watchedIds, type Presences } from "../colleagues";
 import { CommandFailed, commands, onPhoneEvent, onPresence, run } from "../ipc";
 import { currentLanguage, setLanguage, systemLanguage, t } from "../i18n";
@@ -168,6 +168,13 @@ export function App() {
     run(commands.soundDevices()).then(setDevices, () => setDevices([]));
   }, [showSettings]);
 
+  const soundCheck = {
+    levels: (metering: boolean) => run(commands.soundLevels(metering)),
+    test: async (sound: SoundTest) => {
+      await run(commands.testSound(sound));
+    },
+  };
+
   // The panel's callbacks keep their identity across renders, so that the clock's tick does
   // not redraw 650 colleagues (the panel is memoised).
   const searchPeople = useCallback((text: string) => run(commands.searchPeople(text)), []);
@@ -304,6 +311,7 @@ export function App() {
           })
         }
         onDone={() => setShowSettings(false)}
+        sound={soundCheck}
         m365={m365}
         onSignOut={() =>
           attempt(async () => {

@@ -1,4 +1,5 @@
-import type { CallSettings, M365Account, SoundDevice, SrtpSetting, UiLanguage, UiSection, UiTheme } from "../bindings";
+import { useEffect, useState } from "preact/hooks";
+import type { CallSettings, M365Account, SoundDevice, SoundLevels, SoundTest, SrtpSetting, UiLanguage, UiSection, UiTheme } from "../bindings";
 import { CODEC_NAMES, codecRows, moveCodec, toggleCodec } from "../codecs";
 import { t } from "../i18n";
 import type { SettingKey as Key } from "../settings";
@@ -15,6 +16,14 @@ interface Props {
   onDone: () => void;
   m365: M365Account | null | undefined | "not-configured";
   onSignOut: () => void;
+  sound: SoundCheckProps;
+}
+
+interface SoundCheckProps {
+  /// The peaks since last asked; `metering` keeps the microphone open for the meter.
+  levels: (metering: boolean) => Promise<SoundLevels>;
+  /// Plays a test sound; resolves when it is over.
+  test: (sound: SoundTest) => Promise<void>;
 }
 
 interface Option {
@@ -51,7 +60,7 @@ function Choice(props: { id: string; setting: Key; label: string; value: string;
 }
 
 /// The window's own settings.
-export function Settings({ ui, calls, devices, locked, saving, onChange, onDone, m365, onSignOut }: Props) {
+export function Settings({ ui, calls, devices, locked, saving, onChange, onDone, m365, onSignOut, sound }: Props) {
   const languages: Option[] = [
     { value: "auto", label: t("settings.languageAuto") },
     ...Object.entries(LANGUAGE_NAMES).map(([value, label]) => ({ value, label, lang: value })),
@@ -66,6 +75,7 @@ export function Settings({ ui, calls, devices, locked, saving, onChange, onDone,
       <Choice id="microphone" setting="audio.input" label={t("settings.microphone")} value={calls.input} options={deviceOptions(devices, true, calls.input)} locked={locked.includes("audio.input")} onChange={onChange} />
       <Choice id="speaker" setting="audio.output" label={t("settings.speaker")} value={calls.output} options={deviceOptions(devices, false, calls.output)} locked={locked.includes("audio.output")} onChange={onChange} />
       <Choice id="ringer" setting="audio.ringer" label={t("settings.ringer")} value={calls.ringer} options={deviceOptions(devices, false, calls.ringer)} locked={locked.includes("audio.ringer")} onChange={onChange} />
+      <SoundCheck {...sound} />
       <h2 class="settings-group">{t("settings.calls")}</h2>
       <Codecs list={calls.codecs} locked={locked.includes("media.codecs")} onChange={(list) => onChange("media.codecs", list)} />
       <Choice id="srtp" setting="media.srtp" label={t("settings.srtp")} value={calls.srtp} options={SRTP.map((value) => ({ value, label: t(`settings.srtp_${value}`) }))} locked={locked.includes("media.srtp")} onChange={onChange} />
@@ -96,6 +106,71 @@ export function Settings({ ui, calls, devices, locked, saving, onChange, onDone,
 }
 
 const SRTP: SrtpSetting[] = ["preferred", "required", "off"];
+
+/// The meter's floor: quieter than this shows as silence.
+const FLOOR_DB = -60;
+/// How fast the meter falls back, per reading (every 100 ms): about 30 dB a second.
+const FALL_DB = 3;
+
+/// The microphone's level, read every 100 ms while the settings are open, and test sounds for
+/// the speaker and the ringer.
+function SoundCheck({ levels, test }: SoundCheckProps) {
+  const [level, setLevel] = useState<number | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [playing, setPlaying] = useState<SoundTest | null>(null);
+  useEffect(() => {
+    let shown = FLOOR_DB;
+    let stopped = false;
+    const read = () =>
+      levels(true).then(
+        (l) => {
+          if (stopped) return;
+          // Peaks show at once and fall back slowly, as on any level meter.
+          shown = Math.max(Math.max(l.microphoneDbfs, FLOOR_DB), shown - FALL_DB);
+          setLevel(Math.round(shown));
+          setProblem(null);
+        },
+        (e) => !stopped && setProblem(e instanceof Error ? e.message : String(e)),
+      );
+    read();
+    const timer = setInterval(read, 100);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+      levels(false).catch(() => {});
+    };
+  }, []);
+  const play = (sound: SoundTest) => {
+    setPlaying(sound);
+    test(sound)
+      .catch((e) => setProblem(e instanceof Error ? e.message : String(e)))
+      .finally(() => setPlaying(null));
+  };
+  return (
+    <div class="sound-check" data-testid="sound-check">
+      <label for="mic-level">{t("settings.micLevel")}</label>
+      <div class="level">
+        <meter id="mic-level" data-testid="mic-level" min={FLOOR_DB} max={0} low={-40} high={-6} optimum={-18} value={level ?? FLOOR_DB} />
+        <span class="level-text" data-testid="mic-level-text">
+          {level === null || level <= FLOOR_DB ? t("settings.silent") : t("settings.levelDb", { db: level })}
+        </span>
+      </div>
+      <div class="actions">
+        <button type="button" data-testid="test-speaker" disabled={playing !== null} onClick={() => play("speaker")}>
+          {playing === "speaker" ? t("settings.playing") : t("settings.testSpeaker")}
+        </button>
+        <button type="button" data-testid="test-ringer" disabled={playing !== null} onClick={() => play("ringer")}>
+          {playing === "ringer" ? t("settings.playing") : t("settings.testRinger")}
+        </button>
+      </div>
+      {problem && (
+        <p class="hint problem" data-testid="sound-problem">
+          {problem}
+        </p>
+      )}
+    </div>
+  );
+}
 
 /// "System default", the devices of one direction, and the chosen one when it is not there now
 /// (unplugged, or chosen by a name).
