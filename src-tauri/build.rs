@@ -5,6 +5,7 @@
 const COMMANDS: &[&str] = &[
     "status",
     "save_account",
+    "test_account",
     "start_demo",
     "normalize_number",
     "dial",

@@ -218,6 +218,9 @@ pub enum CommandError {
     Teams(String),
     #[error("{0}")]
     Favourites(String),
+    /// A test of the SIP account did not register.
+    #[error("{0}")]
+    Connection(String),
     /// The user cancelled (a sign-in); nothing to show.
     #[error("cancelled")]
     Cancelled,
@@ -247,6 +250,9 @@ impl From<AgentError> for CommandError {
 pub struct AccountSummary {
     pub registrar: String,
     pub address: String,
+    /// As `[sip]` has them, for the account form.
+    pub user: String,
+    pub domain: Option<String>,
 }
 
 /// Everything the window needs at start.
@@ -453,10 +459,14 @@ pub async fn status<R: Runtime>(
         }
     });
     let config = state.config()?;
-    let account = config
-        .account()
-        .map_err(|e| CommandError::Settings(e.to_string()))?
-        .map(|a| AccountSummary { address: a.aor().unwrap_or_default(), registrar: a.registrar });
+    let account = config.account().map_err(|e| CommandError::Settings(e.to_string()))?.map(|a| {
+        AccountSummary {
+            address: a.aor().unwrap_or_default(),
+            user: a.user.clone(),
+            domain: a.domain.clone(),
+            registrar: a.registrar,
+        }
+    });
     let inner = state.lock();
     Ok(AppStatus {
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -515,6 +525,101 @@ pub async fn save_account<R: Runtime>(
     }
     start_phone(&app).await;
     Ok(())
+}
+
+/// How long [`test_account`] waits for the registrar.
+const ACCOUNT_TEST: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Registers the account in `form` once, from a port of its own, and unregisters it again:
+/// whether the registrar can be reached and takes the credentials, before they are saved.
+/// An empty password means the one kept for that address. Nothing is saved.
+#[tauri::command]
+#[specta::specta]
+pub async fn test_account(
+    state: State<'_, AppState>,
+    form: AccountForm,
+) -> Result<String, CommandError> {
+    let config = state.config()?;
+    let settings_error =
+        |e: agent_runtime::config::ConfigError| CommandError::Settings(e.to_string());
+    let registrar = form.registrar.trim();
+    if registrar.is_empty() || form.user.trim().is_empty() {
+        return Err(CommandError::Settings("the registrar and the user name are needed".into()));
+    }
+    let mut account = agent_runtime::Account {
+        registrar: registrar.to_owned(),
+        user: form.user.trim().to_owned(),
+        domain: form.domain.as_deref().map(str::trim).filter(|d| !d.is_empty()).map(str::to_owned),
+        auth_user: config.settings().sip.auth_user.clone(),
+        password: None,
+        expires: 60,
+        transport: config.sip_transport().map_err(settings_error)?,
+        // Not the phone's own flow: a test must not replace its binding (RFC 5626 instance).
+        outbound: false,
+    };
+    account.password = if form.password.is_empty() {
+        agent_runtime::secrets::sip_password(&account.aor()?)
+            .await
+            .map_err(|e| CommandError::Keyring(e.to_string()))?
+    } else {
+        Some(sip_engine::Secret::new(form.password))
+    };
+    let mut settings = config.sip_settings().map_err(settings_error)?;
+    settings.bind.addr.set_port(0);
+    settings.instance_id = None;
+    let mut agent = Agent::start(&settings).await?;
+    let result = register_once(&mut agent, &account).await;
+    agent.shutdown().await;
+    result
+}
+
+/// Registers, waits for the answer (at most [`ACCOUNT_TEST`]) and unregisters.
+async fn register_once(
+    agent: &mut Agent,
+    account: &agent_runtime::Account,
+) -> Result<String, CommandError> {
+    let id = agent.register(account).await?;
+    let outcome = tokio::time::timeout(ACCOUNT_TEST, async {
+        while let Some(event) = agent.next_event().await {
+            match event {
+                agent_runtime::AgentEvent::Sip(sip_engine::Event::Registered { .. }) => {
+                    return Ok(());
+                }
+                agent_runtime::AgentEvent::Sip(sip_engine::Event::RegistrationFailed {
+                    error,
+                    ..
+                }) => return Err(error.to_string()),
+                _ => {}
+            }
+        }
+        Err("the SIP driver stopped".to_owned())
+    })
+    .await;
+    match outcome {
+        Ok(Ok(())) => {
+            // The binding goes again before the agent stops (its answer, or a few seconds).
+            if agent.unregister(id).await.is_ok() {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+                    while let Some(event) = agent.next_event().await {
+                        if let agent_runtime::AgentEvent::Sip(sip_engine::Event::Unregistered {
+                            ..
+                        }) = event
+                        {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            }
+            Ok(format!("{} accepted {}", account.registrar, account.aor()?))
+        }
+        Ok(Err(reason)) => Err(CommandError::Connection(reason)),
+        Err(_) => Err(CommandError::Connection(format!(
+            "no answer from {} within {} s",
+            account.registrar,
+            ACCOUNT_TEST.as_secs()
+        ))),
+    }
 }
 
 /// Starts the demo line (once) and returns its address, to call with [`dial`].

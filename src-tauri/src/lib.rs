@@ -37,6 +37,7 @@ macro_rules! app_builder {
             .commands(tauri_specta::collect_commands![
                 $crate::commands::status::<$runtime>,
                 $crate::commands::save_account::<$runtime>,
+                $crate::commands::test_account,
                 $crate::commands::start_demo::<$runtime>,
                 $crate::commands::normalize_number,
                 $crate::commands::dial::<$runtime>,

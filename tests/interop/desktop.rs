@@ -488,6 +488,57 @@ async fn signing_in_with_a_code_when_the_browser_is_no_use() {
     app.quit().await;
 }
 
+#[tokio::test]
+async fn the_account_form_tests_the_connection_before_it_is_saved() {
+    let dir = artifacts("desktop-account-test");
+    let kamailio = switchboard_tests::Kamailio::start(&dir, &[]);
+    let keyring = SecretService::start(&dir);
+    let env: Vec<(&str, String)> =
+        keyring.env().iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    let app = open_with(&dir, &settings(""), &env).await;
+    app.wait_text("[data-testid=registration]", LIMIT, |t| t.contains("No SIP account")).await;
+    app.click("[data-testid=setup-button]").await;
+    let registrar = format!("sip:127.0.0.1:{}", kamailio.port);
+    app.type_into("[data-testid=registrar-input]", &registrar).await;
+    app.type_into("[data-testid=user-input]", "alice").await;
+    app.type_into("[data-testid=domain-input]", "sip.test").await;
+    app.type_into("[data-testid=password-input]", "not-the-password").await;
+    app.click("[data-testid=test-account]").await;
+    let refused = app
+        .wait_text("[data-testid=account-test]", LIMIT, |t| t.starts_with("Not connected"))
+        .await;
+    assert!(refused.contains("refused the credentials"), "{refused}");
+    // The right password: registered once, and the binding removed again.
+    let set = "const p = document.querySelector('[data-testid=password-input]'); \
+               p.value = 'alice-secret'; p.dispatchEvent(new Event('input', { bubbles: true })); return null";
+    app.script(set).await;
+    app.click("[data-testid=test-account]").await;
+    let accepted =
+        app.wait_text("[data-testid=account-test]", LIMIT, |t| t.starts_with("Connected")).await;
+    assert_eq!(accepted, format!("Connected: {registrar} accepted sip:alice@sip.test"));
+    kamailio.wait_for_log("expires=0", Duration::from_secs(5));
+    // Nothing was saved by the tests; saving registers the phone.
+    assert!(
+        !std::fs::read_to_string(dir.join("config/switchboard/settings.toml"))
+            .unwrap_or_default()
+            .contains("alice")
+    );
+    app.click("[data-testid=save-account]").await;
+    app.wait_text("[data-testid=registration]", LIMIT, |t| t == "Registered").await;
+    // The settings name the account and open the form again, filled in.
+    app.click("[data-testid=settings-button]").await;
+    app.wait_text("[data-testid=sip-account]", LIMIT, |t| t == "sip:alice@sip.test").await;
+    app.click("[data-testid=change-account]").await;
+    wait_for_script(
+        &app,
+        "return document.querySelector('[data-testid=registrar-input]').value",
+        registrar.as_str(),
+    )
+    .await;
+    app.click("[data-testid=cancel-setup]").await;
+    app.quit().await;
+}
+
 /// Whether an element matches `css` now.
 async fn exists(app: &Desktop, css: &str) -> bool {
     app.script(&format!("return document.querySelector('{css}') !== null")).await == true

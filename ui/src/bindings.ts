@@ -30,6 +30,19 @@ async saveAccount(form: AccountForm) : Promise<Result<null, CommandError>> {
 }
 },
 /**
+ * Registers the account in `form` once, from a port of its own, and unregisters it again:
+ * whether the registrar can be reached and takes the credentials, before they are saved.
+ * An empty password means the one kept for that address. Nothing is saved.
+ */
+async testAccount(form: AccountForm) : Promise<Result<string, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("test_account", { form }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Starts the demo line (once) and returns its address, to call with [`dial`].
  */
 async startDemo() : Promise<Result<string, CommandError>> {
@@ -340,7 +353,11 @@ domain: string | null; password: string }
 /**
  * The SIP account, as the status bar shows it.
  */
-export type AccountSummary = { registrar: string; address: string }
+export type AccountSummary = { registrar: string; address: string; 
+/**
+ * As `[sip]` has them, for the account form.
+ */
+user: string; domain: string | null }
 /**
  * Everything the window needs at start.
  */
@@ -430,6 +447,10 @@ export type CommandError = { kind: "notReady" } | { kind: "phoneFailed"; message
  * Microsoft Graph refused or failed a people search, photo or presence request.
  */
 { kind: "teams"; message: string } | { kind: "favourites"; message: string } | 
+/**
+ * A test of the SIP account did not register.
+ */
+{ kind: "connection"; message: string } | 
 /**
  * The user cancelled (a sign-in); nothing to show.
  */

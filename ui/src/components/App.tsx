@@ -259,7 +259,8 @@ export function App() {
   }, [status?.ui.language, status?.ui.theme]);
 
   const registration = phone.registration ?? status?.registration ?? null;
-  const firstRun = status !== null && status.account === null && (setup || !status.demo);
+  // The account form: set up the first account, or change it (from the settings).
+  const editingAccount = status !== null && setup;
 
   const showTabs = signedIn && !showSettings && focus?.phase !== "ringing-in";
   let main;
@@ -311,6 +312,11 @@ export function App() {
           })
         }
         onDone={() => setShowSettings(false)}
+        account={status.account?.address ?? null}
+        onChangeAccount={() => {
+          setShowSettings(false);
+          setSetup(true);
+        }}
         sound={soundCheck}
         m365={m365}
         onSignOut={() =>
@@ -345,10 +351,13 @@ export function App() {
         onDismiss={() => dispatch({ type: "dismiss", call: focus.call })}
       />
     );
-  } else if (firstRun && setup) {
+  } else if (editingAccount) {
+    const account = status?.account;
     main = (
       <FirstRun
         locked={status?.locked ?? []}
+        current={account ? { registrar: account.registrar, user: account.user, domain: account.domain, password: "" } : null}
+        onTest={(form) => run(commands.testAccount(form))}
         onSave={(form) =>
           attempt(async () => {
             await run(commands.saveAccount(form));
@@ -377,7 +386,7 @@ export function App() {
       />
     );
   }
-  const showHistory = !focus && !(firstRun && setup) && !showSettings && !(showTabs && tab === "colleagues");
+  const showHistory = !focus && !editingAccount && !showSettings && !(showTabs && tab === "colleagues");
 
   return (
     <div class="app">

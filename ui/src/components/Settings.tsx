@@ -17,6 +17,10 @@ interface Props {
   m365: M365Account | null | undefined | "not-configured";
   onSignOut: () => void;
   sound: SoundCheckProps;
+  /// The SIP account's address, if there is one.
+  account: string | null;
+  /// Opens the account form (with a connection test).
+  onChangeAccount: () => void;
 }
 
 interface SoundCheckProps {
@@ -60,7 +64,7 @@ function Choice(props: { id: string; setting: Key; label: string; value: string;
 }
 
 /// The window's own settings.
-export function Settings({ ui, calls, devices, locked, saving, onChange, onDone, m365, onSignOut, sound }: Props) {
+export function Settings({ ui, calls, devices, locked, saving, onChange, onDone, m365, onSignOut, sound, account, onChangeAccount }: Props) {
   const languages: Option[] = [
     { value: "auto", label: t("settings.languageAuto") },
     ...Object.entries(LANGUAGE_NAMES).map(([value, label]) => ({ value, label, lang: value })),
@@ -83,6 +87,11 @@ export function Settings({ ui, calls, devices, locked, saving, onChange, onDone,
       <p class="hint" role="status" aria-live="polite" data-testid="settings-saved">
         {saving === "saving" ? t("settings.saving") : saving === "saved" ? t("settings.saved") : ""}
       </p>
+      <h2 class="settings-group">{t("settings.sipAccount")}</h2>
+      <p data-testid="sip-account">{account ?? t("settings.noSipAccount")}</p>
+      <button type="button" data-testid="change-account" onClick={onChangeAccount}>
+        {account ? t("settings.changeAccount") : t("settings.setUpAccount")}
+      </button>
       <h2 class="settings-group">{t("m365.title")}</h2>
       <p data-testid="m365-status">
         {m365 === "not-configured"
