@@ -763,7 +763,7 @@ pub fn history(state: State<'_, AppState>, limit: u32) -> Result<Vec<CallRecord>
 }
 
 /// Settings the window changes itself (the rest are the first-run form's, or the CLI's).
-const WINDOW_SETTINGS: &[&str] = &["ui.language", "ui.theme"];
+const WINDOW_SETTINGS: &[&str] = &["ui.language", "ui.theme", "ui.autostart"];
 /// Settings of calls: the phone restarts with them, so not while a call is in progress.
 const CALL_SETTINGS: &[&str] =
     &["audio.input", "audio.output", "audio.ringer", "media.codecs", "media.srtp"];
@@ -801,7 +801,33 @@ pub async fn set_setting<R: Runtime>(
     if restart {
         start_phone(&app).await;
     }
+    if key == "ui.autostart" {
+        let program = std::env::current_exe().map_err(|e| CommandError::Settings(e.to_string()))?;
+        agent_runtime::autostart::apply(config.settings().ui.autostart, &program)
+            .map_err(|e| CommandError::Settings(e.to_string()))?;
+    }
     Ok(())
+}
+
+/// Makes starting with the system match `ui.autostart` (logged when it cannot).
+pub(crate) fn apply_autostart(state: &AppState) {
+    let wanted = match state.config() {
+        Ok(config) => config.settings().ui.autostart,
+        Err(error) => {
+            tracing::warn!(%error, "settings unreadable: autostart left as it is");
+            return;
+        }
+    };
+    // Not touched unless asked for once: a user who never turned it on has nothing to remove.
+    if !wanted && !agent_runtime::autostart::is_enabled() {
+        return;
+    }
+    let result = std::env::current_exe().map_err(|e| e.to_string()).and_then(|program| {
+        agent_runtime::autostart::apply(wanted, &program).map_err(|e| e.to_string())
+    });
+    if let Err(error) = result {
+        tracing::warn!(%error, "autostart");
+    }
 }
 
 /// The sound devices there are now, microphones and outputs.

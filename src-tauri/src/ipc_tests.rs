@@ -226,7 +226,7 @@ fn the_window_sets_its_language_and_theme_but_not_what_policy_fixes() {
     let (_app, window) = app(&dir, LOOPBACK);
     std::fs::write(dir.join("policy.toml"), "[ui]\ntheme = \"dark\"\n").expect("policy");
     let status = invoke(&window, "status", json!({})).expect("status");
-    assert_eq!(status["ui"], json!({ "language": "auto", "theme": "dark" }));
+    assert_eq!(status["ui"], json!({ "language": "auto", "theme": "dark", "autostart": false }));
     assert!(
         status["locked"].as_array().is_some_and(|l| l.contains(&json!("ui.theme"))),
         "{status}"

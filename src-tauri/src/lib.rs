@@ -133,6 +133,9 @@ pub fn app(builder: tauri::Builder<tauri::Wry>) -> tauri::Builder<tauri::Wry> {
             tauri::async_runtime::spawn(async move {
                 commands::start_phone(&handle).await;
             });
+            // Starting with the system follows the setting (policy may have changed it, or the
+            // program moved since the entry was made).
+            commands::apply_autostart(&app.state::<commands::AppState>());
             Ok(())
         })
 }

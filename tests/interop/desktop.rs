@@ -247,6 +247,23 @@ async fn the_settings_turn_the_window_russian_and_dark_and_keep_it() {
     }
     let srtp = app.script("return document.querySelector('[data-testid=srtp-select]').value").await;
     assert_eq!(srtp, "required");
+    // Starting with the system: an XDG autostart entry that runs this very program, and gone
+    // again when turned off.
+    let entry = dir.join("config/autostart/switchboard.desktop");
+    app.click("[data-testid=autostart]").await;
+    let deadline = Instant::now() + LIMIT;
+    while !entry.exists() {
+        assert!(Instant::now() < deadline, "no {}", entry.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = std::fs::read_to_string(&entry).unwrap();
+    let program = switchboard_tests::desktop::app_binary();
+    assert!(text.contains(&format!("Exec=\"{}\"\n", program.display())), "{text}");
+    app.click("[data-testid=autostart]").await;
+    while entry.exists() {
+        assert!(Instant::now() < deadline, "{} is still there", entry.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     app.screenshot("settings-ru-dark").await;
     // Kept in the settings file, for the next start.
     let saved = std::fs::read_to_string(dir.join("config/switchboard/settings.toml")).unwrap();

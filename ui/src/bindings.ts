@@ -675,7 +675,11 @@ language: UiLanguage;
 /**
  * `system` (follow it), `light` or `dark`.
  */
-theme: UiTheme }
+theme: UiTheme; 
+/**
+ * Start the app when the user signs in to the computer (`agent_runtime::autostart`).
+ */
+autostart: boolean }
 /**
  * The window's colours.
  */

@@ -2,7 +2,7 @@
 import type { AppStatus, SrtpSetting, UiLanguage, UiTheme } from "./bindings";
 
 /// The settings the window changes (`set_setting`'s keys).
-export type SettingKey = "ui.language" | "ui.theme" | "audio.input" | "audio.output" | "audio.ringer" | "media.codecs" | "media.srtp";
+export type SettingKey = "ui.language" | "ui.theme" | "ui.autostart" | "audio.input" | "audio.output" | "audio.ringer" | "media.codecs" | "media.srtp";
 
 /// `status` as it will be once `key` is saved as `value`: shown at once, so that a select does
 /// not jump back to the old value while the phone restarts (a refused change is undone by the
@@ -13,6 +13,8 @@ export function withSetting(status: AppStatus, key: SettingKey, value: string): 
       return { ...status, ui: { ...status.ui, language: value as UiLanguage } };
     case "ui.theme":
       return { ...status, ui: { ...status.ui, theme: value as UiTheme } };
+    case "ui.autostart":
+      return { ...status, ui: { ...status.ui, autostart: value === "true" } };
     case "audio.input":
       return { ...status, calls: { ...status.calls, input: value } };
     case "audio.output":

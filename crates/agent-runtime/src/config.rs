@@ -45,6 +45,8 @@ pub struct UiSection {
     pub language: UiLanguage,
     /// `system` (follow it), `light` or `dark`.
     pub theme: UiTheme,
+    /// Start the app when the user signs in to the computer (`agent_runtime::autostart`).
+    pub autostart: bool,
 }
 
 /// The window's language.

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod alerting;
+pub mod autostart;
 pub mod colleagues;
 pub mod config;
 pub mod demo;

@@ -75,6 +75,17 @@ export function Settings({ ui, calls, devices, locked, saving, onChange, onDone,
       <h1 id="settings-title">{t("settings.title")}</h1>
       <Choice id="language" setting="ui.language" label={t("settings.language")} value={ui.language} options={languages} locked={locked.includes("ui.language")} onChange={onChange} />
       <Choice id="theme" setting="ui.theme" label={t("settings.theme")} value={ui.theme} options={themes} locked={locked.includes("ui.theme")} onChange={onChange} />
+      <label class="check">
+        <input
+          type="checkbox"
+          data-testid="autostart"
+          checked={ui.autostart}
+          disabled={locked.includes("ui.autostart")}
+          onChange={(e) => onChange("ui.autostart", String((e.target as HTMLInputElement).checked))}
+        />
+        {t("settings.autostart")}
+      </label>
+      {locked.includes("ui.autostart") && <p class="hint locked">{t("setup.locked")}</p>}
       <h2 class="settings-group">{t("settings.sound")}</h2>
       <Choice id="microphone" setting="audio.input" label={t("settings.microphone")} value={calls.input} options={deviceOptions(devices, true, calls.input)} locked={locked.includes("audio.input")} onChange={onChange} />
       <Choice id="speaker" setting="audio.output" label={t("settings.speaker")} value={calls.output} options={deviceOptions(devices, false, calls.output)} locked={locked.includes("audio.output")} onChange={onChange} />
