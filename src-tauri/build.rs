@@ -32,6 +32,7 @@ const COMMANDS: &[&str] = &[
     "sound_devices",
     "sound_levels",
     "test_sound",
+    "take_link",
 ];
 
 fn main() {

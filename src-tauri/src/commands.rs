@@ -41,6 +41,8 @@ pub struct AppState {
     sign_in_cancel: tokio::sync::watch::Sender<u64>,
     /// The device code shown, until its sign-in is finished or cancelled.
     device_code: tokio::sync::Mutex<Option<graph_client::device_code::DeviceCode>>,
+    /// The last link the app was opened with, until the window takes it.
+    link: Mutex<Option<String>>,
 }
 
 /// Recent calls: the recorder following the phone's events, and the file they are kept in
@@ -93,6 +95,7 @@ impl AppState {
             activity: tokio::sync::watch::channel(Activity::Available).0,
             sign_in_cancel: tokio::sync::watch::channel(0).0,
             device_code: tokio::sync::Mutex::default(),
+            link: Mutex::default(),
         }
     }
 
@@ -127,6 +130,11 @@ impl AppState {
             CommandError::Settings("no home directory to keep settings in".into())
         })?;
         Config::load(paths).map_err(|e| CommandError::Settings(e.to_string()))
+    }
+
+    /// Keeps the link the app was opened with, for the window to take.
+    pub(crate) fn set_link(&self, text: String) {
+        *self.link.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(text);
     }
 
     /// `work`'s outcome, or [`CommandError::Cancelled`] if a sign-in is cancelled first.
@@ -525,6 +533,14 @@ pub async fn save_account<R: Runtime>(
     }
     start_phone(&app).await;
     Ok(())
+}
+
+/// The link the app was last opened with, as the dialler's text, once (`null` when none is
+/// waiting). The window asks when it loads; later links also come as the `link-update` event.
+#[tauri::command]
+#[specta::specta]
+pub fn take_link(state: State<'_, AppState>) -> Option<String> {
+    state.link.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
 }
 
 /// How long [`test_account`] waits for the registrar.

@@ -27,6 +27,11 @@ pub struct PhoneUpdate(pub PhoneEvent);
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
 pub struct PresenceUpdate(pub agent_runtime::colleagues::PresenceReport);
 
+/// A `sip:`, `tel:` or `callto:` link the app was opened with (or a second start was given),
+/// as the dialler's text: the window fills the dialler with it.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
+pub struct LinkUpdate(pub String);
+
 /// The window's commands and events for runtime `$runtime`, as a tauri-specta builder: one
 /// list for the app (Wry), its bindings, and the IPC tests (`tauri::test`'s mock runtime).
 #[macro_export]
@@ -64,8 +69,13 @@ macro_rules! app_builder {
                 $crate::commands::sound_devices,
                 $crate::commands::sound_levels,
                 $crate::commands::test_sound,
+                $crate::commands::take_link,
             ])
-            .events(tauri_specta::collect_events![$crate::PhoneUpdate, $crate::PresenceUpdate])
+            .events(tauri_specta::collect_events![
+                $crate::PhoneUpdate,
+                $crate::PresenceUpdate,
+                $crate::LinkUpdate
+            ])
     };
 }
 
@@ -118,7 +128,15 @@ pub(crate) fn forward_presence<R: Runtime>(
 pub fn app(builder: tauri::Builder<tauri::Wry>) -> tauri::Builder<tauri::Wry> {
     let specta = specta_builder();
     builder
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+        .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
+            // A link opened while the app runs (xdg-open, a browser, a CRM) comes here.
+            if let Some(text) = agent_runtime::links::from_args(&args) {
+                tracing::info!("opened with a link");
+                app.state::<commands::AppState>().set_link(text.clone());
+                if let Err(error) = LinkUpdate(text).emit(app) {
+                    tracing::warn!(%error, "could not send the link to the window");
+                }
+            }
             if let Some(window) = app.get_webview_window("main") {
                 let _ = window.unminimize();
                 let _ = window.show();
@@ -133,6 +151,10 @@ pub fn app(builder: tauri::Builder<tauri::Wry>) -> tauri::Builder<tauri::Wry> {
             tauri::async_runtime::spawn(async move {
                 commands::start_phone(&handle).await;
             });
+            // Started by a link (the desktop file's `%u`): the window asks for it when it loads.
+            if let Some(text) = agent_runtime::links::from_args(std::env::args()) {
+                app.state::<commands::AppState>().set_link(text);
+            }
             // Starting with the system follows the setting (policy may have changed it, or the
             // program moved since the entry was made).
             commands::apply_autostart(&app.state::<commands::AppState>());

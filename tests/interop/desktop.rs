@@ -577,6 +577,39 @@ async fn the_account_form_tests_the_connection_before_it_is_saved() {
     app.quit().await;
 }
 
+#[tokio::test]
+async fn a_link_opened_while_the_app_runs_fills_its_dialler() {
+    let dir = artifacts("desktop-links");
+    // A session bus of its own: a second start finds the first through it.
+    let bus = SecretService::start(&dir);
+    let env: Vec<(&str, String)> = bus.env().iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    let app = open_with(&dir, &settings(""), &env).await;
+    app.wait_text("[data-testid=registration]", LIMIT, |t| t.contains("No SIP account")).await;
+    // The desktop file runs `switchboard %u`: a second start with the link.
+    let second = |link: &str| {
+        let mut command = Command::new(switchboard_tests::desktop::app_binary());
+        command.arg(link).env("DISPLAY", &app.display).env_remove("WAYLAND_DISPLAY");
+        for (key, value) in app_environment(&dir, &settings("")) {
+            command.env(key, value);
+        }
+        command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        let status = command.status().expect("a second start");
+        assert!(status.success(), "the second start failed: {status}");
+    };
+    second("sip:alice@example.com");
+    let value = "return document.querySelector('[data-testid=dial-input]').value";
+    wait_for_script(&app, value, "sip:alice@example.com").await;
+    app.wait_text("[data-testid=dial-preview]", LIMIT, |t| t == "Calls sip:alice@example.com")
+        .await;
+    // A tel: link: the number, which needs an account to be called; said so.
+    second("tel:+1-425-555-0100;ext=12");
+    wait_for_script(&app, value, "+1-425-555-0100").await;
+    let problem =
+        app.wait_text("[data-testid=dial-preview]", LIMIT, |t| t.contains("+14255550100")).await;
+    assert!(problem.contains("needs a SIP account"), "{problem}");
+    app.quit().await;
+}
+
 /// Whether an element matches `css` now.
 async fn exists(app: &Desktop, css: &str) -> bool {
     app.script(&format!("return document.querySelector('{css}') !== null")).await == true

@@ -18,6 +18,8 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// A display, a driver and one app session; all of them stop when it is dropped.
 #[derive(Debug)]
 pub struct Desktop {
+    /// The X display the window is on (`:N`).
+    pub display: String,
     xvfb: Child,
     driver: Child,
     http: reqwest::Client,
@@ -115,7 +117,8 @@ impl Desktop {
                 Err(error) => panic!("tauri-driver did not answer: {error}; see tauri-driver.log"),
             }
         };
-        Self { xvfb, driver, http, base, session, dir: dir.to_owned(), shots: 0 }
+        let display = format!(":{display}");
+        Self { display, xvfb, driver, http, base, session, dir: dir.to_owned(), shots: 0 }
     }
 
     async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {

@@ -318,6 +318,13 @@ async testSound(sound: SoundTest) : Promise<Result<null, CommandError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * The link the app was last opened with, as the dialler's text, once (`null` when none is
+ * waiting). The window asks when it loads; later links also come as the `link-update` event.
+ */
+async takeLink() : Promise<string | null> {
+    return await TAURI_INVOKE("take_link");
 }
 }
 
@@ -325,9 +332,11 @@ async testSound(sound: SoundTest) : Promise<Result<null, CommandError>> {
 
 
 export const events = __makeEvents__<{
+linkUpdate: LinkUpdate,
 phoneUpdate: PhoneUpdate,
 presenceUpdate: PresenceUpdate
 }>({
+linkUpdate: "link-update",
 phoneUpdate: "phone-update",
 presenceUpdate: "presence-update"
 })
@@ -488,6 +497,11 @@ export type EndCause =
  * Transferred from here, and the target answered.
  */
 "transferred"
+/**
+ * A `sip:`, `tel:` or `callto:` link the app was opened with (or a second start was given),
+ * as the dialler's text: the window fills the dialler with it.
+ */
+export type LinkUpdate = string
 /**
  * The Microsoft 365 account signed in here, as the status bar shows it.
  */

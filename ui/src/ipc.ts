@@ -24,6 +24,11 @@ export function onPhoneEvent(handler: (event: PhoneEvent) => void): Promise<() =
   return events.phoneUpdate.listen((message) => handler(message.payload as PhoneEvent));
 }
 
+/// Calls `handler` with the dialler's text of every link the app is opened with while it runs.
+export function onLink(handler: (text: string) => void): Promise<() => void> {
+  return events.linkUpdate.listen((message) => handler(message.payload as string));
+}
+
 /// Calls `handler` with every presence report; returns the way to stop listening.
 export function onPresence(handler: (report: PresenceReport) => void): Promise<() => void> {
   return events.presenceUpdate.listen((message) => handler(message.payload as PresenceReport));

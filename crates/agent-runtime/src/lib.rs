@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 mod files;
 pub mod history;
+pub mod links;
 pub mod locate;
 pub mod m365;
 pub mod phone;

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useReducer, useRef, useState } from "preact/hooks";
 import type { AppStatus, CallRecord, M365Account, Person, PhoneEvent, PresenceOf, SoundDevice, SoundTest, UiSection } from "../bindings";
 import { applyReport, sameIds, watchedIds, type Presences } from "../colleagues";
-import { CommandFailed, commands, onPhoneEvent, onPresence, run } from "../ipc";
+import { CommandFailed, commands, onLink, onPhoneEvent, onPresence, run } from "../ipc";
 import { currentLanguage, setLanguage, systemLanguage, t } from "../i18n";
 import { isMac, shortcutFor, type Shortcut } from "../shortcuts";
 import { dismiss, focusCall, initialState, reduce, setMuted, transferPending, type CallPhase, type PhoneState } from "../state";
@@ -41,6 +41,8 @@ export function App() {
   // undefined: not known yet; "not-configured": Microsoft 365 is not set up here.
   const [m365, setM365] = useState<M365Account | null | undefined | "not-configured">(undefined);
   const [signIn, setSignIn] = useState<SignInProgress | null>(null);
+  // A link the app was opened with (sip:, tel:, callto:), for the dialler.
+  const [link, setLink] = useState<{ text: string; seq: number } | null>(null);
   const [tab, setTab] = useState<"phone" | "colleagues">("phone");
   const [devices, setDevices] = useState<SoundDevice[] | null>(null);
   const [saving, setSaving] = useState<"saving" | "saved" | null>(null);
@@ -97,11 +99,22 @@ export function App() {
       if (report.own) setOwnPresence(report.own);
       setPresenceError(report.error);
     }).then((unlisten) => (stopPresence = unlisten));
+    // A link opened now or before the window loaded: the dialler gets it, ready to call.
+    const openLink = (text: string) => {
+      setLink((last) => ({ text, seq: (last?.seq ?? 0) + 1 }));
+      setTab("phone");
+      setShowSettings(false);
+      setSetup(false);
+    };
+    let stopLinks: (() => void) | undefined;
+    onLink(openLink).then((unlisten) => (stopLinks = unlisten));
+    commands.takeLink().then((text) => text && openLink(text));
     const onVisibility = () => setVisible(document.visibilityState !== "hidden");
     document.addEventListener("visibilitychange", onVisibility);
     return () => {
       stop?.();
       stopPresence?.();
+      stopLinks?.();
       document.removeEventListener("visibilitychange", onVisibility);
       clearInterval(poll);
       clearInterval(tick);
@@ -383,6 +396,7 @@ export function App() {
           })
         }
         onSetup={() => setSetup(true)}
+        prefill={link}
       />
     );
   }

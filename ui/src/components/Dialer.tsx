@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { t } from "../i18n";
 
 interface Props {
@@ -8,12 +8,15 @@ interface Props {
   onNormalize: (text: string) => Promise<string>;
   onDemo: () => void;
   onSetup: () => void;
+  /// A link the app was opened with: put in the field (a new `seq` each time), ready to call.
+  prefill: { text: string; seq: number } | null;
 }
 
-export function Dialer({ hasAccount, demo, onDial, onNormalize, onDemo, onSetup }: Props) {
+export function Dialer({ hasAccount, demo, onDial, onNormalize, onDemo, onSetup, prefill }: Props) {
   const [text, setText] = useState("");
   const [preview, setPreview] = useState<string | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
+  const input = useRef<HTMLInputElement>(null);
 
   const check = (value: string) => {
     if (!value.trim()) {
@@ -33,6 +36,13 @@ export function Dialer({ hasAccount, demo, onDial, onNormalize, onDemo, onSetup 
     );
   };
 
+  useEffect(() => {
+    if (!prefill) return;
+    setText(prefill.text);
+    check(prefill.text);
+    input.current?.focus();
+  }, [prefill?.seq]);
+
   const submit = (event: Event) => {
     event.preventDefault();
     if (text.trim()) onDial(text);
@@ -45,6 +55,7 @@ export function Dialer({ hasAccount, demo, onDial, onNormalize, onDemo, onSetup 
         <label for="dial-input">{t("dialer.label")}</label>
         <input
           id="dial-input"
+          ref={input}
           data-testid="dial-input"
           type="text"
           inputMode="tel"
