@@ -396,6 +396,7 @@ impl Endpoint {
                 c.session_timer.map(|t| t.due),
                 c.cancel_deadline,
                 c.ring_deadline.filter(|_| c.state == CallState::Ringing).map(|(at, _)| at),
+                c.transfer.as_ref().and_then(|t| t.deadline),
             ]
         });
         clients.chain(servers).chain(calls.flatten()).chain(self.registration_timeouts()).min()
@@ -1300,7 +1301,7 @@ impl Endpoint {
                     self.update_response(now, id, response.status, &response.headers);
                 }
             }
-            Purpose::Refer => self.refer_response(id, key, response.status),
+            Purpose::Refer => self.refer_response(now, id, key, response.status),
             Purpose::Cancel | Purpose::Prack | Purpose::Register(_) | Purpose::Probe(_) => {}
         }
     }
@@ -1670,6 +1671,7 @@ impl Endpoint {
             }
         }
         self.session_timer_due(now, id);
+        self.transfer_deadline(now, id);
         let ring_expired = self.calls.get(&id).and_then(|c| {
             c.ring_deadline.filter(|(at, _)| *at <= now && c.state == CallState::Ringing)
         });

@@ -309,6 +309,8 @@ pub(crate) struct Call {
     pub(crate) transfer: Option<crate::endpoint::Transfer>,
     /// The transfer succeeded: the call ends as transferred, whoever sends the BYE.
     pub(crate) transferred: bool,
+    /// A REFER was sent in this dialog (later NOTIFYs must carry their `id`).
+    pub(crate) referred: bool,
 }
 
 impl Call {
@@ -351,6 +353,7 @@ impl Call {
             reoffered: false,
             transfer: None,
             transferred: false,
+            referred: false,
         }
     }
 

@@ -83,9 +83,21 @@ fn transfer_events(w: &World) -> Vec<TransferProgress> {
 }
 
 fn notify(w: &mut World, cseq: u32, tag: &str, state: &str, sipfrag: &str) -> String {
+    notify_event(w, cseq, tag, "refer", state, sipfrag)
+}
+
+/// A NOTIFY with this Event header value (`refer;id=N` names the REFER's CSeq).
+fn notify_event(
+    w: &mut World,
+    cseq: u32,
+    tag: &str,
+    event: &str,
+    state: &str,
+    sipfrag: &str,
+) -> String {
     let before = w.log.len();
     let extra = format!(
-        "Event: refer\r\nSubscription-State: {state}\r\nContent-Type: message/sipfrag;version=2.0\r\n"
+        "Event: {event}\r\nSubscription-State: {state}\r\nContent-Type: message/sipfrag;version=2.0\r\n"
     );
     w.send(addr(PEER), addr(B), peer_request("NOTIFY", cseq, tag, &extra, sipfrag));
     w.run_for(Duration::from_millis(50));
@@ -161,7 +173,9 @@ fn a_failed_transfer_keeps_the_call_and_another_can_follow() {
     assert!(again.contains("CSeq: 2 REFER\r\n"), "{again}");
     w.send(addr(PEER), addr(B), response_to(&again, "202 Accepted"));
     w.run_for(Duration::from_millis(50));
-    notify(&mut w, 5, &tag, "terminated;reason=timeout", "SIP/2.0 100 Trying\r\n");
+    // (A second REFER's NOTIFYs name it: RFC 3515 §2.4.6.)
+    let event = "refer;id=2";
+    notify_event(&mut w, 5, &tag, event, "terminated;reason=timeout", "SIP/2.0 100 Trying\r\n");
     assert_eq!(transfer_events(&w).last(), Some(&TransferProgress::Failed { status: None }));
     assert_eq!(w.ua(B).active_calls(), 1);
 }
@@ -210,9 +224,10 @@ fn notifies_that_belong_to_nothing_are_refused() {
     w.run_for(Duration::from_millis(50));
     assert!(w.sent_by(B, "SIP/2.0 489").len() == 1);
     // Outside any dialog.
+    assert_eq!(w.sent_by(B, "SIP/2.0 481").len(), 1);
     w.send(addr(PEER), addr(B), peer_request("NOTIFY", 4, "", "Event: refer\r\n", ""));
     w.run_for(Duration::from_millis(50));
-    assert!(!w.sent_by(B, "SIP/2.0 481").is_empty());
+    assert_eq!(w.sent_by(B, "SIP/2.0 481").len(), 2);
     assert!(transfer_events(&w).is_empty());
     assert_eq!(w.ua(B).active_calls(), 1);
 }
@@ -248,4 +263,83 @@ fn our_own_endpoint_does_not_take_refer_and_the_transfer_is_refused() {
         Some(Event::Transfer { call, progress: TransferProgress::Refused { status: 405 } })
     );
     assert_eq!(w.ua(A).active_calls(), 1);
+}
+
+#[test]
+fn a_late_notify_of_an_earlier_transfer_does_not_settle_the_current_one() {
+    let (mut w, tag) = established(8);
+    let first = refer(&mut w);
+    w.send(addr(PEER), addr(B), response_to(&first, "202 Accepted"));
+    w.run_for(Duration::from_millis(50));
+    // The first transfer fails while its subscription is still active.
+    notify_event(&mut w, 2, &tag, "refer;id=1", "active;expires=60", "SIP/2.0 486 Busy Here\r\n");
+    let second = refer(&mut w);
+    assert!(second.contains("CSeq: 2 REFER\r\n"), "{second}");
+    w.send(addr(PEER), addr(B), response_to(&second, "202 Accepted"));
+    w.run_for(Duration::from_millis(50));
+    // The first subscription's closing NOTIFY, and one without an id (only the first REFER's
+    // may leave it out): neither is the second transfer's.
+    let late =
+        notify_event(&mut w, 3, &tag, "refer;id=1", "terminated", "SIP/2.0 486 Busy Here\r\n");
+    assert!(late.starts_with("SIP/2.0 481"), "{late}");
+    let bare = notify_event(&mut w, 4, &tag, "refer", "terminated", "SIP/2.0 486 Busy Here\r\n");
+    assert!(bare.starts_with("SIP/2.0 481"), "{bare}");
+    let ok = notify_event(&mut w, 5, &tag, "refer;id=2", "terminated", "SIP/2.0 200 OK\r\n");
+    assert_eq!(ok, "SIP/2.0 200 OK");
+    assert_eq!(
+        transfer_events(&w),
+        [
+            TransferProgress::Accepted,
+            TransferProgress::Failed { status: Some(486) },
+            TransferProgress::Accepted,
+            TransferProgress::Succeeded { status: 200 },
+        ]
+    );
+    assert_eq!(w.sent_by(B, "BYE").len(), 1, "the second transfer succeeded: our BYE");
+}
+
+#[test]
+fn a_silent_subscription_ends_the_transfer_as_failed() {
+    // No NOTIFY at all after the 202: given up after 64·T1.
+    let (mut w, tag) = established(9);
+    let request = refer(&mut w);
+    w.send(addr(PEER), addr(B), response_to(&request, "202 Accepted"));
+    w.run_for(Duration::from_secs(31));
+    assert_eq!(transfer_events(&w), [TransferProgress::Accepted]);
+    w.run_for(Duration::from_secs(2));
+    assert_eq!(transfer_events(&w).last(), Some(&TransferProgress::Failed { status: None }));
+    assert_eq!(w.ua(B).active_calls(), 1);
+    // A NOTIFY's expires sets the time: 5 s here.
+    let again = refer(&mut w);
+    w.send(addr(PEER), addr(B), response_to(&again, "202 Accepted"));
+    w.run_for(Duration::from_millis(50));
+    notify_event(&mut w, 2, &tag, "refer;id=2", "active;expires=5", "SIP/2.0 180 Ringing\r\n");
+    w.run_for(Duration::from_secs(4));
+    assert_eq!(transfer_events(&w).last(), Some(&TransferProgress::Trying { status: 180 }));
+    w.run_for(Duration::from_secs(2));
+    assert_eq!(transfer_events(&w).last(), Some(&TransferProgress::Failed { status: None }));
+    // A new transfer may start.
+    let now = w.now;
+    assert_eq!(w.ua(B).transfer(now, CallId(1), TARGET), Ok(()));
+}
+
+#[test]
+fn a_notify_before_the_202_is_not_followed_by_accepted() {
+    let (mut w, tag) = established(10);
+    let request = refer(&mut w);
+    notify(&mut w, 2, &tag, "active", "SIP/2.0 180 Ringing\r\n");
+    w.send(addr(PEER), addr(B), response_to(&request, "202 Accepted"));
+    w.run_for(Duration::from_millis(50));
+    assert_eq!(transfer_events(&w), [TransferProgress::Trying { status: 180 }]);
+}
+
+#[test]
+fn a_481_to_the_refer_means_the_dialog_is_gone() {
+    let (mut w, _) = established(11);
+    let request = refer(&mut w);
+    w.send(addr(PEER), addr(B), response_to(&request, "481 Call/Transaction Does Not Exist"));
+    w.run_for(Duration::from_millis(50));
+    assert_eq!(transfer_events(&w), [TransferProgress::Refused { status: 481 }]);
+    // RFC 5057: the call ends (our BYE, however it is answered).
+    assert_eq!(w.sent_by(B, "BYE").len(), 1);
 }

@@ -12,9 +12,12 @@
 //! The transferor waits for the outcome before it hangs up (RFC 5589 §6.1 allows either):
 //! a transfer that fails leaves the agent with the caller instead of losing the call. The
 //! NOTIFY may overtake the 202 (RFC 3515 §2.4.4 lets it); whichever final word comes first
-//! settles the transfer.
+//! settles the transfer. Each REFER's subscription is told apart by the `id` of the NOTIFY's
+//! Event header, the REFER's CSeq (RFC 3515 §2.4.6): a late NOTIFY of an earlier transfer
+//! never settles the current one. A subscription that falls silent ends the transfer as
+//! failed: 64·T1 after the 202, or when the `expires` of its last NOTIFY runs out.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -47,7 +50,18 @@ pub enum TransferProgress {
 pub(crate) struct Transfer {
     /// The REFER, until its final response.
     refer: Option<ClientKey>,
+    /// The REFER's CSeq: the `id` of its subscription's NOTIFYs.
+    cseq: u32,
+    /// The dialog's first REFER, whose NOTIFYs may leave out the `id`.
+    first: bool,
+    /// A NOTIFY came (a 202 after it says nothing new).
+    notified: bool,
+    /// When the silent subscription is given up (set by the 202 and by each NOTIFY).
+    pub(crate) deadline: Option<Instant>,
 }
+
+/// The longest a NOTIFY's `expires` keeps a transfer waiting.
+const MAX_SUBSCRIPTION: Duration = Duration::from_secs(600);
 
 impl Endpoint {
     /// Transfers the established call `id` to `target` (a `sip:`, `sips:` or `tel:` URI),
@@ -62,6 +76,8 @@ impl Endpoint {
         if call.transfer.is_some() {
             return Err(CallError::Pending(id));
         }
+        let first = !call.referred;
+        call.referred = true;
         let seq = call.dialog.next_seq();
         let mut request = call.dialog.request(Method::Refer, seq);
         let destination = call.dialog.next_hop(call.flow);
@@ -73,16 +89,29 @@ impl Endpoint {
         self.add_common_request_headers(&mut request, destination, true);
         let key = self.start_client(now, request, destination, Some(id), Purpose::Refer);
         if let Some(call) = self.calls.get_mut(&id) {
-            call.transfer = Some(Transfer { refer: Some(key) });
+            call.transfer = Some(Transfer {
+                refer: Some(key),
+                cseq: seq,
+                first,
+                notified: false,
+                deadline: None,
+            });
         }
         Ok(())
     }
 
     /// A response to our REFER.
-    pub(super) fn refer_response(&mut self, id: CallId, key: &ClientKey, status: u16) {
+    pub(super) fn refer_response(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        key: &ClientKey,
+        status: u16,
+    ) {
         if status < 200 {
             return;
         }
+        let give_up = now + self.config.timers.t1x64();
         let Some(call) = self.calls.get_mut(&id) else { return };
         let Some(transfer) = call.transfer.as_mut().filter(|t| t.refer.as_ref() == Some(key))
         else {
@@ -90,13 +119,33 @@ impl Endpoint {
             return;
         };
         transfer.refer = None;
-        let progress = if (200..300).contains(&status) {
-            TransferProgress::Accepted
-        } else {
-            call.transfer = None;
-            TransferProgress::Refused { status }
-        };
+        if (200..300).contains(&status) {
+            // The first NOTIFY is due; a NOTIFY that came first already said more than this.
+            transfer.deadline.get_or_insert(give_up);
+            if !transfer.notified {
+                let progress = TransferProgress::Accepted;
+                self.outputs.push_back(Output::Event(Event::Transfer { call: id, progress }));
+            }
+            return;
+        }
+        call.transfer = None;
+        let progress = TransferProgress::Refused { status };
         self.outputs.push_back(Output::Event(Event::Transfer { call: id, progress }));
+        if status == 481 {
+            // RFC 5057 §5.1: the far end has no such dialog any more; the call is gone.
+            let phrase = crate::message::reason_phrase(status).to_owned();
+            self.send_bye(now, id, EndReason::Failed { status, phrase });
+        }
+    }
+
+    /// A subscription that fell silent: the transfer ends as failed (the call goes on).
+    pub(super) fn transfer_deadline(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        if call.transfer.as_ref().and_then(|t| t.deadline).is_some_and(|at| at <= now) {
+            call.transfer = None;
+            let progress = TransferProgress::Failed { status: None };
+            self.outputs.push_back(Output::Event(Event::Transfer { call: id, progress }));
+        }
     }
 
     /// Our REFER got no answer (Timer F) or could not be sent.
@@ -117,20 +166,35 @@ impl Endpoint {
         id: CallId,
         request: &Request,
     ) {
-        let package = request.headers.get("Event").map(event_package);
-        if !package.is_some_and(|p| p.eq_ignore_ascii_case("refer")) {
+        let event = request.headers.get("Event").unwrap_or_default();
+        if !event_package(event).eq_ignore_ascii_case("refer") {
             // RFC 6665 §8.3: an event package we do not take.
             self.respond_status(now, key, 489);
             return;
         }
-        if self.calls.get(&id).and_then(|c| c.transfer.as_ref()).is_none() {
-            // RFC 6665 §4.1.3: no such subscription (none made, or already settled).
+        let id_param = event_id(event);
+        let ours =
+            self.calls.get(&id).and_then(|c| c.transfer.as_ref()).is_some_and(|t| match id_param {
+                Some(n) => n == t.cseq,
+                None => t.first,
+            });
+        if !ours {
+            // RFC 6665 §4.1.3: no such subscription (none made, already settled, or an
+            // earlier transfer's).
             self.respond_status(now, key, 481);
             return;
         }
         self.respond_status(now, key, 200);
         let status = sipfrag_status(&request.body);
-        let terminated = request.headers.get("Subscription-State").is_some_and(is_terminated);
+        let state = request.headers.get("Subscription-State").unwrap_or_default();
+        let terminated = is_terminated(state);
+        // The subscription lasts as its NOTIFY says (bounded), else 64·T1 more.
+        let lasts = subscription_expires(state)
+            .map_or(self.config.timers.t1x64(), |d| d.min(MAX_SUBSCRIPTION));
+        if let Some(transfer) = self.calls.get_mut(&id).and_then(|c| c.transfer.as_mut()) {
+            transfer.notified = true;
+            transfer.deadline = Some(now + lasts);
+        }
         let progress = match status {
             Some(status @ 200..=299) => TransferProgress::Succeeded { status },
             Some(status @ 300..) => TransferProgress::Failed { status: Some(status) },
@@ -171,6 +235,24 @@ fn event_package(value: &str) -> &str {
 /// `Subscription-State: terminated;reason=noresource` (RFC 6665 §8.2.3).
 fn is_terminated(value: &str) -> bool {
     event_package(value).eq_ignore_ascii_case("terminated")
+}
+
+/// A header parameter's value: `refer;id=93` → `Some("93")` for `id`.
+fn param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
+    value.split(';').skip(1).find_map(|p| {
+        let (key, value) = p.split_once('=')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+/// The `id` of an `Event: refer;id=N` header: the CSeq of the REFER it reports on.
+fn event_id(value: &str) -> Option<u32> {
+    param(value, "id")?.parse().ok()
+}
+
+/// `Subscription-State: active;expires=60` → 60 s.
+fn subscription_expires(value: &str) -> Option<Duration> {
+    param(value, "expires")?.parse().ok().map(Duration::from_secs)
 }
 
 /// The status of a message/sipfrag body's status line (RFC 3420 §2): `SIP/2.0 180 Ringing` →
@@ -225,5 +307,11 @@ mod tests {
         assert!(is_terminated("terminated;reason=noresource"));
         assert!(is_terminated("Terminated"));
         assert!(!is_terminated("active;expires=60"));
+        assert_eq!(event_id("refer;id=93809824"), Some(93_809_824));
+        assert_eq!(event_id("refer; ID = 7"), Some(7));
+        assert_eq!(event_id("refer"), None);
+        assert_eq!(event_id("refer;id=x"), None);
+        assert_eq!(subscription_expires("active;expires=60"), Some(Duration::from_secs(60)));
+        assert_eq!(subscription_expires("active"), None);
     }
 }
