@@ -39,8 +39,9 @@ pub struct AppState {
     /// Counts sign-ins cancelled: a sign-in waiting for the browser or a device code stops
     /// when it changes.
     sign_in_cancel: tokio::sync::watch::Sender<u64>,
-    /// The device code shown, until its sign-in is finished or cancelled.
-    device_code: tokio::sync::Mutex<Option<graph_client::device_code::DeviceCode>>,
+    /// The device code shown, and the sign-in it belongs to (the cancel count when it was
+    /// made), until its sign-in is finished or cancelled.
+    device_code: tokio::sync::Mutex<Option<(graph_client::device_code::DeviceCode, u64)>>,
     /// The last link the app was opened with, until the window takes it.
     link: Mutex<Option<String>>,
 }
@@ -142,7 +143,21 @@ impl AppState {
         &self,
         work: impl std::future::Future<Output = Result<T, agent_runtime::m365::M365Error>>,
     ) -> Result<T, CommandError> {
+        let now = *self.sign_in_cancel.borrow();
+        self.unless_cancelled_since(now, work).await
+    }
+
+    /// `work`'s outcome, or [`CommandError::Cancelled`] if a sign-in was cancelled since the
+    /// cancel count was `generation` (also before this began).
+    async fn unless_cancelled_since<T>(
+        &self,
+        generation: u64,
+        work: impl std::future::Future<Output = Result<T, agent_runtime::m365::M365Error>>,
+    ) -> Result<T, CommandError> {
         let mut cancelled = self.sign_in_cancel.subscribe();
+        if *cancelled.borrow_and_update() != generation {
+            return Err(CommandError::Cancelled);
+        }
         tokio::select! {
             result = work => Ok(result?),
             _ = cancelled.changed() => Err(CommandError::Cancelled),
@@ -518,8 +533,13 @@ pub async fn save_account<R: Runtime>(
     };
     set("sip.registrar", &form.registrar)?;
     set("sip.user", &form.user)?;
-    if let Some(domain) = domain {
-        set("sip.domain", domain)?;
+    match domain {
+        Some(domain) => set("sip.domain", domain)?,
+        // Emptied: the registrar's host is the domain again.
+        None if config.settings().sip.domain.is_some() && !config.is_locked("sip.domain") => {
+            config.unset("sip.domain").map_err(|e| CommandError::Settings(e.to_string()))?;
+        }
+        None => {}
     }
     let account = config
         .account()
@@ -580,6 +600,18 @@ pub async fn test_account(
     } else {
         Some(sip_engine::Secret::new(form.password))
     };
+    // The phone's own account, registered now: registering it a second time could replace the
+    // phone's binding (registrars that keep one contact per account) and would remove it when
+    // the test unregisters. Its registration is the answer.
+    let aor = account.aor()?;
+    let phone_aor = config.account().ok().flatten().and_then(|a| a.aor().ok());
+    let registered = matches!(state.lock().registration, Some(Registration::Registered { .. }));
+    if registered && phone_aor.as_deref() == Some(aor.as_str()) {
+        return Ok(format!(
+            "{} accepts {aor}: the phone is registered with it now",
+            account.registrar
+        ));
+    }
     let mut settings = config.sip_settings().map_err(settings_error)?;
     settings.bind.addr.set_port(0);
     settings.instance_id = None;
@@ -917,16 +949,22 @@ pub async fn test_sound(state: State<'_, AppState>, sound: SoundTest) -> Result<
         return Err(CommandError::Settings("test sounds wait until no call is in progress".into()));
     }
     let engine = sound_engine(&state)?;
+    // A call that began meanwhile owns the ringer and the tones: they are left to it.
+    let no_call = || state.calls().recorder.in_progress() == 0;
     match sound {
         SoundTest::Speaker => {
             engine.play_tone(Some(audio_devices::Tone::Ringback));
             tokio::time::sleep(SPEAKER_TEST).await;
-            engine.play_tone(None);
+            if no_call() {
+                engine.play_tone(None);
+            }
         }
         SoundTest::Ringer => {
             engine.ring(true);
             tokio::time::sleep(RINGER_TEST).await;
-            engine.ring(false);
+            if no_call() {
+                engine.ring(false);
+            }
         }
     }
     Ok(())
@@ -992,6 +1030,7 @@ pub struct DeviceCodeView {
 #[specta::specta]
 pub async fn start_device_code(state: State<'_, AppState>) -> Result<DeviceCodeView, CommandError> {
     state.sign_in_cancel.send_modify(|n| *n += 1);
+    let generation = *state.sign_in_cancel.borrow();
     let m365 = m365(&state.config()?)?;
     let code = m365
         .identity()
@@ -1003,7 +1042,11 @@ pub async fn start_device_code(state: State<'_, AppState>) -> Result<DeviceCodeV
         verification_uri: code.verification_uri.clone(),
         expires_in_secs: u32::try_from(code.expires_in).unwrap_or(u32::MAX),
     };
-    *state.device_code.lock().await = Some(code);
+    // Cancelled while the code was being asked for: it is not shown.
+    if *state.sign_in_cancel.borrow() != generation {
+        return Err(CommandError::Cancelled);
+    }
+    *state.device_code.lock().await = Some((code, generation));
     Ok(view)
 }
 
@@ -1012,19 +1055,21 @@ pub async fn start_device_code(state: State<'_, AppState>) -> Result<DeviceCodeV
 #[tauri::command]
 #[specta::specta]
 pub async fn finish_device_code(state: State<'_, AppState>) -> Result<M365Account, CommandError> {
-    let code = state.device_code.lock().await.take();
-    let code =
-        code.ok_or_else(|| CommandError::SignIn("no device code sign-in was started".into()))?;
+    // None left: cancelled (or never started, which comes to the same).
+    let taken = state.device_code.lock().await.take();
+    let (code, generation) = taken.ok_or(CommandError::Cancelled)?;
     let m365 = m365(&state.config()?)?;
-    let session = state.unless_cancelled(m365.finish_device_code(&code)).await?;
+    let session = state.unless_cancelled_since(generation, m365.finish_device_code(&code)).await?;
     signed_in(&state, &session).await
 }
 
 /// Stops a sign-in waiting for the browser or for a device code.
 #[tauri::command]
 #[specta::specta]
-pub fn cancel_sign_in(state: State<'_, AppState>) {
+pub async fn cancel_sign_in(state: State<'_, AppState>) -> Result<(), CommandError> {
     state.sign_in_cancel.send_modify(|n| *n += 1);
+    state.device_code.lock().await.take();
+    Ok(())
 }
 
 /// After a sign-in: whatever the panel knew was the previous account's.
@@ -1064,8 +1109,12 @@ pub(crate) async fn shutdown(state: &AppState) {
     };
     let phone = async {
         let phone = state.lock().phone.take();
-        if let Some(phone) = phone.and_then(|p| Arc::try_unwrap(p).ok()) {
-            phone.stop().await;
+        match phone.map(Arc::try_unwrap) {
+            Some(Ok(phone)) => phone.stop().await,
+            Some(Err(_)) => {
+                tracing::warn!("a command still holds the phone at quit: calls are not hung up");
+            }
+            None => {}
         }
     };
     let both = async { tokio::join!(presence, phone) };

@@ -159,6 +159,9 @@ async fn while_the_window_says_muted_the_peer_records_silence() {
     // The settings' meter hears the tone (about -10 dBFS), and the speaker test is heard on
     // the headset.
     app.click("[data-testid=settings-button]").await;
+    // The meter is off until asked for (the microphone opens only then).
+    app.wait_text("[data-testid=mic-level-text]", LIMIT, |t| t == "Off").await;
+    app.click("[data-testid=test-microphone]").await;
     let level = app.wait_text("[data-testid=mic-level-text]", LIMIT, |t| t.ends_with("dBFS")).await;
     let db: f64 = level.trim_end_matches(" dBFS").parse().unwrap();
     assert!(db > -30.0, "the meter says {level}");

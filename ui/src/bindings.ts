@@ -212,8 +212,13 @@ async finishDeviceCode() : Promise<Result<M365Account, CommandError>> {
 /**
  * Stops a sign-in waiting for the browser or for a device code.
  */
-async cancelSignIn() : Promise<void> {
-    await TAURI_INVOKE("cancel_sign_in");
+async cancelSignIn() : Promise<Result<null, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("cancel_sign_in") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 },
 /**
  * Forgets the Microsoft 365 sign-in (the keyring entries).

@@ -45,7 +45,9 @@ describe("the call screen's state", () => {
     call = focusCall(state)!;
     expect(call.phase).toBe("connected");
     expect(transferPending(call)).toBe(false);
-    expect(transferText(call.transfer!)).toBe("Megan Bowen did not answer (486). The caller is still with you.");
+    expect(transferText(call.transfer!)).toBe("Megan Bowen is busy (486). The caller is still with you.");
+    const other = reduce(state, transfer("failed", "480"), 5000);
+    expect(transferText(focusCall(other)!.transfer!)).toBe("Megan Bowen did not answer (480). The caller is still with you.");
     state = reduce(state, transfer("asked"), 6000);
     state = reduce(state, transfer("succeeded"), 7000);
     state = reduce(state, { kind: "ended", call: 1, cause: "transferred", detail: "Megan Bowen" }, 8000);

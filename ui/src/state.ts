@@ -112,7 +112,26 @@ export function transferText(transfer: TransferView): string {
     case "refused":
       return t(transfer.detail ? "transfer.refusedWith" : "transfer.refused", { status: transfer.detail });
     case "failed":
-      return t(transfer.detail ? "transfer.failedWith" : "transfer.failed", { target, status: transfer.detail });
+      return t(failedKey(transfer.detail), { target, status: transfer.detail });
+  }
+}
+
+/// What a failed transfer's SIP status says to the agent.
+function failedKey(status: string): string {
+  switch (status) {
+    case "486":
+    case "600":
+      return "transfer.failedBusy";
+    case "603":
+      return "transfer.failedDeclined";
+    case "404":
+    case "604":
+    case "484":
+      return "transfer.failedNotFound";
+    case "":
+      return "transfer.failed";
+    default:
+      return "transfer.failedWith";
   }
 }
 

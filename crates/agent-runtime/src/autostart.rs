@@ -45,19 +45,26 @@ pub fn is_enabled() -> bool {
     platform::is_enabled()
 }
 
-/// The XDG autostart entry for `program` (Exec quoted per the Desktop Entry Specification).
+/// The XDG autostart entry for `program`, its Exec quoted as the Desktop Entry Specification
+/// asks: inside double quotes `"`, `` ` ``, `$` and `\` take a backslash (the quoting rule), a
+/// `%` is doubled (field codes), and then every backslash is doubled again (the string escape
+/// rule, applied to the value first when it is read).
 pub fn desktop_entry(program: &Path) -> String {
-    let quoted: String = program
-        .display()
-        .to_string()
-        .chars()
-        .flat_map(|c| match c {
-            '"' | '`' | '$' | '\\' => vec!['\\', c],
-            // A literal percent sign is doubled in Exec.
-            '%' => vec!['%', '%'],
-            c => vec![c],
-        })
-        .collect();
+    let mut quoted = String::new();
+    for c in program.display().to_string().chars() {
+        match c {
+            '"' | '`' | '$' | '\\' => {
+                quoted.push_str("\\\\");
+                if c == '\\' {
+                    quoted.push_str("\\\\");
+                } else {
+                    quoted.push(c);
+                }
+            }
+            '%' => quoted.push_str("%%"),
+            c => quoted.push(c),
+        }
+    }
     format!(
         "[Desktop Entry]\nType=Application\nName=Switchboard\n\
          Comment=Contact-center softphone\nExec=\"{quoted}\"\nIcon=switchboard\n\
@@ -147,7 +154,11 @@ mod platform {
     const KEY: &str = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Run";
 
     fn reg(args: &[&str]) -> Result<bool, String> {
+        use std::os::windows::process::CommandExt as _;
+        /// A GUI app's child console program would flash a console window without it.
+        const CREATE_NO_WINDOW: u32 = 0x0800_0000;
         let status = std::process::Command::new("reg.exe")
+            .creation_flags(CREATE_NO_WINDOW)
             .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -181,7 +192,10 @@ mod tests {
     fn the_desktop_entry_quotes_the_program_as_the_spec_asks() {
         let entry = desktop_entry(Path::new("/opt/Switch board/bin/switch$board%1"));
         assert!(entry.starts_with("[Desktop Entry]\nType=Application\n"), "{entry}");
-        assert!(entry.contains("Exec=\"/opt/Switch board/bin/switch\\$board%%1\"\n"), "{entry}");
+        // `$` → `\$` (quoting) → `\\$` (string escape), as the file holds it.
+        assert!(entry.contains(r#"Exec="/opt/Switch board/bin/switch\\$board%%1""#), "{entry}");
+        let entry = desktop_entry(Path::new(r"/opt/back\slash"));
+        assert!(entry.contains(r#"Exec="/opt/back\\\\slash""#), "{entry}");
         assert!(entry.contains("X-GNOME-Autostart-enabled=true\n"));
     }
 }

@@ -420,27 +420,43 @@ impl Config {
     /// Changes one user setting (`sip.user`, `alice`) and saves the user's file. Locked keys are
     /// refused; the value must make the settings valid.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        self.change(key, Some(value))
+    }
+
+    /// Removes `key` from the user's file (its default applies again), the file written as
+    /// by [`Config::set`]. Refused for a key policy locks.
+    ///
+    /// # Errors
+    /// As [`Config::set`].
+    pub fn unset(&mut self, key: &str) -> Result<(), ConfigError> {
+        self.change(key, None)
+    }
+
+    fn change(&mut self, key: &str, value: Option<&str>) -> Result<(), ConfigError> {
         if self.is_locked(key) {
             return Err(ConfigError::Locked { key: key.to_owned() });
         }
         let (section, name) =
             key.split_once('.').ok_or_else(|| ConfigError::UnknownKey { key: key.to_owned() })?;
         // Numbers and booleans keep their type; everything else is a string.
-        let parsed = match value {
+        let parsed = value.map(|value| match value {
             "true" => toml::Value::Boolean(true),
             "false" => toml::Value::Boolean(false),
             _ => value
                 .parse::<i64>()
                 .map(toml::Value::Integer)
                 .unwrap_or_else(|_| toml::Value::String(value.to_owned())),
-        };
+        });
         let mut user = self.user.clone();
         let table = user
             .entry(section.to_owned())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()))
             .as_table_mut()
             .ok_or_else(|| ConfigError::UnknownKey { key: key.to_owned() })?;
-        table.insert(name.to_owned(), parsed);
+        match parsed {
+            Some(parsed) => table.insert(name.to_owned(), parsed),
+            None => table.remove(name),
+        };
         let mut merged = user.clone();
         overlay(&mut merged, &self.policy);
         let effective: Settings =
@@ -449,7 +465,8 @@ impl Config {
                 if message.contains("unknown field") {
                     ConfigError::UnknownKey { key: key.to_owned() }
                 } else {
-                    ConfigError::BadValue { key: key.to_owned(), value: value.to_owned(), message }
+                    let value = value.unwrap_or_default().to_owned();
+                    ConfigError::BadValue { key: key.to_owned(), value, message }
                 }
             })?;
         let text = toml::to_string_pretty(&user).map_err(|e| ConfigError::Invalid {
@@ -761,6 +778,13 @@ mod tests {
         let saved = std::fs::read_to_string(&p.settings).expect("saved");
         assert!(saved.contains("user = \"bob\"") && saved.contains("sip:mine.example"), "{saved}");
         assert!(!saved.contains("contoso"), "policy values are never written to the user's file");
+        // A key taken out of the user's file has its default again; a locked one cannot be.
+        config.set("sip.domain", "example.org").expect("set");
+        config.unset("sip.domain").expect("unset");
+        assert_eq!(config.settings().sip.domain, None);
+        let saved = std::fs::read_to_string(&p.settings).expect("saved");
+        assert!(!saved.contains("domain"), "{saved}");
+        assert!(matches!(config.unset("sip.registrar"), Err(ConfigError::Locked { .. })));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks";
+import { useRef, useState } from "preact/hooks";
 import { t } from "../i18n";
 import { isMac, keyHint } from "../shortcuts";
 import { endText, formatDuration, qualityLabel, transferPending, transferText, type CallView } from "../state";
@@ -38,6 +38,12 @@ function phaseText(call: CallView): string {
 export function ActiveCall({ call, now, onHangup, onMute, onHold, onKey, onTransfer, onDismiss }: Props) {
   const [keypad, setKeypad] = useState(false);
   const [transferOpen, setTransferOpen] = useState(false);
+  const transferButton = useRef<HTMLButtonElement>(null);
+  // Closing the form gives the focus back to the button that opened it.
+  const closeTransfer = () => {
+    setTransferOpen(false);
+    setTimeout(() => transferButton.current?.focus(), 0);
+  };
   const pending = transferPending(call);
   const mac = isMac();
   const [muteKey, holdKey, hangupKey] = [keyHint("m", mac), keyHint("h", mac), keyHint("d", mac)];
@@ -89,6 +95,7 @@ export function ActiveCall({ call, now, onHangup, onMute, onHold, onKey, onTrans
             </button>
             <button
               type="button"
+              ref={transferButton}
               aria-expanded={transferOpen}
               aria-controls={transferOpen ? "transfer-form" : undefined}
               disabled={!connected || pending}
@@ -100,15 +107,14 @@ export function ActiveCall({ call, now, onHangup, onMute, onHold, onKey, onTrans
           </div>
           {transferOpen && connected && !pending && (
             <TransferForm
-              onTransfer={(target) => onTransfer(target).then(() => setTransferOpen(false))}
-              onCancel={() => setTransferOpen(false)}
+              onTransfer={(target) => onTransfer(target).then(closeTransfer)}
+              onCancel={closeTransfer}
             />
           )}
-          {call.transfer && (
-            <p class={`transfer-status${call.transfer.stage === "failed" || call.transfer.stage === "refused" ? " problem" : ""}`} role="status" aria-live="polite" data-testid="transfer-status">
-              {transferText(call.transfer)}
-            </p>
-          )}
+          {/* Always there, so that a screen reader hears its first message too. */}
+          <p class={`transfer-status${call.transfer?.stage === "failed" || call.transfer?.stage === "refused" ? " problem" : ""}`} role="status" aria-live="polite" data-testid="transfer-status">
+            {call.transfer ? transferText(call.transfer) : ""}
+          </p>
           {keypad && connected && (
             <div id="keypad" class="keypad" role="group" aria-label={t("call.keypad")} data-testid="keypad">
               {KEYS.map((key) => (

@@ -132,17 +132,30 @@ export function App() {
 
   // A sign-in to its end: the account, or the error shown. One that was cancelled (by the
   // user, or by switching to a code) says nothing: whoever cancelled it moved on.
-  const finishSignIn = (start: () => Promise<M365Account>) =>
-    attempt(async () => {
+  // Counts sign-ins begun and cancelled: a step that comes back after the user moved on is
+  // dropped.
+  const signInSeq = useRef(0);
+  const finishSignIn = (start: (current: () => boolean) => Promise<M365Account | null>) => {
+    const seq = ++signInSeq.current;
+    const current = () => signInSeq.current === seq;
+    return attempt(async () => {
       try {
-        setM365(await start());
+        const account = await start(current);
+        if (!current() || !account) return;
+        setM365(account);
         setSignIn(null);
       } catch (e) {
-        if (e instanceof CommandFailed && e.error.kind === "cancelled") return;
+        if (!current() || (e instanceof CommandFailed && e.error.kind === "cancelled")) return;
         setSignIn(null);
         throw e;
       }
     });
+  };
+  const cancelSignIn = () => {
+    signInSeq.current++;
+    setSignIn(null);
+    commands.cancelSignIn();
+  };
 
   const signedIn = typeof m365 === "object" && m365 !== null;
   // Favourites, once signed in (they are kept on this computer, not in Microsoft 365).
@@ -429,16 +442,14 @@ export function App() {
         {signIn && m365 === null && (
           <SignIn
             progress={signIn}
-            onUseCode={() => finishSignIn(async () => {
+            onUseCode={() => finishSignIn(async (current) => {
               // Starting a code cancels the browser's sign-in.
               const code = await run(commands.startDeviceCode());
+              if (!current()) return null;
               setSignIn({ mode: "code", code });
               return run(commands.finishDeviceCode());
             })}
-            onCancel={() => {
-              setSignIn(null);
-              commands.cancelSignIn();
-            }}
+            onCancel={cancelSignIn}
           />
         )}
         <div id="main-panel" role={showTabs ? "tabpanel" : undefined} aria-labelledby={showTabs ? `tab-${tab}` : undefined}>

@@ -81,11 +81,16 @@ export function Settings({ ui, calls, devices, locked, saving, onChange, onDone,
           data-testid="autostart"
           checked={ui.autostart}
           disabled={locked.includes("ui.autostart")}
+          aria-describedby={locked.includes("ui.autostart") ? "autostart-locked" : undefined}
           onChange={(e) => onChange("ui.autostart", String((e.target as HTMLInputElement).checked))}
         />
         {t("settings.autostart")}
       </label>
-      {locked.includes("ui.autostart") && <p class="hint locked">{t("setup.locked")}</p>}
+      {locked.includes("ui.autostart") && (
+        <p id="autostart-locked" class="hint locked">
+          {t("setup.locked")}
+        </p>
+      )}
       <h2 class="settings-group">{t("settings.sound")}</h2>
       <Choice id="microphone" setting="audio.input" label={t("settings.microphone")} value={calls.input} options={deviceOptions(devices, true, calls.input)} locked={locked.includes("audio.input")} onChange={onChange} />
       <Choice id="speaker" setting="audio.output" label={t("settings.speaker")} value={calls.output} options={deviceOptions(devices, false, calls.output)} locked={locked.includes("audio.output")} onChange={onChange} />
@@ -138,7 +143,13 @@ function SoundCheck({ levels, test }: SoundCheckProps) {
   const [level, setLevel] = useState<number | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [playing, setPlaying] = useState<SoundTest | null>(null);
+  // The microphone opens only when asked (the system shows it in use while it is).
+  const [metering, setMetering] = useState(false);
   useEffect(() => {
+    if (!metering) {
+      setLevel(null);
+      return;
+    }
     let shown = FLOOR_DB;
     let stopped = false;
     const read = () =>
@@ -159,7 +170,7 @@ function SoundCheck({ levels, test }: SoundCheckProps) {
       clearInterval(timer);
       levels(false).catch(() => {});
     };
-  }, []);
+  }, [metering]);
   const play = (sound: SoundTest) => {
     setPlaying(sound);
     test(sound)
@@ -172,10 +183,13 @@ function SoundCheck({ levels, test }: SoundCheckProps) {
       <div class="level">
         <meter id="mic-level" data-testid="mic-level" min={FLOOR_DB} max={0} low={-40} high={-6} optimum={-18} value={level ?? FLOOR_DB} />
         <span class="level-text" data-testid="mic-level-text">
-          {level === null || level <= FLOOR_DB ? t("settings.silent") : t("settings.levelDb", { db: level })}
+          {!metering ? t("settings.meterOff") : level === null || level <= FLOOR_DB ? t("settings.silent") : t("settings.levelDb", { db: level })}
         </span>
       </div>
       <div class="actions">
+        <button type="button" data-testid="test-microphone" aria-pressed={metering} aria-controls="mic-level" onClick={() => setMetering(!metering)}>
+          {t("settings.testMicrophone")}
+        </button>
         <button type="button" data-testid="test-speaker" disabled={playing !== null} onClick={() => play("speaker")}>
           {playing === "speaker" ? t("settings.playing") : t("settings.testSpeaker")}
         </button>

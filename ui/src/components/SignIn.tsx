@@ -38,8 +38,11 @@ export function SignIn({ progress, onUseCode, onCancel }: Props) {
                 )
               }
             >
-              {copied ? t("m365.copied") : t("m365.copyCode")}
+              {t("m365.copyCode")}
             </button>
+            <span role="status" class="copied">
+              {copied ? t("m365.copied") : ""}
+            </span>
           </p>
           <p class="hint">{t("m365.codeExpires", { minutes: Math.max(1, Math.round(progress.code.expiresInSecs / 60)) })}</p>
         </>
