@@ -23,6 +23,8 @@ if [ "$want" = test ]; then
   packages+=(espeak-ng sox python3-venv python3-dev tshark)
   # The app in its real window: WebKitWebDriver (driven through tauri-driver) under Xvfb.
   packages+=(webkit2gtk-driver xvfb)
+  # The packages: their metadata checked, links opened through the installed desktop file.
+  packages+=(desktop-file-utils appstream xdg-utils)
 fi
 # Node.js builds the user interface (ui/); Debian's is new enough (Vite 5 wants 18 or later).
 if ! command -v npm >/dev/null 2>&1; then

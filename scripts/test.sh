@@ -38,6 +38,10 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   stage "tests" cargo test --workspace --locked --no-fail-fast --lib --bins --tests
 fi
+# The .deb and .rpm, their metadata checked, the .deb installed; then the installed app is
+# driven in its window, with links opened through xdg-open (tests/interop/package.rs).
+stage "packages (.deb, .rpm)" scripts/package.sh --install
+stage "installed package" cargo test -p switchboard-tests --test package --locked -- --ignored
 stage "doc tests" cargo test --workspace --locked --doc
 # `--bench '*'` names the [[bench]] targets only: `--benches` would also take every library
 # (they are bench targets by default) and run their unit tests a second time, outside nextest.

@@ -63,6 +63,11 @@ impl Desktop {
     /// Starts Xvfb on a free display, tauri-driver, and the app with `env` (its settings
     /// directory among them), and waits until its window has a document.
     pub async fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_binary(dir, env, &app_binary()).await
+    }
+
+    /// [`Desktop::start`] with another build of the app (an installed package's, say).
+    pub async fn start_binary(dir: &Path, env: &[(&str, &str)], binary: &Path) -> Self {
         let xvfb_bin = require("Xvfb", "xvfb");
         let driver_bin = std::env::var_os("HOME")
             .map(|home| PathBuf::from(home).join(".cargo/bin/tauri-driver"))
@@ -97,7 +102,7 @@ impl Desktop {
         let capabilities = json!({
             "capabilities": { "alwaysMatch": {
                 "browserName": "wry",
-                "tauri:options": { "application": app_binary() }
+                "tauri:options": { "application": binary }
             }}
         });
         // The driver takes a moment to listen, and the app a moment to open its window.
