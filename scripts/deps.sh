@@ -25,6 +25,9 @@ if [ "$want" = test ]; then
   packages+=(webkit2gtk-driver xvfb)
   # The packages: their metadata checked, links opened through the installed desktop file.
   packages+=(desktop-file-utils appstream xdg-utils)
+  # Desktop notifications: a notification server of the tests' own (Debian's Python with D-Bus
+  # and GLib), and gdbus to press its actions.
+  packages+=(python3-dbus python3-gi libglib2.0-bin)
 fi
 # Node.js builds the user interface (ui/); Debian's is new enough (Vite 5 wants 18 or later).
 if ! command -v npm >/dev/null 2>&1; then

@@ -44,6 +44,8 @@ pub struct AppState {
     device_code: tokio::sync::Mutex<Option<(graph_client::device_code::DeviceCode, u64)>>,
     /// The last link the app was opened with, until the window takes it.
     link: Mutex<Option<String>>,
+    /// Desktop notifications of the calls, once the app has started it.
+    notifier: Mutex<Option<crate::notifier::Notifier>>,
 }
 
 /// Recent calls: the recorder following the phone's events, and the file they are kept in
@@ -97,6 +99,7 @@ impl AppState {
             sign_in_cancel: tokio::sync::watch::channel(0).0,
             device_code: tokio::sync::Mutex::default(),
             link: Mutex::default(),
+            notifier: Mutex::default(),
         }
     }
 
@@ -131,6 +134,22 @@ impl AppState {
             CommandError::Settings("no home directory to keep settings in".into())
         })?;
         Config::load(paths).map_err(|e| CommandError::Settings(e.to_string()))
+    }
+
+    /// Starts the desktop notifications of the calls.
+    pub(crate) fn start_notifier<R: Runtime>(&self, app: AppHandle<R>) {
+        let notifier = crate::notifier::Notifier::start(app);
+        *self.notifier.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(notifier);
+    }
+
+    /// The window's language setting, if the settings can be read.
+    pub(crate) fn ui_language(&self) -> Option<agent_runtime::config::UiLanguage> {
+        self.config().ok().map(|c| c.settings().ui.language)
+    }
+
+    /// The phone, if it is running now.
+    pub(crate) fn phone_now(&self) -> Option<Arc<Phone>> {
+        self.lock().phone.clone()
     }
 
     /// Keeps the link the app was opened with, for the window to take.
@@ -457,6 +476,10 @@ async fn start<R: Runtime>(
                 // Kept before the window hears of the end, so that the history it asks for has
                 // it.
                 state.record(&event);
+                let notifier = state.notifier.lock().ok().and_then(|n| n.clone());
+                if let Some(notifier) = notifier {
+                    notifier.observe(&event);
+                }
                 crate::forward(&handle, event);
             }
         })

@@ -10,6 +10,7 @@
 pub mod commands;
 #[cfg(test)]
 mod ipc_tests;
+mod notifier;
 
 use std::process::ExitCode;
 
@@ -155,6 +156,7 @@ pub fn app(builder: tauri::Builder<tauri::Wry>) -> tauri::Builder<tauri::Wry> {
             if let Some(text) = agent_runtime::links::from_args(std::env::args()) {
                 app.state::<commands::AppState>().set_link(text);
             }
+            app.state::<commands::AppState>().start_notifier(app.handle().clone());
             // Starting with the system follows the setting (policy may have changed it, or the
             // program moved since the entry was made).
             commands::apply_autostart(&app.state::<commands::AppState>());

@@ -380,9 +380,14 @@ async fn every_screen_passes_axe_in_both_themes() {
         app.click("[data-testid=decline-button]").await;
         let status = caller.wait(Duration::from_secs(30));
         assert!(status.success(), "sipp did not see the 603; see {}", dir.display());
-        // Back to the dialler, the declined call first in the recent calls (as missed).
-        let missed = "return ((document.querySelector('[data-testid=history-item-0]') || {}).className || '').includes('missed')";
-        wait_for_script(&app, missed, true).await;
+        // Back to the dialler, the declined call first in the recent calls (declined, not
+        // missed).
+        let declined = "return (document.querySelector('[data-testid=history-item-0]') || {}).textContent || ''";
+        let deadline = Instant::now() + LIMIT;
+        while !app.script(declined).await.as_str().is_some_and(|t| t.contains("Declined (603)")) {
+            assert!(Instant::now() < deadline, "no declined call in the recent calls");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     app.quit().await;
     for (screen, violation) in &found {
@@ -610,6 +615,66 @@ async fn a_link_opened_while_the_app_runs_fills_its_dialler() {
     let problem =
         app.wait_text("[data-testid=dial-preview]", LIMIT, |t| t.contains("+14255550100")).await;
     assert!(problem.contains("needs a SIP account"), "{problem}");
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn a_ringing_call_is_answered_from_its_notification_and_a_missed_one_is_told() {
+    use switchboard_tests::notifications::FakeNotifications;
+    let dir = artifacts("desktop-notifications");
+    let bus = SecretService::start(&dir);
+    let env: Vec<(String, String)> =
+        bus.env().iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let notifications = FakeNotifications::start(&dir, &env);
+    let port = free_udp_port();
+    let settings = format!("[sip]\nbind = \"udp:127.0.0.1:{port}\"\n[media]\ncodecs = \"pcmu\"\n");
+    let extra: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let app = open_with(&dir, &settings, &extra).await;
+    app.wait_text("[data-testid=registration]", LIMIT, |t| t.contains("No SIP account")).await;
+
+    // SIPp calls; the notification offers Answer and Decline and stays (urgent, no timeout).
+    let mut caller = sipp_bounded(free_udp_port(), 60);
+    caller.arg("-sf").arg(sipp_scenario("uac-bye-from-uac.xml")).args(["-m", "1"]);
+    caller.arg(format!("127.0.0.1:{port}"));
+    let mut caller = Background::spawn(caller, &dir, "sipp-answered");
+    let ringing = notifications
+        .wait_for(LIMIT, |e| e["method"] == "Notify" && e["summary"] == "Incoming call");
+    let actions: Vec<&str> =
+        ringing["actions"].as_array().unwrap().iter().filter_map(|a| a.as_str()).collect();
+    assert_eq!(actions, ["default", "", "answer", "Answer", "decline", "Decline"], "{ringing}");
+    assert_eq!((ringing["urgency"].as_i64(), ringing["timeout"].as_i64()), (Some(2), Some(0)));
+    assert!(
+        ringing["body"].as_str().is_some_and(|b| b.contains("sip:sipp@127.0.0.1")),
+        "{ringing}"
+    );
+    assert_eq!(ringing["desktop_entry"], "Switchboard");
+    // Answer, from the notification.
+    let id = ringing["id"].as_u64().unwrap();
+    notifications.invoke(id, "answer");
+    app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == "Connected").await;
+    notifications.wait_for(LIMIT, |e| e["method"] == "CloseNotification" && e["id"] == id);
+    // SIPp hangs up after a second; it needed our 200.
+    let status = caller.wait(Duration::from_secs(30));
+    assert!(status.success(), "sipp did not get the answer; see {}", dir.display());
+    app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == "The other party hung up").await;
+
+    // A call that stops ringing before anyone answers is a missed call, with Call back.
+    let mut caller = sipp_bounded(free_udp_port(), 60);
+    caller.arg("-sf").arg(sipp_scenario("uac-cancel-before-answer.xml")).args(["-m", "1"]);
+    caller.arg(format!("127.0.0.1:{port}"));
+    let mut caller = Background::spawn(caller, &dir, "sipp-missed");
+    let missed =
+        notifications.wait_for(LIMIT, |e| e["method"] == "Notify" && e["summary"] == "Missed call");
+    let actions: Vec<&str> =
+        missed["actions"].as_array().unwrap().iter().filter_map(|a| a.as_str()).collect();
+    assert_eq!(actions, ["default", "", "call-back", "Call back"], "{missed}");
+    assert!(caller.wait(Duration::from_secs(30)).success(), "sipp; see {}", dir.display());
+    // Its ringing notice was closed first.
+    let entries = notifications.entries();
+    let notices: Vec<&Value> = entries.iter().filter(|e| e["method"] == "Notify").collect();
+    assert_eq!(notices.len(), 3, "{entries:#?}");
+    let second = notices[1]["id"].clone();
+    assert!(entries.iter().any(|e| e["method"] == "CloseNotification" && e["id"] == second));
     app.quit().await;
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 pub mod browser;
 pub mod desktop;
+pub mod notifications;
 pub mod proxy;
 pub mod pulse;
 pub mod relay;

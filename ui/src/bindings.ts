@@ -487,7 +487,7 @@ export type EndCause =
  */
 "remote" | 
 /**
- * Cancelled before it was answered (by either side), or declined here.
+ * Cancelled before it was answered, by either side.
  */
 "cancelled" | "busy" | "declined" | "notFound" | "unavailable" | 
 /**

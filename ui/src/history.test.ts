@@ -19,6 +19,9 @@ describe("the recent-calls list", () => {
     expect(historyKind(call({ direction: "incoming", answered: false, cause: "cancelled" }))).toBe("missed");
     expect(kindText(call({ direction: "incoming", answered: true }))).toBe("Incoming");
     expect(historyKind(call({ direction: "outgoing", answered: false }))).toBe("outgoing");
+    const declined = call({ direction: "incoming", answered: false, cause: "declined", detail: "603" });
+    expect(historyKind(declined)).toBe("incoming");
+    expect(resultText(declined)).toBe("Declined (603)");
   });
 
   it("gives the length of answered calls and the reason for the rest", () => {

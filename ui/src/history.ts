@@ -7,7 +7,8 @@ export type HistoryKind = "missed" | "incoming" | "outgoing";
 
 export function historyKind(record: CallRecord): HistoryKind {
   if (record.direction === "outgoing") return "outgoing";
-  return record.answered ? "incoming" : "missed";
+  // Declined here is not missed: the agent saw it.
+  return record.answered || record.cause === "declined" ? "incoming" : "missed";
 }
 
 export function kindText(record: CallRecord): string {

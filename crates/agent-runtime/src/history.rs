@@ -49,9 +49,11 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
-    /// An incoming call nobody here answered.
+    /// An incoming call nobody here answered (one declined here is not missed).
     pub fn missed(&self) -> bool {
-        self.direction == CallDirection::Incoming && !self.answered
+        self.direction == CallDirection::Incoming
+            && !self.answered
+            && self.cause != EndCause::Declined
     }
 }
 

@@ -16,6 +16,7 @@ pub mod history;
 pub mod links;
 pub mod locate;
 pub mod m365;
+pub mod notices;
 pub mod phone;
 pub mod photos;
 pub mod presence_writer;

@@ -51,7 +51,7 @@ pub enum EndCause {
     Local,
     /// Hung up by the other side.
     Remote,
-    /// Cancelled before it was answered (by either side), or declined here.
+    /// Cancelled before it was answered, by either side.
     Cancelled,
     Busy,
     Declined,
@@ -580,9 +580,10 @@ fn cause(reason: &sip_engine::EndReason) -> EndCause {
     match reason {
         R::LocalHangup => EndCause::Local,
         R::RemoteHangup => EndCause::Remote,
-        R::Cancelled | R::RemoteCancelled | R::LocalRejected { .. } => EndCause::Cancelled,
+        R::Cancelled | R::RemoteCancelled => EndCause::Cancelled,
         R::Busy { .. } => EndCause::Busy,
-        R::Declined { .. } => EndCause::Declined,
+        // Declined by the far end, or here (an incoming call declined is not a missed one).
+        R::Declined { .. } | R::LocalRejected { .. } => EndCause::Declined,
         R::NotFound { .. } => EndCause::NotFound,
         R::Unavailable { .. } => EndCause::Unavailable,
         R::IncompatibleMedia { .. } | R::NegotiationFailed => EndCause::Incompatible,
