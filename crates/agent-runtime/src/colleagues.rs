@@ -419,7 +419,10 @@ pub async fn watch_presence(
                     let earliest = last_poll.map_or(now, |last| (last + floor).max(now));
                     at = at.min(earliest);
                 }
-                next = started + at;
+                // A change never puts off a poll that was due sooner (the first one, which
+                // must come within FIRST_POLL_WITHIN, above all: the window says what it shows
+                // right after the task starts, and that must not push it to the slow pace).
+                next = next.min(started + at);
                 current = new;
                 continue;
             }
