@@ -11,8 +11,9 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 
 # libasound2-dev: cpal's ALSA backend (PulseAudio and PipeWire are reached without a C library).
 packages=(build-essential pkg-config ca-certificates curl cmake libasound2-dev)
-# The desktop app: WebKitGTK for Tauri's window, librsvg for its icons.
-packages+=(libwebkit2gtk-4.1-dev librsvg2-dev)
+# The desktop app: WebKitGTK for Tauri's window, librsvg for its icons, and the tray's
+# StatusNotifierItem library (loaded at run time; the bundler finds it through its .pc file).
+packages+=(libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev)
 if [ "$want" = test ]; then
   packages+=(sip-tester kamailio kamailio-tls-modules openssl baresip-core iproute2 dnsmasq-base)
   packages+=(dbus gnome-keyring dbus-x11 libsecret-tools)
@@ -28,6 +29,8 @@ if [ "$want" = test ]; then
   # Desktop notifications: a notification server of the tests' own (Debian's Python with D-Bus
   # and GLib), and gdbus to press its actions.
   packages+=(python3-dbus python3-gi libglib2.0-bin)
+  # Global shortcuts are pressed with xdotool (XTEST) under Xvfb.
+  packages+=(xdotool)
 fi
 # Node.js builds the user interface (ui/); Debian's is new enough (Vite 5 wants 18 or later).
 if ! command -v npm >/dev/null 2>&1; then

@@ -46,6 +46,8 @@ pub struct AppState {
     link: Mutex<Option<String>>,
     /// Desktop notifications of the calls, once the app has started it.
     notifier: Mutex<Option<crate::notifier::Notifier>>,
+    /// The global shortcuts and what came of taking them.
+    shortcuts: Mutex<Vec<crate::shortcuts::ShortcutStatus>>,
 }
 
 /// Recent calls: the recorder following the phone's events, and the file they are kept in
@@ -56,6 +58,8 @@ struct CallLog {
     history: Result<History, String>,
     /// What the calls mean for the agent's Teams presence.
     activity: CallActivity,
+    /// The calls as the tray and the global shortcuts see them.
+    list: agent_runtime::call_list::CallList,
 }
 
 #[derive(Debug, Default)]
@@ -84,6 +88,7 @@ impl AppState {
             recorder: Recorder::default(),
             history,
             activity: CallActivity::default(),
+            list: agent_runtime::call_list::CallList::default(),
         });
         let favourites = data.map(|d| d.join("favourites"));
         Self {
@@ -100,6 +105,7 @@ impl AppState {
             device_code: tokio::sync::Mutex::default(),
             link: Mutex::default(),
             notifier: Mutex::default(),
+            shortcuts: Mutex::default(),
         }
     }
 
@@ -115,6 +121,7 @@ impl AppState {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
         let mut log = self.calls();
+        log.list.observe(event);
         let activity = log.activity.observe(event);
         self.activity.send_if_modified(|current| {
             let changed = *current != activity;
@@ -142,9 +149,33 @@ impl AppState {
         *self.notifier.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(notifier);
     }
 
-    /// The window's language setting, if the settings can be read.
-    pub(crate) fn ui_language(&self) -> Option<agent_runtime::config::UiLanguage> {
-        self.config().ok().map(|c| c.settings().ui.language)
+    /// The words shown outside the window, in its language.
+    pub(crate) fn words(&self) -> crate::words::Words {
+        let language = self.config().ok().map(|c| c.settings().ui.language);
+        crate::words::Words::for_language(language.unwrap_or_default())
+    }
+
+    /// `[shortcuts]` as set (the defaults when the settings cannot be read).
+    pub(crate) fn shortcut_settings(&self) -> agent_runtime::config::ShortcutsSection {
+        self.config().map(|c| c.settings().shortcuts.clone()).unwrap_or_default()
+    }
+
+    /// Keeps what came of taking the global shortcuts, for the settings.
+    pub(crate) fn set_shortcuts(&self, statuses: Vec<crate::shortcuts::ShortcutStatus>) {
+        *self.shortcuts.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = statuses;
+    }
+
+    /// What the quick actions act on now, and whether that call is ringing.
+    pub(crate) fn quick_actions(&self) -> (agent_runtime::call_list::QuickActions, bool) {
+        let log = self.calls();
+        let ringing =
+            matches!(log.list.standing(), agent_runtime::call_list::Standing::Ringing { .. });
+        (log.list.actions(), ringing)
+    }
+
+    /// How things stand, for the tray's first line.
+    pub(crate) fn standing(&self) -> agent_runtime::call_list::Standing {
+        self.calls().list.standing()
     }
 
     /// The phone, if it is running now.
@@ -313,6 +344,8 @@ pub struct AppStatus {
     pub audio: Option<String>,
     /// Settings policy fixes (the first-run form shows them locked).
     pub locked: Vec<String>,
+    /// The global shortcuts and whether they could be taken.
+    pub shortcuts: Vec<crate::shortcuts::ShortcutStatus>,
     /// The window's language and theme.
     pub ui: UiSection,
     /// Sound devices, codecs and encryption, as the settings say.
@@ -476,6 +509,9 @@ async fn start<R: Runtime>(
                 // Kept before the window hears of the end, so that the history it asks for has
                 // it.
                 state.record(&event);
+                if let Some(tray) = handle.try_state::<crate::tray::Tray<R>>() {
+                    tray.refresh(&state);
+                }
                 let notifier = state.notifier.lock().ok().and_then(|n| n.clone());
                 if let Some(notifier) = notifier {
                     notifier.observe(&event);
@@ -523,6 +559,11 @@ pub async fn status<R: Runtime>(
         demo: inner.demo.as_ref().map(|d| d.uri().to_owned()),
         audio: inner.audio.clone(),
         locked: config.locked().iter().cloned().collect(),
+        shortcuts: state
+            .shortcuts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone(),
         ui: config.settings().ui.clone(),
         calls: CallSettings {
             input: config.settings().audio.input.clone(),

@@ -11,6 +11,10 @@ pub mod commands;
 #[cfg(test)]
 mod ipc_tests;
 mod notifier;
+mod quick;
+mod shortcuts;
+mod tray;
+mod words;
 
 use std::process::ExitCode;
 
@@ -130,6 +134,12 @@ pub fn app(builder: tauri::Builder<tauri::Wry>) -> tauri::Builder<tauri::Wry> {
     let specta = specta_builder();
     builder
         .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
+            // `switchboard --answer` (a desktop's own shortcut, where global keys are not
+            // offered): the running one answers.
+            if let Some(action) = shortcuts::from_args(&args) {
+                quick::act(app, action);
+                return;
+            }
             // A link opened while the app runs (xdg-open, a browser, a CRM) comes here.
             if let Some(text) = agent_runtime::links::from_args(&args) {
                 tracing::info!("opened with a link");
@@ -157,6 +167,8 @@ pub fn app(builder: tauri::Builder<tauri::Wry>) -> tauri::Builder<tauri::Wry> {
                 app.state::<commands::AppState>().set_link(text);
             }
             app.state::<commands::AppState>().start_notifier(app.handle().clone());
+            tray::install(app.handle());
+            shortcuts::install(app.handle());
             // Starting with the system follows the setting (policy may have changed it, or the
             // program moved since the entry was made).
             commands::apply_autostart(&app.state::<commands::AppState>());

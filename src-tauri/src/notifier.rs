@@ -31,51 +31,6 @@ impl Notifier {
     }
 }
 
-/// The words of the notifications, in the window's language (`ui.language`).
-#[derive(Debug, Clone, Copy)]
-struct Words {
-    incoming: &'static str,
-    missed: &'static str,
-    answer: &'static str,
-    decline: &'static str,
-    call_back: &'static str,
-}
-
-impl Words {
-    fn for_language(russian: bool) -> Self {
-        if russian {
-            Self {
-                incoming: "Входящий вызов",
-                missed: "Пропущенный вызов",
-                answer: "Ответить",
-                decline: "Отклонить",
-                call_back: "Перезвонить",
-            }
-        } else {
-            Self {
-                incoming: "Incoming call",
-                missed: "Missed call",
-                answer: "Answer",
-                decline: "Decline",
-                call_back: "Call back",
-            }
-        }
-    }
-}
-
-/// Whether the window speaks Russian: `ui.language`, or with `auto` the system's locale.
-fn russian(language: agent_runtime::config::UiLanguage) -> bool {
-    use agent_runtime::config::UiLanguage;
-    match language {
-        UiLanguage::Ru => true,
-        UiLanguage::En => false,
-        UiLanguage::Auto => ["LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok().filter(|l| !l.is_empty()))
-            .is_some_and(|l| l.starts_with("ru")),
-    }
-}
-
 #[cfg(target_os = "linux")]
 mod imp {
     use std::collections::HashMap;
@@ -87,8 +42,8 @@ mod imp {
     use tokio::sync::mpsc;
     use zbus::zvariant::Value;
 
-    use super::Words;
     use crate::commands::AppState;
+    use crate::words::Words;
 
     #[zbus::proxy(
         interface = "org.freedesktop.Notifications",
@@ -205,11 +160,7 @@ mod imp {
     }
 
     fn words<R: Runtime>(app: &AppHandle<R>) -> Words {
-        let language = app
-            .state::<AppState>()
-            .ui_language()
-            .unwrap_or(agent_runtime::config::UiLanguage::Auto);
-        Words::for_language(super::russian(language))
+        app.state::<AppState>().words()
     }
 
     async fn show(
@@ -300,19 +251,5 @@ mod imp {
     ) {
         tracing::info!("desktop notifications are not built for this system yet");
         while events.recv().await.is_some() {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_words_follow_the_window_s_language() {
-        use agent_runtime::config::UiLanguage;
-        assert!(russian(UiLanguage::Ru));
-        assert!(!russian(UiLanguage::En));
-        assert_eq!(Words::for_language(true).answer, "Ответить");
-        assert_eq!(Words::for_language(false).missed, "Missed call");
     }
 }

@@ -678,6 +678,122 @@ async fn a_ringing_call_is_answered_from_its_notification_and_a_missed_one_is_to
     app.quit().await;
 }
 
+#[tokio::test]
+async fn the_tray_says_how_things_stand_and_answers_mutes_and_hangs_up() {
+    use switchboard_tests::tray::{TrayHost, item};
+    let dir = artifacts("desktop-tray");
+    let bus = SecretService::start(&dir);
+    let env: Vec<(String, String)> =
+        bus.env().iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    // The desktop's tray is there before the app (as a panel would be).
+    let tray = TrayHost::start(&dir, &env);
+    let port = free_udp_port();
+    let settings = format!("[sip]\nbind = \"udp:127.0.0.1:{port}\"\n[media]\ncodecs = \"pcmu\"\n");
+    let extra: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let app = open_with(&dir, &settings, &extra).await;
+    // (The window follows the phone's events from when it has loaded.)
+    app.wait_text("[data-testid=registration]", LIMIT, |t| t.contains("No SIP account")).await;
+    let label = |menu: &[Value], n: usize| menu[n]["label"].as_str().unwrap_or_default().to_owned();
+    let menu = tray.wait_for_menu(LIMIT, |m| {
+        !m.is_empty() && label(m, 0) == "No SIP account: direct calls only"
+    });
+    let labels: Vec<String> = (0..menu.len()).map(|n| label(&menu, n)).collect();
+    assert_eq!(
+        labels,
+        [
+            "No SIP account: direct calls only",
+            "Show Switchboard",
+            "Answer",
+            "Hang up",
+            "Mute",
+            "Quit"
+        ]
+    );
+    assert!(!item(&menu, "Answer").unwrap()["enabled"].as_bool().unwrap());
+
+    // A call rings: Answer is offered, and answers it.
+    let mut caller = sipp_bounded(free_udp_port(), 60);
+    caller.arg("-sf").arg(sipp_scenario("uac-expect-bye.xml")).args(["-m", "1"]);
+    caller.arg(format!("127.0.0.1:{port}"));
+    let mut caller = Background::spawn(caller, &dir, "sipp");
+    tray.wait_for_menu(LIMIT, |m| {
+        label(m, 0).starts_with("Ringing: SIPp")
+            && item(m, "Answer").is_some_and(|a| a["enabled"] == true)
+    });
+    tray.click("Answer");
+    app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == "Connected").await;
+    tray.wait_for_menu(LIMIT, |m| {
+        label(m, 0) == "In a call with SIPp"
+            && item(m, "Mute").is_some_and(|a| a["enabled"] == true)
+    });
+    // Mute from the tray: the window follows.
+    tray.click("Mute");
+    app.wait_text("[data-testid=mute-button]", LIMIT, |t| t == "Unmute").await;
+    tray.wait_for_menu(LIMIT, |m| {
+        label(m, 0) == "In a call with SIPp (muted)"
+            && item(m, "Mute").is_some_and(|a| a["toggle_state"] == 1)
+    });
+    // Hang up from the tray: SIPp needs our BYE.
+    tray.click("Hang up");
+    let status = caller.wait(Duration::from_secs(30));
+    assert!(status.success(), "sipp did not get the BYE; see {}", dir.display());
+    tray.wait_for_menu(LIMIT, |m| {
+        label(m, 0) == "No SIP account: direct calls only"
+            && item(m, "Hang up").is_some_and(|a| a["enabled"] == false)
+    });
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn global_shortcuts_answer_mute_and_hang_up_from_anywhere() {
+    let dir = artifacts("desktop-shortcuts");
+    let bus = SecretService::start(&dir);
+    let env: Vec<(String, String)> =
+        bus.env().iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let port = free_udp_port();
+    let settings = format!(
+        "[sip]\nbind = \"udp:127.0.0.1:{port}\"\n[media]\ncodecs = \"pcmu\"\n[shortcuts]\nmute = \"\"\n"
+    );
+    let extra: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let app = open_with(&dir, &settings, &extra).await;
+    app.wait_text("[data-testid=registration]", LIMIT, |t| t.contains("No SIP account")).await;
+    // The settings list them: mute turned off here.
+    app.click("[data-testid=settings-button]").await;
+    let listed =
+        app.wait_text("[data-testid=global-shortcuts]", LIMIT, |t| t.contains("Answer")).await;
+    assert!(listed.contains("Ctrl+Alt+Shift+A") && listed.contains("off"), "{listed}");
+    app.click("[data-testid=settings-done]").await;
+    let keys = |combo: &str| {
+        let status = Command::new(require("xdotool", "xdotool"))
+            .args(["key", "--clearmodifiers", combo])
+            .env("DISPLAY", &app.display)
+            .status()
+            .unwrap();
+        assert!(status.success(), "xdotool key {combo}");
+    };
+    let mut caller = sipp_bounded(free_udp_port(), 60);
+    caller.arg("-sf").arg(sipp_scenario("uac-expect-bye.xml")).args(["-m", "1"]);
+    caller.arg(format!("127.0.0.1:{port}"));
+    let mut caller = Background::spawn(caller, &dir, "sipp");
+    app.find("[data-testid=decline-button]", LIMIT).await;
+    keys("ctrl+alt+shift+a");
+    app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == "Connected").await;
+    // Where global keys are not offered (Wayland), a desktop shortcut runs `switchboard --mute`:
+    // the running one mutes.
+    let mut second = Command::new(switchboard_tests::desktop::app_binary());
+    second.arg("--mute").env("DISPLAY", &app.display).env_remove("WAYLAND_DISPLAY");
+    for (key, value) in app_environment(&dir, &settings) {
+        second.env(key, value);
+    }
+    second.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    assert!(second.status().unwrap().success());
+    app.wait_text("[data-testid=mute-button]", LIMIT, |t| t == "Unmute").await;
+    keys("ctrl+alt+shift+d");
+    let status = caller.wait(Duration::from_secs(30));
+    assert!(status.success(), "sipp did not get the BYE; see {}", dir.display());
+    app.quit().await;
+}
+
 /// Whether an element matches `css` now.
 async fn exists(app: &Desktop, css: &str) -> bool {
     app.script(&format!("return document.querySelector('{css}') !== null")).await == true

@@ -11,20 +11,27 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use switchboard_tests::desktop::{Desktop, app_environment};
-use switchboard_tests::{SecretService, artifacts, require};
+use switchboard_tests::notifications::FakeNotifications;
+use switchboard_tests::tray::TrayHost;
+use switchboard_tests::{
+    Background, SecretService, artifacts, free_udp_port, require, sipp_bounded, sipp_scenario,
+};
 
 const INSTALLED: &str = "/usr/bin/switchboard";
 const DESKTOP_FILE: &str = "/usr/share/applications/Switchboard.desktop";
 const LIMIT: Duration = Duration::from_secs(20);
 
-/// The installed app's environment (its own home, settings and session bus) and the bus.
-fn environment(dir: &Path) -> (Vec<(String, String)>, SecretService) {
+/// The installed app's environment (its own home, settings with `sip_port`, and a session
+/// bus) and the bus.
+fn environment(dir: &Path, sip_port: u16) -> (Vec<(String, String)>, SecretService) {
     assert!(
         Path::new(INSTALLED).exists() && Path::new(DESKTOP_FILE).exists(),
         "the package is not installed: run scripts/package.sh --install first"
     );
     let bus = SecretService::start(dir);
-    let mut env = app_environment(dir, "[sip]\nbind = \"udp:127.0.0.1:0\"\n");
+    let settings =
+        format!("[sip]\nbind = \"udp:127.0.0.1:{sip_port}\"\n[media]\ncodecs = \"pcmu\"\n");
+    let mut env = app_environment(dir, &settings);
     env.extend(bus.env().iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     // The installed desktop file is found where the system keeps them.
     env.push(("XDG_DATA_DIRS".into(), "/usr/local/share:/usr/share".into()));
@@ -65,7 +72,7 @@ async fn wait_for_dialler(app: &Desktop, wanted: &str) {
 #[ignore = "needs the package installed: scripts/package.sh --install"]
 async fn xdg_open_hands_links_to_the_running_installed_app() {
     let dir = artifacts("package-links");
-    let (env, _bus) = environment(&dir);
+    let (env, _bus) = environment(&dir, 0);
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut app = Desktop::start_binary(&dir, &pairs, Path::new(INSTALLED)).await;
     app.wait_text("[data-testid=registration]", LIMIT, |t| t.contains("No SIP account")).await;
@@ -88,5 +95,35 @@ async fn xdg_open_hands_links_to_the_running_installed_app() {
     xdg("xdg-open", &["callto://+14255550100"], &env, &app.display);
     wait_for_dialler(&app, "+14255550100").await;
     app.screenshot("installed-link").await;
+    app.quit().await;
+}
+
+#[tokio::test]
+#[ignore = "needs the package installed: scripts/package.sh --install"]
+async fn the_installed_app_has_a_tray_and_notifies_a_ringing_call() {
+    let dir = artifacts("package-tray");
+    let port = free_udp_port();
+    let (env, _bus) = environment(&dir, port);
+    // The desktop's tray and notification server, as a desktop session has them.
+    let tray = TrayHost::start(&dir, &env);
+    let notifications = FakeNotifications::start(&dir, &env);
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let app = Desktop::start_binary(&dir, &pairs, Path::new(INSTALLED)).await;
+    app.wait_text("[data-testid=registration]", LIMIT, |t| t.contains("No SIP account")).await;
+    // The package's dependency (libayatana-appindicator3) gives the tray its icon and menu.
+    let menu = tray.wait_for_menu(LIMIT, |m| m.iter().any(|e| e["label"] == "Quit"));
+    assert!(menu.iter().any(|e| e["label"] == "Answer"), "{menu:#?}");
+    // A call rings: a notification with Answer; answering there connects it.
+    let mut caller = sipp_bounded(free_udp_port(), 60);
+    caller.arg("-sf").arg(sipp_scenario("uac-expect-bye.xml")).args(["-m", "1"]);
+    caller.arg(format!("127.0.0.1:{port}"));
+    let mut caller = Background::spawn(caller, &dir, "sipp");
+    let ringing = notifications
+        .wait_for(LIMIT, |e| e["method"] == "Notify" && e["summary"] == "Incoming call");
+    notifications.invoke(ringing["id"].as_u64().unwrap(), "answer");
+    app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == "Connected").await;
+    // And the tray hangs up.
+    tray.click("Hang up");
+    assert!(caller.wait(Duration::from_secs(30)).success(), "sipp; see {}", dir.display());
     app.quit().await;
 }

@@ -17,6 +17,7 @@ pub mod proxy;
 pub mod pulse;
 pub mod relay;
 pub mod speech;
+pub mod tray;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {

@@ -393,6 +393,10 @@ audio: string | null;
  */
 locked: string[]; 
 /**
+ * The global shortcuts and whether they could be taken.
+ */
+shortcuts: ShortcutStatus[]; 
+/**
  * The window's language and theme.
  */
 ui: UiSection; 
@@ -553,6 +557,10 @@ export type PhoneEvent = { kind: "registration"; registration: Registration } |
  */
 { kind: "media"; call: number; codec: string; encrypted: boolean } | 
 /**
+ * The microphone of the call was muted or unmuted here.
+ */
+{ kind: "mute"; call: number; muted: boolean } | 
+/**
  * Hold changed: `local` when this side holds, `remote` when the far end does.
  */
 { kind: "hold"; call: number; local: boolean; remote: boolean } | 
@@ -615,6 +623,22 @@ export type Registration =
  * People found by [`search_people`], and whether their full profiles could be read.
  */
 export type SearchResult = { people: Person[]; profile: Profile }
+/**
+ * One global shortcut, as the settings show it.
+ */
+export type ShortcutStatus = { 
+/**
+ * `answer`, `hangUp` or `mute`.
+ */
+action: string; 
+/**
+ * As set, e.g. `Ctrl+Alt+Shift+A`; empty when turned off.
+ */
+keys: string; 
+/**
+ * Why it is not taken, when it is not (Wayland, a key another app has, a typo).
+ */
+problem: string | null }
 /**
  * A sound device the settings can choose.
  */

@@ -4,7 +4,7 @@ import { withSetting } from "./settings";
 
 const status: AppStatus = {
   version: "0.1.0", phoneReady: true, phoneError: null, registration: null, account: null, demo: null, audio: null,
-  locked: [], ui: { language: "auto", theme: "system", autostart: false },
+  locked: [], shortcuts: [], ui: { language: "auto", theme: "system", autostart: false },
   calls: { input: "default", output: "default", ringer: "default", codecs: "opus,g722,pcmu,pcma", srtp: "preferred" },
 };
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { PhoneEvent } from "./bindings";
-import { dismiss, endText, focusCall, formatDuration, initialState, qualityLabel, reduce, registrationText, setMuted, transferPending, transferText } from "./state";
+import { dismiss, endText, focusCall, formatDuration, initialState, qualityLabel, reduce, registrationText, transferPending, transferText } from "./state";
 
 const play = (events: PhoneEvent[], start = 1000) => events.reduce((state, event, i) => reduce(state, event, start + i * 1000), initialState);
 
@@ -18,7 +18,7 @@ describe("the call screen's state", () => {
     expect(call.codec).toBe("opus/48000/2");
     state = reduce(state, { kind: "hold", call: 1, local: true, remote: false }, 5000);
     expect(focusCall(state)!.heldHere).toBe(true);
-    state = setMuted(state, 1, true);
+    state = reduce(state, { kind: "mute", call: 1, muted: true }, 5000);
     expect(focusCall(state)!.muted).toBe(true);
     state = reduce(state, { kind: "ended", call: 1, cause: "remote", detail: "" }, 6000);
     expect(focusCall(state)!.phase).toBe("ended");

@@ -82,6 +82,8 @@ export function reduce(state: PhoneState, event: PhoneEvent, now: number): Phone
       return update(state, event.call, (c) => ({ ...c, codec: event.codec, encrypted: event.encrypted }));
     case "hold":
       return update(state, event.call, (c) => ({ ...c, heldHere: event.local, heldThere: event.remote }));
+    case "mute":
+      return update(state, event.call, (c) => ({ ...c, muted: event.muted }));
     case "conference":
       return update(state, event.call, (c) => ({ ...c, conference: event.focus }));
     case "quality":
@@ -139,11 +141,6 @@ function failedKey(status: string): string {
 export function transferPending(call: CallView): boolean {
   const stage = call.transfer?.stage;
   return stage === "asked" || stage === "accepted" || stage === "ringing";
-}
-
-/// The user muted or unmuted (the phone confirms by not failing; no event follows).
-export function setMuted(state: PhoneState, call: number, muted: boolean): PhoneState {
-  return update(state, call, (c) => ({ ...c, muted }));
 }
 
 /// Forgets a finished call (after its summary has been shown).

@@ -32,6 +32,7 @@ pub struct Settings {
     pub m365: M365Section,
     pub teams: TeamsSection,
     pub ui: UiSection,
+    pub shortcuts: ShortcutsSection,
     /// Settings that weaken security, kept apart so that nobody sets one by accident.
     pub dangerous: DangerousSection,
 }
@@ -151,6 +152,28 @@ impl Default for M365Section {
             client_id: String::new(),
             scopes: graph_client::DEFAULT_SCOPES.join(" "),
             ca_file: None,
+        }
+    }
+}
+
+/// `[shortcuts]`: keys that answer, hang up and mute from anywhere on the desktop (X11; not
+/// on Wayland, whose compositors do not let an app take keys). Written as `Ctrl+Alt+Shift+A`;
+/// empty turns one off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(default, deny_unknown_fields)]
+pub struct ShortcutsSection {
+    pub answer: String,
+    pub hang_up: String,
+    pub mute: String,
+}
+
+impl Default for ShortcutsSection {
+    fn default() -> Self {
+        Self {
+            answer: "Ctrl+Alt+Shift+A".into(),
+            hang_up: "Ctrl+Alt+Shift+D".into(),
+            mute: "Ctrl+Alt+Shift+M".into(),
         }
     }
 }

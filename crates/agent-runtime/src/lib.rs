@@ -8,6 +8,7 @@
 
 mod alerting;
 pub mod autostart;
+pub mod call_list;
 pub mod colleagues;
 pub mod config;
 pub mod demo;

@@ -117,6 +117,11 @@ pub enum PhoneEvent {
         codec: String,
         encrypted: bool,
     },
+    /// The microphone of the call was muted or unmuted here.
+    Mute {
+        call: CallNumber,
+        muted: bool,
+    },
     /// Hold changed: `local` when this side holds, `remote` when the far end does.
     Hold {
         call: CallNumber,
@@ -418,7 +423,12 @@ async fn handle(
             let _ = reply.send(agent.hangup(call).await);
         }
         Request::Mute { call, muted, reply } => {
-            let _ = reply.send(agent.mute(call, muted));
+            let result = agent.mute(call, muted);
+            if result.is_ok() && calls.contains_key(&call) {
+                // Every view of the call (window, tray) follows it, whichever muted it.
+                sink(PhoneEvent::Mute { call: call.0, muted });
+            }
+            let _ = reply.send(result);
         }
         Request::Hold { call, held, reply } => {
             let result = if held { agent.hold(call).await } else { agent.resume(call).await };

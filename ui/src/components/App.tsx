@@ -4,7 +4,7 @@ import { applyReport, sameIds, watchedIds, type Presences } from "../colleagues"
 import { CommandFailed, commands, onLink, onPhoneEvent, onPresence, run } from "../ipc";
 import { currentLanguage, setLanguage, systemLanguage, t } from "../i18n";
 import { isMac, shortcutFor, type Shortcut } from "../shortcuts";
-import { dismiss, focusCall, initialState, reduce, setMuted, transferPending, type CallPhase, type PhoneState } from "../state";
+import { dismiss, focusCall, initialState, reduce, transferPending, type CallPhase, type PhoneState } from "../state";
 import { ActiveCall } from "./ActiveCall";
 import { Colleagues } from "./Colleagues";
 import { Dialer } from "./Dialer";
@@ -17,14 +17,12 @@ import { IncomingCall } from "./IncomingCall";
 import { SignIn, type SignInProgress } from "./SignIn";
 import { StatusBar } from "./StatusBar";
 
-type Action = { type: "event"; event: PhoneEvent; now: number } | { type: "muted"; call: number; muted: boolean } | { type: "dismiss"; call: number };
+type Action = { type: "event"; event: PhoneEvent; now: number } | { type: "dismiss"; call: number };
 
 function phoneReducer(state: PhoneState, action: Action): PhoneState {
   switch (action.type) {
     case "event":
       return reduce(state, action.event, action.now);
-    case "muted":
-      return setMuted(state, action.call, action.muted);
     case "dismiss":
       return dismiss(state, action.call);
   }
@@ -252,8 +250,8 @@ export function App() {
     hangup: () => attempt(() => run(commands.hangup(focus.call))),
     mute: (muted: boolean) =>
       attempt(async () => {
+        // The phone's `mute` event updates the screen (the tray may mute too).
         await run(commands.setMuted(focus.call, muted));
-        dispatch({ type: "muted", call: focus.call, muted });
       }),
     hold: (held: boolean) => attempt(() => run(commands.setHeld(focus.call, held))),
   };
@@ -339,6 +337,7 @@ export function App() {
         }
         onDone={() => setShowSettings(false)}
         account={status.account?.address ?? null}
+        shortcuts={status.shortcuts}
         onChangeAccount={() => {
           setShowSettings(false);
           setSetup(true);

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import type { CallSettings, M365Account, SoundDevice, SoundLevels, SoundTest, SrtpSetting, UiLanguage, UiSection, UiTheme } from "../bindings";
+import type { CallSettings, M365Account, ShortcutStatus, SoundDevice, SoundLevels, SoundTest, SrtpSetting, UiLanguage, UiSection, UiTheme } from "../bindings";
 import { CODEC_NAMES, codecRows, moveCodec, toggleCodec } from "../codecs";
 import { t } from "../i18n";
 import type { SettingKey as Key } from "../settings";
@@ -21,6 +21,8 @@ interface Props {
   account: string | null;
   /// Opens the account form (with a connection test).
   onChangeAccount: () => void;
+  /// The global shortcuts, and why one is not taken.
+  shortcuts: ShortcutStatus[];
 }
 
 interface SoundCheckProps {
@@ -64,7 +66,7 @@ function Choice(props: { id: string; setting: Key; label: string; value: string;
 }
 
 /// The window's own settings.
-export function Settings({ ui, calls, devices, locked, saving, onChange, onDone, m365, onSignOut, sound, account, onChangeAccount }: Props) {
+export function Settings({ ui, calls, devices, locked, saving, onChange, onDone, m365, onSignOut, sound, account, onChangeAccount, shortcuts }: Props) {
   const languages: Option[] = [
     { value: "auto", label: t("settings.languageAuto") },
     ...Object.entries(LANGUAGE_NAMES).map(([value, label]) => ({ value, label, lang: value })),
@@ -103,6 +105,16 @@ export function Settings({ ui, calls, devices, locked, saving, onChange, onDone,
       <p class="hint" role="status" aria-live="polite" data-testid="settings-saved">
         {saving === "saving" ? t("settings.saving") : saving === "saved" ? t("settings.saved") : ""}
       </p>
+      <h2 class="settings-group">{t("settings.globalShortcuts")}</h2>
+      <ul class="shortcuts" data-testid="global-shortcuts">
+        {shortcuts.map((s) => (
+          <li key={s.action}>
+            {t(`settings.shortcut_${s.action}`)}: <kbd>{s.keys || t("settings.shortcutOff")}</kbd>
+            {s.problem && <span class="hint problem"> — {s.problem}</span>}
+          </li>
+        ))}
+      </ul>
+      <p class="hint">{t("settings.shortcutsHint")}</p>
       <h2 class="settings-group">{t("settings.sipAccount")}</h2>
       <p data-testid="sip-account">{account ?? t("settings.noSipAccount")}</p>
       <button type="button" data-testid="change-account" onClick={onChangeAccount}>
