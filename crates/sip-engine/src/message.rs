@@ -363,14 +363,19 @@ impl NameAddr {
         if !valid_uri(uri) {
             return Err(MessageError::Malformed(header));
         }
-        let tag = params
-            .split(';')
-            .filter_map(|p| p.split_once('='))
-            .find(|(k, _)| k.trim().eq_ignore_ascii_case("tag"))
-            .map(|(_, v)| v.trim().to_owned())
-            .filter(|t| !t.is_empty());
+        let tag = header_param(params, "tag").filter(|t| !t.is_empty()).map(str::to_owned);
         Ok(Self { raw: value.to_owned(), uri: uri.to_owned(), tag })
     }
+}
+
+/// The value of parameter `name` among the `;`-separated `params` of a header (`;tag=x`,
+/// `refer;id=7`, `1800;refresher=uac`), names compared without case; a leading value or a
+/// parameter without `=` is passed over.
+pub(crate) fn header_param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
+    params.split(';').find_map(|p| {
+        let (key, value) = p.split_once('=')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
 }
 
 impl NameAddr {

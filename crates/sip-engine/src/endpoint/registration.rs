@@ -694,10 +694,7 @@ fn granted_expires(headers: &Headers, ours: &str, asked: u32) -> u32 {
             return None;
         }
         let params = contact.raw.rsplit_once('>').map_or("", |(_, p)| p);
-        params.split(';').find_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            k.trim().eq_ignore_ascii_case("expires").then(|| v.trim().parse::<u32>().ok()).flatten()
-        })
+        crate::message::header_param(params, "expires")?.parse::<u32>().ok()
     });
     from_contact
         .or_else(|| headers.get("Expires").and_then(|v| v.trim().parse().ok()))

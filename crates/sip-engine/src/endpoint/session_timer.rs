@@ -95,14 +95,9 @@ pub(crate) fn timer_from(
 /// Reads `Session-Expires: delta-seconds[;refresher=uac|uas]` (RFC 4028 §4).
 pub(crate) fn session_expires(headers: &Headers) -> Option<(u32, Option<Refresher>)> {
     let value = headers.get("Session-Expires").or_else(|| headers.get("x"))?;
-    let mut parts = value.split(';');
-    let interval = parts.next()?.trim().parse().ok()?;
-    let refresher = parts.find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        if !k.trim().eq_ignore_ascii_case("refresher") {
-            return None;
-        }
-        match v.trim().to_ascii_lowercase().as_str() {
+    let interval = value.split(';').next()?.trim().parse().ok()?;
+    let refresher = crate::message::header_param(value, "refresher").and_then(|v| {
+        match v.to_ascii_lowercase().as_str() {
             "uac" => Some(Refresher::Uac),
             "uas" => Some(Refresher::Uas),
             _ => None,

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{CallError, Endpoint, Output, Purpose};
-use crate::message::{Method, NameAddr, Request};
+use crate::message::{Method, NameAddr, Request, header_param};
 use crate::session::{CallId, EndReason, Event};
 use crate::transaction::{ClientKey, ServerKey};
 
@@ -237,22 +237,14 @@ fn is_terminated(value: &str) -> bool {
     event_package(value).eq_ignore_ascii_case("terminated")
 }
 
-/// A header parameter's value: `refer;id=93` → `Some("93")` for `id`.
-fn param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
-    value.split(';').skip(1).find_map(|p| {
-        let (key, value) = p.split_once('=')?;
-        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
-    })
-}
-
 /// The `id` of an `Event: refer;id=N` header: the CSeq of the REFER it reports on.
 fn event_id(value: &str) -> Option<u32> {
-    param(value, "id")?.parse().ok()
+    header_param(value, "id")?.parse().ok()
 }
 
 /// `Subscription-State: active;expires=60` → 60 s.
 fn subscription_expires(value: &str) -> Option<Duration> {
-    param(value, "expires")?.parse().ok().map(Duration::from_secs)
+    header_param(value, "expires")?.parse().ok().map(Duration::from_secs)
 }
 
 /// The status of a message/sipfrag body's status line (RFC 3420 §2): `SIP/2.0 180 Ringing` →
