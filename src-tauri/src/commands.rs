@@ -178,11 +178,6 @@ impl AppState {
         self.calls().list.standing()
     }
 
-    /// The phone, if it is running now.
-    pub(crate) fn phone_now(&self) -> Option<Arc<Phone>> {
-        self.lock().phone.clone()
-    }
-
     /// Keeps the link the app was opened with, for the window to take.
     pub(crate) fn set_link(&self, text: String) {
         *self.link.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(text);
@@ -248,7 +243,7 @@ impl AppState {
         }
     }
 
-    fn phone(&self) -> Result<Arc<Phone>, CommandError> {
+    pub(crate) fn phone(&self) -> Result<Arc<Phone>, CommandError> {
         let inner = self.lock();
         inner.phone.clone().ok_or_else(|| match &inner.phone_error {
             Some(reason) => CommandError::PhoneFailed(reason.clone()),
@@ -914,11 +909,15 @@ pub async fn set_setting<R: Runtime>(
         start_phone(&app).await;
     }
     if key == "ui.autostart" {
-        let program = std::env::current_exe().map_err(|e| CommandError::Settings(e.to_string()))?;
-        agent_runtime::autostart::apply(config.settings().ui.autostart, &program)
-            .map_err(|e| CommandError::Settings(e.to_string()))?;
+        autostart(config.settings().ui.autostart).map_err(CommandError::Settings)?;
     }
     Ok(())
+}
+
+/// Starting with the system on or off, for this very program.
+fn autostart(wanted: bool) -> Result<(), String> {
+    let program = std::env::current_exe().map_err(|e| e.to_string())?;
+    agent_runtime::autostart::apply(wanted, &program).map_err(|e| e.to_string())
 }
 
 /// Makes starting with the system match `ui.autostart` (logged when it cannot).
@@ -934,10 +933,7 @@ pub(crate) fn apply_autostart(state: &AppState) {
     if !wanted && !agent_runtime::autostart::is_enabled() {
         return;
     }
-    let result = std::env::current_exe().map_err(|e| e.to_string()).and_then(|program| {
-        agent_runtime::autostart::apply(wanted, &program).map_err(|e| e.to_string())
-    });
-    if let Err(error) = result {
+    if let Err(error) = autostart(wanted) {
         tracing::warn!(%error, "autostart");
     }
 }
@@ -1152,10 +1148,7 @@ pub async fn sign_out(state: State<'_, AppState>) -> Result<(), CommandError> {
     // Held until the sign-in is gone: nothing connects to Graph with it meanwhile. This app's
     // presence session is cleared first, while the sign-in can still do it.
     let mut teams = state.teams.lock().await;
-    if let Some(link) = teams.link.as_mut() {
-        link.clear_presence().await;
-    }
-    teams.reset();
+    teams.close().await;
     m365(&state.config()?)?.sign_out().await?;
     drop(teams);
     Ok(())
@@ -1164,13 +1157,7 @@ pub async fn sign_out(state: State<'_, AppState>) -> Result<(), CommandError> {
 /// At quit: the agent's Teams presence is cleared and the phone hangs up and unregisters, at
 /// the same time and for a few seconds at most.
 pub(crate) async fn shutdown(state: &AppState) {
-    let presence = async {
-        let mut teams = state.teams.lock().await;
-        if let Some(link) = teams.link.as_mut() {
-            link.clear_presence().await;
-        }
-        teams.reset();
-    };
+    let presence = async { state.teams.lock().await.close().await };
     let phone = async {
         let phone = state.lock().phone.take();
         match phone.map(Arc::try_unwrap) {
@@ -1209,6 +1196,15 @@ impl TeamsState {
         self.link = None;
         self.failed = None;
     }
+
+    /// Clears the agent's presence session (a few seconds at most), then drops the link: at
+    /// sign-out (while the sign-in can still do it) and at quit.
+    async fn close(&mut self) {
+        if let Some(writer) = self.link.as_mut().and_then(|link| link.writer.take()) {
+            writer.stop().await;
+        }
+        self.reset();
+    }
 }
 
 #[derive(Debug)]
@@ -1218,15 +1214,6 @@ struct TeamsLink {
     poller: tauri::async_runtime::JoinHandle<()>,
     /// The agent's own presence, written from the calls (cleared at sign-out and quit).
     writer: Option<PresenceWriter>,
-}
-
-impl TeamsLink {
-    /// Clears the agent's presence session (a few seconds at most) before the link goes.
-    async fn clear_presence(&mut self) {
-        if let Some(writer) = self.writer.take() {
-            writer.stop().await;
-        }
-    }
 }
 
 impl Drop for TeamsLink {

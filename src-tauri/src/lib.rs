@@ -148,11 +148,7 @@ pub fn app(builder: tauri::Builder<tauri::Wry>) -> tauri::Builder<tauri::Wry> {
                     tracing::warn!(%error, "could not send the link to the window");
                 }
             }
-            if let Some(window) = app.get_webview_window("main") {
-                let _ = window.unminimize();
-                let _ = window.show();
-                let _ = window.set_focus();
-            }
+            quick::show(app);
         }))
         .manage(commands::AppState::system())
         .invoke_handler(specta.invoke_handler())

@@ -208,7 +208,7 @@ mod imp {
         action: NoticeAction,
     ) {
         let state = app.state::<AppState>();
-        let phone = state.phone_now();
+        let phone = state.phone().ok();
         let result = match (action, notice.kind, phone) {
             (NoticeAction::Answer, NoticeKind::Incoming, Some(phone))
                 if notices.is_ringing(notice.call) =>
@@ -229,12 +229,8 @@ mod imp {
             tracing::warn!(%error, ?action, "the notification's action failed");
         }
         // Anything but Decline brings the window forward (the call is on it).
-        if action != NoticeAction::Decline
-            && let Some(window) = app.get_webview_window("main")
-        {
-            let _ = window.unminimize();
-            let _ = window.show();
-            let _ = window.set_focus();
+        if action != NoticeAction::Decline {
+            crate::quick::show(app);
         }
     }
 }

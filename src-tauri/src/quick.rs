@@ -20,7 +20,7 @@ pub(crate) enum Quick {
 pub(crate) fn act<R: Runtime>(app: &AppHandle<R>, action: Quick) {
     let state = app.state::<AppState>();
     let (actions, ringing) = state.quick_actions();
-    let Some(phone) = state.phone_now() else { return };
+    let Ok(phone) = state.phone() else { return };
     if action == Quick::Answer && actions.answer.is_some() {
         show(app);
     }

@@ -5,7 +5,9 @@
 //! Linux: a StatusNotifierItem with a D-Bus menu (libayatana-appindicator, loaded when the tray
 //! is made). Without that library the app runs without a tray (logged), rather than not at all.
 
-use agent_runtime::call_list::Standing;
+use std::sync::Mutex;
+
+use agent_runtime::call_list::{QuickActions, Standing};
 use agent_runtime::phone::Registration;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
@@ -21,6 +23,9 @@ pub(crate) struct Tray<R: Runtime> {
     hang_up: MenuItem<R>,
     mute: CheckMenuItem<R>,
     words: Words,
+    /// What the menu shows now: most phone events (quality, every second) change nothing,
+    /// and each menu change is a round trip to the main thread.
+    shown: Mutex<Option<(QuickActions, String)>>,
 }
 
 /// Makes the tray icon and its menu, and keeps them as app state; logs why when it cannot.
@@ -84,7 +89,7 @@ fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<Tray<R>> {
         builder = builder.icon(icon.clone());
     }
     builder.build(app)?;
-    Ok(Tray { status, answer, hang_up, mute, words })
+    Ok(Tray { status, answer, hang_up, mute, words, shown: Mutex::new(None) })
 }
 
 impl<R: Runtime> Tray<R> {
@@ -93,6 +98,13 @@ impl<R: Runtime> Tray<R> {
     pub(crate) fn refresh(&self, state: &AppState) {
         let (actions, _) = state.quick_actions();
         let line = status_line(&state.standing(), self.words);
+        let now = Some((actions, line.clone()));
+        let mut shown = self.shown.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *shown == now {
+            return;
+        }
+        *shown = now;
+        drop(shown);
         let results = [
             self.status.set_text(line),
             self.answer.set_enabled(actions.answer.is_some()),

@@ -81,23 +81,27 @@ pub fn xdg_entry_path() -> Option<PathBuf> {
     Some(config.join("autostart").join(DESKTOP_FILE))
 }
 
+/// Writes `contents` to `path` (replaced whole), or with `None` removes it (absent already is
+/// fine): the entry files of Linux and macOS.
+#[cfg(unix)]
+fn place(path: &Path, contents: Option<String>) -> Result<(), String> {
+    let result = match contents {
+        Some(contents) => crate::files::replace(path, contents.as_bytes()),
+        None => match std::fs::remove_file(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        },
+    };
+    result.map_err(|e| format!("{}: {e}", path.display()))
+}
+
 #[cfg(all(unix, not(target_os = "macos")))]
 mod platform {
     use super::*;
 
     pub(super) fn apply(enabled: bool, program: &Path) -> Result<(), String> {
         let path = xdg_entry_path().ok_or("no home directory")?;
-        if enabled {
-            crate::files::replace(&path, desktop_entry(program).as_bytes())
-                .map_err(|e| format!("{}: {e}", path.display()))
-        } else {
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(format!("{}: {e}", path.display()))
-                }
-                _ => Ok(()),
-            }
-        }
+        place(&path, enabled.then(|| desktop_entry(program)))
     }
 
     pub(super) fn is_enabled() -> bool {
@@ -122,24 +126,16 @@ mod platform {
 
     pub(super) fn apply(enabled: bool, program: &Path) -> Result<(), String> {
         let path = plist_path().ok_or("no home directory")?;
-        if enabled {
-            let plist = format!(
+        let plist = enabled.then(|| {
+            format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n\
                  <plist version=\"1.0\"><dict>\n<key>Label</key><string>{LABEL}</string>\n\
                  <key>ProgramArguments</key><array><string>{}</string></array>\n\
                  <key>RunAtLoad</key><true/>\n</dict></plist>\n",
                 escape(&program.display().to_string())
-            );
-            crate::files::replace(&path, plist.as_bytes())
-                .map_err(|e| format!("{}: {e}", path.display()))
-        } else {
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(format!("{}: {e}", path.display()))
-                }
-                _ => Ok(()),
-            }
-        }
+            )
+        });
+        place(&path, plist)
     }
 
     pub(super) fn is_enabled() -> bool {
