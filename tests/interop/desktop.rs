@@ -393,11 +393,32 @@ async fn every_screen_passes_axe_in_both_themes() {
     for (screen, violation) in &found {
         println!("{screen}: {violation}");
     }
+    assert_no_serious(&found);
+}
+
+/// Fails on any serious or critical accessibility violation among `found`.
+fn assert_no_serious(found: &[(String, Value)]) {
     let serious: Vec<_> = found
         .iter()
         .filter(|(_, v)| matches!(v["impact"].as_str(), Some("serious" | "critical")))
         .collect();
     assert!(serious.is_empty(), "serious accessibility violations: {serious:#?}");
+}
+
+/// A second start of the app with `arg` (as the desktop file or a desktop's own shortcut runs
+/// it), in the running one's environment: it hands `arg` over and exits.
+fn second_start(app: &Desktop, dir: &Path, settings: &str, env: &[(String, String)], arg: &str) {
+    let mut command = Command::new(switchboard_tests::desktop::app_binary());
+    command.arg(arg).env("DISPLAY", &app.display).env_remove("WAYLAND_DISPLAY");
+    command.envs(app_environment(dir, settings));
+    command.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let status = command.status().expect("a second start");
+    assert!(status.success(), "the second start failed: {status}");
+}
+
+/// `env` as `open_with` takes it.
+fn borrowed(env: &[(String, String)]) -> Vec<(&str, String)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()
 }
 
 /// An emulated tenant over TLS, a private keyring, and a scripted system browser that signs in
@@ -436,7 +457,7 @@ impl Tenant {
             ("SCRIPTED_BROWSER_CA".to_owned(), ca),
             ("SCRIPTED_BROWSER_USER".to_owned(), user),
         ];
-        extra.extend(keyring.env().iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        extra.extend(keyring.vars());
         Self { emulator, _keyring: keyring, settings, extra }
     }
 
@@ -525,12 +546,7 @@ async fn signing_in_with_a_code_when_the_browser_is_no_use() {
     app.find("[data-testid=sign-in-button]", LIMIT).await;
     assert!(!exists(&app, "[data-testid=sign-in]").await);
     assert!(!exists(&app, "[data-testid=error]").await, "a cancelled sign-in is no error");
-    assert!(
-        !violations
-            .iter()
-            .any(|(_, v)| matches!(v["impact"].as_str(), Some("serious" | "critical"))),
-        "{violations:#?}"
-    );
+    assert_no_serious(&violations);
     app.quit().await;
 }
 
@@ -539,9 +555,7 @@ async fn the_account_form_tests_the_connection_before_it_is_saved() {
     let dir = artifacts("desktop-account-test");
     let kamailio = switchboard_tests::Kamailio::start(&dir, &[]);
     let keyring = SecretService::start(&dir);
-    let env: Vec<(&str, String)> =
-        keyring.env().iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-    let app = open_with(&dir, &settings(""), &env).await;
+    let app = open_with(&dir, &settings(""), &borrowed(&keyring.vars())).await;
     app.wait_text("[data-testid=registration]", LIMIT, |t| t.contains("No SIP account")).await;
     app.click("[data-testid=setup-button]").await;
     let registrar = format!("sip:127.0.0.1:{}", kamailio.port);
@@ -590,20 +604,11 @@ async fn a_link_opened_while_the_app_runs_fills_its_dialler() {
     let dir = artifacts("desktop-links");
     // A session bus of its own: a second start finds the first through it.
     let bus = SecretService::start(&dir);
-    let env: Vec<(&str, String)> = bus.env().iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-    let app = open_with(&dir, &settings(""), &env).await;
+    let env = bus.vars();
+    let app = open_with(&dir, &settings(""), &borrowed(&env)).await;
     app.wait_text("[data-testid=registration]", LIMIT, |t| t.contains("No SIP account")).await;
     // The desktop file runs `switchboard %u`: a second start with the link.
-    let second = |link: &str| {
-        let mut command = Command::new(switchboard_tests::desktop::app_binary());
-        command.arg(link).env("DISPLAY", &app.display).env_remove("WAYLAND_DISPLAY");
-        for (key, value) in app_environment(&dir, &settings("")) {
-            command.env(key, value);
-        }
-        command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-        let status = command.status().expect("a second start");
-        assert!(status.success(), "the second start failed: {status}");
-    };
+    let second = |link: &str| second_start(&app, &dir, &settings(""), &env, link);
     second("sip:alice@example.com");
     let value = "return document.querySelector('[data-testid=dial-input]').value";
     wait_for_script(&app, value, "sip:alice@example.com").await;
@@ -623,12 +628,11 @@ async fn a_ringing_call_is_answered_from_its_notification_and_a_missed_one_is_to
     use switchboard_tests::notifications::FakeNotifications;
     let dir = artifacts("desktop-notifications");
     let bus = SecretService::start(&dir);
-    let env: Vec<(String, String)> =
-        bus.env().iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let env = bus.vars();
     let notifications = FakeNotifications::start(&dir, &env);
     let port = free_udp_port();
     let settings = format!("[sip]\nbind = \"udp:127.0.0.1:{port}\"\n[media]\ncodecs = \"pcmu\"\n");
-    let extra: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let extra = borrowed(&env);
     let app = open_with(&dir, &settings, &extra).await;
     app.wait_text("[data-testid=registration]", LIMIT, |t| t.contains("No SIP account")).await;
 
@@ -683,13 +687,12 @@ async fn the_tray_says_how_things_stand_and_answers_mutes_and_hangs_up() {
     use switchboard_tests::tray::{TrayHost, item};
     let dir = artifacts("desktop-tray");
     let bus = SecretService::start(&dir);
-    let env: Vec<(String, String)> =
-        bus.env().iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let env = bus.vars();
     // The desktop's tray is there before the app (as a panel would be).
     let tray = TrayHost::start(&dir, &env);
     let port = free_udp_port();
     let settings = format!("[sip]\nbind = \"udp:127.0.0.1:{port}\"\n[media]\ncodecs = \"pcmu\"\n");
-    let extra: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let extra = borrowed(&env);
     let app = open_with(&dir, &settings, &extra).await;
     // (The window follows the phone's events from when it has loaded.)
     app.wait_text("[data-testid=registration]", LIMIT, |t| t.contains("No SIP account")).await;
@@ -748,13 +751,12 @@ async fn the_tray_says_how_things_stand_and_answers_mutes_and_hangs_up() {
 async fn global_shortcuts_answer_mute_and_hang_up_from_anywhere() {
     let dir = artifacts("desktop-shortcuts");
     let bus = SecretService::start(&dir);
-    let env: Vec<(String, String)> =
-        bus.env().iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let env = bus.vars();
     let port = free_udp_port();
     let settings = format!(
         "[sip]\nbind = \"udp:127.0.0.1:{port}\"\n[media]\ncodecs = \"pcmu\"\n[shortcuts]\nmute = \"\"\n"
     );
-    let extra: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let extra = borrowed(&env);
     let app = open_with(&dir, &settings, &extra).await;
     app.wait_text("[data-testid=registration]", LIMIT, |t| t.contains("No SIP account")).await;
     // The settings list them: mute turned off here.
@@ -780,13 +782,7 @@ async fn global_shortcuts_answer_mute_and_hang_up_from_anywhere() {
     app.wait_text("[data-testid=call-phase]", LIMIT, |t| t == "Connected").await;
     // Where global keys are not offered (Wayland), a desktop shortcut runs `switchboard --mute`:
     // the running one mutes.
-    let mut second = Command::new(switchboard_tests::desktop::app_binary());
-    second.arg("--mute").env("DISPLAY", &app.display).env_remove("WAYLAND_DISPLAY");
-    for (key, value) in app_environment(&dir, &settings) {
-        second.env(key, value);
-    }
-    second.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    assert!(second.status().unwrap().success());
+    second_start(&app, &dir, &settings, &env, "--mute");
     app.wait_text("[data-testid=mute-button]", LIMIT, |t| t == "Unmute").await;
     keys("ctrl+alt+shift+d");
     let status = caller.wait(Duration::from_secs(30));
@@ -898,12 +894,7 @@ async fn a_colleague_found_in_the_window_is_called_at_their_dialable_address() {
     wait_text_content(&app, &format!("{row} [data-testid=presence]"), "Available").await;
     let search = "colleagues search (dark)";
     check_and_photograph(&mut app, search, "colleagues-search-dark", &mut violations).await;
-    assert!(
-        !violations
-            .iter()
-            .any(|(_, v)| matches!(v["impact"].as_str(), Some("serious" | "critical"))),
-        "{violations:#?}"
-    );
+    assert_no_serious(&violations);
 
     // Calling her goes to her dialable address; the call screen takes over.
     app.click(&format!("{row} [data-testid=call-colleague]")).await;

@@ -32,7 +32,7 @@ fn environment(dir: &Path, sip_port: u16) -> (Vec<(String, String)>, SecretServi
     let settings =
         format!("[sip]\nbind = \"udp:127.0.0.1:{sip_port}\"\n[media]\ncodecs = \"pcmu\"\n");
     let mut env = app_environment(dir, &settings);
-    env.extend(bus.env().iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    env.extend(bus.vars());
     // The installed desktop file is found where the system keeps them.
     env.push(("XDG_DATA_DIRS".into(), "/usr/local/share:/usr/share".into()));
     (env, bus)

@@ -645,6 +645,11 @@ impl SecretService {
     pub fn env(&self) -> [(&str, &str); 1] {
         [("DBUS_SESSION_BUS_ADDRESS", self.address.as_str())]
     }
+
+    /// [`SecretService::env`], owned (for helpers that keep it).
+    pub fn vars(&self) -> Vec<(String, String)> {
+        self.env().iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
 }
 
 impl Drop for SecretService {
